@@ -1,0 +1,2 @@
+-- Session-local landing table for a batch of predictions, dropped at commit.
+CREATE TEMP TABLE predictions_staging (LIKE {table}) ON COMMIT DROP;
