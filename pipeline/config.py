@@ -196,9 +196,7 @@ class ScheduleConfig(_Section):
 class PipelineConfig(BaseSettings):
     """The whole configuration. Build it with :func:`load_config`."""
 
-    model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
-    )
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
 
     warehouse: WarehouseConfig = WarehouseConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
@@ -239,7 +237,9 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> PipelineCon
     yaml_file = Path(path) if path else Path(os.environ.get("PIPELINE_CONFIG", DEFAULT_CONFIG))
     if not yaml_file.is_file():
         raise ConfigError(f"config file not found: {yaml_file}")
-    bound = type("PipelineConfig", (PipelineConfig,), {"model_config": {**PipelineConfig.model_config, "yaml_file": yaml_file}})
+    bound = type(
+        "PipelineConfig", (PipelineConfig,), {"model_config": {**PipelineConfig.model_config, "yaml_file": yaml_file}}
+    )
     try:
         return bound(**overrides)
     except ValidationError as exc:

@@ -84,7 +84,10 @@ def is_running(local_dir: Path) -> bool:
     data = cluster_dir(local_dir) / "data"
     if not (data / "PG_VERSION").is_file():
         return False
-    return subprocess.run(_server_cmd(server_bindir() / "pg_ctl", "status", "-D", data), capture_output=True).returncode == 0
+    return (
+        subprocess.run(_server_cmd(server_bindir() / "pg_ctl", "status", "-D", data), capture_output=True).returncode
+        == 0
+    )
 
 
 def url(port: int, database: str = DATABASE) -> str:
@@ -115,13 +118,21 @@ def start(local_dir: Path, port: int, database: str = DATABASE) -> str:
         shutil.chown(root, SUPERUSER, SUPERUSER)
     if not (data / "PG_VERSION").is_file():
         log.info("initialising a local PostgreSQL cluster in %s", data)
-        _run(_server_cmd(bindir / "initdb", "-D", data, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8",
-                         "--locale=C.UTF-8"), "initdb")
+        _run(
+            _server_cmd(
+                bindir / "initdb", "-D", data, "-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"
+            ),
+            "initdb",
+        )
     if not is_running(local_dir):
         log.info("starting PostgreSQL on 127.0.0.1:%d", port)
         options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} -c fsync=off"
-        _run(_server_cmd(bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", root / "server.log",
-                         "-o", options), "pg_ctl start")
+        _run(
+            _server_cmd(
+                bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", root / "server.log", "-o", options
+            ),
+            "pg_ctl start",
+        )
     create_database(port, database)
     return url(port, database)
 

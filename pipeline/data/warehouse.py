@@ -33,9 +33,15 @@ SQL_DIR = PROJECT_ROOT / "sql"
 # PostgreSQL type OID -> Arrow type used to parse COPY's CSV output. See pg_type.dat in PostgreSQL.
 _ARROW_TYPES: dict[int, pa.DataType] = {
     16: pa.bool_(),
-    20: pa.int64(), 21: pa.int64(), 23: pa.int64(),
-    700: pa.float64(), 701: pa.float64(), 1700: pa.float64(),
-    25: pa.string(), 1042: pa.string(), 1043: pa.string(),
+    20: pa.int64(),
+    21: pa.int64(),
+    23: pa.int64(),
+    700: pa.float64(),
+    701: pa.float64(),
+    1700: pa.float64(),
+    25: pa.string(),
+    1042: pa.string(),
+    1043: pa.string(),
     1082: pa.date32(),
     1114: pa.timestamp("us"),
     1184: pa.timestamp("us", tz="UTC"),
@@ -156,8 +162,10 @@ def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: 
     types: dict[str, pa.DataType] = {}
     for col in cur.description:
         if col.type_code not in _ARROW_TYPES:
-            raise WarehouseError(f"column {col.name!r} has PostgreSQL type OID {col.type_code}, which has no "
-                                 "mapping; cast it in the query to integer, double precision, text or timestamptz")
+            raise WarehouseError(
+                f"column {col.name!r} has PostgreSQL type OID {col.type_code}, which has no "
+                "mapping; cast it in the query to integer, double precision, text or timestamptz"
+            )
         types[col.name] = _ARROW_TYPES[col.type_code]
     missing = [c for c in categorical if c not in types]
     if missing:
@@ -167,8 +175,12 @@ def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: 
     buffer = io.BytesIO()
     cur.copy_expert(copy_sql, buffer)
     buffer.seek(0)
-    table = pacsv.read_csv(buffer, convert_options=pacsv.ConvertOptions(
-        column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False))
+    table = pacsv.read_csv(
+        buffer,
+        convert_options=pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+        ),
+    )
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
     for name, dtype in types.items():
         if dtype == pa.int64() and table.column(name).null_count == 0:
@@ -199,6 +211,12 @@ def write_frame(cur: Cursor, frame: pd.DataFrame, table: str | sql.Composable, n
 
 def write_csv(cur: Cursor, stream: io.IOBase, table: str | sql.Composable, columns: Sequence[str], null: str) -> None:
     """``COPY table (columns) FROM STDIN`` of a CSV stream whose first line is a header."""
-    cur.copy_expert(statement("io/copy_csv_in", table=table, columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
-                              null=sql.Literal(null)), stream)
-
+    cur.copy_expert(
+        statement(
+            "io/copy_csv_in",
+            table=table,
+            columns=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            null=sql.Literal(null),
+        ),
+        stream,
+    )

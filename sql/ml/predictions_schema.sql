@@ -6,7 +6,7 @@ CREATE TABLE IF NOT EXISTS {table} (
     model_name          text             NOT NULL,
     model_version       integer          NOT NULL,
     is_champion         boolean          NOT NULL,
-    predicted_at        timestamptz      NOT NULL,
+    predicted_at        timestamptz      NOT NULL DEFAULT now(),
     data_interval_start timestamptz      NOT NULL,
     data_interval_end   timestamptz      NOT NULL,
     run_id              text             NOT NULL,

@@ -1,0 +1,70 @@
+"""Holdout metrics for a binary classifier, a base-rate baseline, and the promotion rule."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+# Metric name -> (function of (y_true, probability), True when higher is better).
+METRICS = {
+    "roc_auc": (roc_auc_score, True),
+    "average_precision": (average_precision_score, True),
+    "log_loss": (lambda y, p: log_loss(y, p, labels=[0, 1]), False),
+    "brier": (brier_score_loss, False),
+}
+
+
+class EvaluationError(ValueError):
+    """The holdout cannot rank a model (empty, or a single class)."""
+
+
+def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """ROC AUC, average precision, log loss and Brier score of ``probability`` against ``y_true``.
+
+    Args:
+        y_true: shape (n,), 0/1 labels.
+        probability: shape (n,), predicted probability of class 1.
+
+    Returns:
+        ``{"roc_auc", "average_precision", "log_loss", "brier"}`` -> float, plus ``"rows"``.
+
+    Raises:
+        EvaluationError: fewer than one example of each class.
+    """
+    y_true = np.asarray(y_true, dtype=int)
+    if len(np.unique(y_true)) < 2:
+        raise EvaluationError(f"the holdout has {len(y_true)} rows and a single class; widen training.holdout_days")
+    out = {name: float(fn(y_true, probability)) for name, (fn, _) in METRICS.items()}
+    out["rows"] = len(y_true)
+    return out
+
+
+def baseline_metrics(y_train: np.ndarray, y_holdout: np.ndarray) -> dict[str, float]:
+    """Metrics of the base-rate baseline: every holdout row gets the training positive rate."""
+    rate = float(np.mean(y_train))
+    return classification_metrics(y_holdout, np.full(len(y_holdout), rate)) | {"base_rate": rate}
+
+
+def promotion_decision(
+    metric: str, challenger: float, champion: float | None, min_improvement: float, force: bool = False
+) -> tuple[str, str]:
+    """Decide whether the challenger replaces the champion.
+
+    The challenger is promoted when there is no champion, or when it beats the champion's score on
+    the same holdout by at least ``min_improvement`` in ``metric``'s direction (higher ROC AUC and
+    average precision, lower log loss and Brier score).
+
+    Returns:
+        ``(decision, reason)`` with decision ``"promoted"``, ``"rejected"`` or ``"forced"``.
+    """
+    if force:
+        return "forced", f"promotion forced; {metric} {challenger:.4f} vs champion {champion}"
+    if champion is None:
+        return "promoted", f"no champion yet; {metric} {challenger:.4f}"
+    higher_is_better = METRICS[metric][1]
+    gain = challenger - champion if higher_is_better else champion - challenger
+    verdict = "promoted" if gain >= min_improvement and gain > 0 else "rejected"
+    return verdict, (
+        f"{metric} {challenger:.4f} vs champion {champion:.4f} on the same holdout: "
+        f"gain {gain:+.4f}, required > 0 and >= {min_improvement}"
+    )

@@ -1,0 +1,113 @@
+"""Batch scoring and the idempotent write of one data interval's predictions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+import numpy as np
+import pandas as pd
+from sklearn.pipeline import Pipeline
+
+from pipeline.config import DatasetConfig, PredictionsConfig
+from pipeline.data.warehouse import Warehouse, fetch, statement, write_frame
+from pipeline.models.train import predict_proba
+
+log = logging.getLogger(__name__)
+
+# The predictions table's key column type, by the pandas dtype of the dataset's key.
+_KEY_TYPES = {"i": "bigint", "u": "bigint", "O": "text"}
+
+
+def score(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, threshold: float) -> pd.DataFrame:
+    """Score every row of a feature-table batch.
+
+    Returns:
+        Columns ``<key>`` (as in ``frame``), ``score`` (float64 probability of class 1) and
+        ``predicted_label`` (int16: 1 when score >= ``threshold``), one row per input row.
+    """
+    probability = predict_proba(pipeline, frame, dataset)
+    return pd.DataFrame(
+        {
+            dataset.key: frame[dataset.key].to_numpy(),
+            "score": probability,
+            "predicted_label": (probability >= threshold).astype(np.int16),
+        }
+    )
+
+
+def key_type(frame: pd.DataFrame, key: str) -> str:
+    """The SQL type for the predictions table's key column, from the key's pandas dtype."""
+    return _KEY_TYPES.get(frame[key].dtype.kind, "text")
+
+
+def ensure_table(warehouse: Warehouse, predictions: PredictionsConfig, key: str, sql_key_type: str) -> None:
+    """Create the predictions table and its ``<table>_latest`` view if they do not exist."""
+    from psycopg2 import sql
+
+    warehouse.run(
+        "ml/predictions_schema",
+        table=predictions.table,
+        latest_view=f"{predictions.table}_latest",
+        key=sql.Identifier(key),
+        key_type=sql.SQL(sql_key_type),
+    )
+
+
+def write_predictions(
+    warehouse: Warehouse,
+    predictions: PredictionsConfig,
+    key: str,
+    scored: pd.DataFrame,
+    *,
+    model_name: str,
+    model_version: int,
+    is_champion: bool,
+    start: dt.datetime,
+    end: dt.datetime,
+    run_id: str,
+) -> int:
+    """Replace the predictions of ``model_name`` for the interval ``[start, end)`` with ``scored``.
+
+    One transaction: an advisory lock on (table, model, interval), COPY of the batch into a temp
+    table, DELETE of the interval's previous rows, INSERT of the new ones. A rerun, retry or
+    backfill of the interval therefore never duplicates rows, and readers never see half a batch.
+    ``predicted_at`` defaults to the transaction's timestamp (audit metadata, not data logic).
+
+    Args:
+        scored: output of :func:`score`.
+
+    Returns:
+        Rows written.
+
+    Raises:
+        WarehouseError: any statement failed; the previous rows are then untouched.
+    """
+    params = {"model_name": model_name, "start": start, "end": end}
+    with warehouse.transaction() as cur:
+        fetch(
+            cur,
+            "ml/advisory_lock",
+            {"lock_key": f"{predictions.table}:{model_name}:{start.isoformat()}:{end.isoformat()}"},
+        )
+        batch = scored.assign(
+            model_name=model_name,
+            model_version=model_version,
+            is_champion=is_champion,
+            data_interval_start=start,
+            data_interval_end=end,
+            run_id=run_id,
+        )
+        cur.execute(statement("ml/predictions_staging", table=predictions.table))
+        write_frame(cur, batch, "predictions_staging")
+        cur.execute(statement("ml/predictions_swap", table=predictions.table), params)
+    log.info(
+        "wrote %d predictions of %s v%d for [%s, %s) to %s",
+        len(scored),
+        model_name,
+        model_version,
+        start,
+        end,
+        predictions.table,
+    )
+    return len(scored)

@@ -1,0 +1,184 @@
+"""Data validation: run a Great Expectations suite, kept as JSON in the repo, against a DataFrame.
+
+The suites live in ``expectations/*.json`` in GX 1.x's own serialization (what
+``ExpectationSuite.to_json_dict()`` writes); :class:`pipeline.config.ValidationConfig` gives their
+paths. Each call builds a throwaway in-memory GX context, so nothing is written to disk, and GX's
+progress bars and info logging are switched off to keep task logs readable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import great_expectations as gx
+import pandas as pd
+from great_expectations.data_context.types.base import (
+    DataContextConfig,
+    InMemoryStoreBackendDefaults,
+    ProgressBarsConfig,
+)
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+_SAMPLE_SIZE = 5  # distinct unexpected values quoted per failed expectation
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """The outcome of validating one batch against one suite.
+
+    ``failed`` holds one dict per failed expectation: ``expectation`` (its type), ``column`` (or
+    None for table-level ones), ``kwargs`` (its other arguments) and ``observed`` (a short text).
+    ``result`` is GX's full validation result as plain JSON types, to store as an artifact.
+    """
+
+    suite_name: str
+    batch_name: str
+    success: bool
+    evaluated: int
+    failed: list[dict]
+    result: dict
+
+    def raise_for_failure(self) -> None:
+        """Raise :class:`ValidationFailedError` naming every failed expectation, unless the batch passed."""
+        if not self.success:
+            raise ValidationFailedError(self)
+
+    def summary(self) -> dict:
+        """A small JSON-serialisable dict for logs and XCom: the report without the full result."""
+        return {
+            "suite_name": self.suite_name,
+            "batch_name": self.batch_name,
+            "success": self.success,
+            "evaluated": self.evaluated,
+            "failed_count": len(self.failed),
+            "failed": self.failed,
+        }
+
+
+class ValidationFailedError(Exception):
+    """A batch failed its expectation suite; ``.report`` is the :class:`ValidationReport`."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        lines = [
+            f"  {f['expectation']}" + (f" on {f['column']!r}" if f["column"] else "") + f": {f['observed']}"
+            for f in report.failed
+        ]
+        super().__init__(
+            f"{report.batch_name} batch failed suite {report.suite_name!r}: "
+            f"{len(report.failed)} of {report.evaluated} expectations failed\n" + "\n".join(lines)
+        )
+
+
+def load_suite(path: Path) -> gx.ExpectationSuite:
+    """Read an expectation suite from GX 1.x JSON.
+
+    Args:
+        path: a JSON file holding ``{"name": ..., "expectations": [{"type": ..., "kwargs": ...}]}``.
+
+    Returns:
+        The ``gx.ExpectationSuite``, with every expectation in the file.
+
+    Raises:
+        ValueError: naming the file, if it is missing, not JSON, has no expectations, or any
+            expectation is unknown or has invalid arguments (GX itself would only log and drop it).
+    """
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ValueError(f"expectation suite not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read expectation suite {path}: {exc}") from exc
+    if not isinstance(raw, dict) or not raw.get("expectations"):
+        raise ValueError(f"expectation suite {path} has no expectations (want GX 1.x suite JSON)")
+    try:
+        suite = gx.ExpectationSuite(**raw)
+    except Exception as exc:  # GX raises TypeError, ValueError and pydantic errors here
+        raise ValueError(f"malformed expectation suite {path}: {exc}") from exc
+    dropped = Counter(e["type"] for e in raw["expectations"]) - Counter(e.expectation_type for e in suite.expectations)
+    if dropped:
+        raise ValueError(f"malformed expectation suite {path}: invalid expectations {sorted(dropped)}")
+    return suite
+
+
+def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> ValidationReport:
+    """Validate a DataFrame against the suite stored at ``suite_path``.
+
+    Args:
+        df: the batch, one row per record, with the dtypes the suite expects (for the flights
+            feature table: int64, float64, datetime64[us, UTC], category and Int64 columns).
+        suite_path: a GX 1.x suite JSON file, e.g. ``config.validation.suite_path("training")``.
+        batch_name: free text naming the batch in the report, e.g. ``"training"``.
+
+    Returns:
+        A :class:`ValidationReport`; failing expectations do not raise, call
+        :meth:`ValidationReport.raise_for_failure` for that.
+
+    Raises:
+        ValueError: the suite file is missing or malformed (see :func:`load_suite`).
+    """
+    suite = load_suite(suite_path)
+    context = gx.get_context(
+        mode="ephemeral",
+        project_config=DataContextConfig(
+            store_backend_defaults=InMemoryStoreBackendDefaults(),
+            progress_bars=ProgressBarsConfig(globally=False),
+            analytics_enabled=False,
+        ),
+    )
+    batch = (
+        context.data_sources.add_pandas("pipeline")
+        .add_dataframe_asset("batch")
+        .add_batch_definition_whole_dataframe("whole")
+        .get_batch(batch_parameters={"dataframe": df})
+    )
+    result = batch.validate(suite).to_json_dict()
+    return ValidationReport(
+        suite_name=suite.name,
+        batch_name=batch_name,
+        success=bool(result["success"]),
+        evaluated=int(result["statistics"]["evaluated_expectations"]),
+        failed=[_failure(r) for r in result["results"] if not r["success"]],
+        result=result,
+    )
+
+
+def _failure(r: dict) -> dict:
+    kwargs = {k: v for k, v in r["expectation_config"]["kwargs"].items() if k not in ("column", "batch_id")}
+    return {
+        "expectation": r["expectation_config"]["type"],
+        "column": r["expectation_config"]["kwargs"].get("column"),
+        "kwargs": kwargs,
+        "observed": _observed(r),
+    }
+
+
+def _observed(r: dict) -> str:
+    info = r.get("exception_info") or {}
+    # One exception is {"raised_exception": ..., "exception_message": ...}; failed metrics are a
+    # dict of those keyed by metric id.
+    errors = [info] if "raised_exception" in info else list(info.values())
+    messages = sorted({e["exception_message"] for e in errors if e.get("raised_exception")})
+    if messages:
+        return "GX raised: " + "; ".join(messages)
+    res: dict[str, Any] = r["result"]
+    if "mismatched" in (res.get("details") or {}):  # expect_table_columns_to_match_set
+        mismatched = res["details"]["mismatched"]
+        return f"missing columns {mismatched.get('missing', [])}, extra columns {mismatched.get('unexpected', [])}"
+    if "unexpected_count" in res:
+        sample: list = []
+        for value in res.get("partial_unexpected_list", []):
+            if value is not None and value not in sample and len(sample) < _SAMPLE_SIZE:
+                sample.append(value)
+        text = f"{res['unexpected_count']} of {res['element_count']} rows unexpected"
+        if res.get("missing_count"):
+            text += f" ({res['missing_count']} nulls ignored)"
+        return text + (f", e.g. {sample}" if sample else "")
+    return f"observed {res.get('observed_value')}"

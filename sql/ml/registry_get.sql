@@ -1,0 +1,1 @@
+SELECT * FROM ml.model_versions WHERE model_name = %(model_name)s AND version = %(version)s
