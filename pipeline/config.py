@@ -18,6 +18,8 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
+from pipeline.errors import PermanentError
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
 ENV_PREFIX = "PIPELINE_"
@@ -27,7 +29,7 @@ _DOTTED_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 _PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually", "@midnight"}
 
 
-class ConfigError(ValueError):
+class ConfigError(PermanentError, ValueError):
     """The configuration is invalid; the message names each bad key."""
 
 

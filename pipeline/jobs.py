@@ -20,17 +20,18 @@ import subprocess
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PROJECT_ROOT, PipelineConfig, load_config
 from pipeline.data import local_pg
 from pipeline.data.artifacts import ArtifactStore, open_store
 from pipeline.data.warehouse import Warehouse
+from pipeline.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["training", "scoring"]
 
 
-class NoChampionError(RuntimeError):
+class NoChampionError(PermanentError):
     """The model has no champion, so there is nothing to score with."""
 
 
@@ -67,6 +68,13 @@ class RunContext:
     def key(self, name: str) -> str:
         """Artifact key for a run-scoped file: ``runs/<dag id>/<run id>/<name>``."""
         return f"runs/{self.dag_id}/{re.sub(r'[^A-Za-z0-9._-]', '_', self.run_id)}/{name}"
+
+
+def task_inputs(context: dict[str, Any]) -> tuple[PipelineConfig, RunContext]:
+    """Config and run context for an Airflow task: the config file with the run's ``window_days``
+    param (when it has one) applied, and the run's data interval."""
+    cfg = with_window_days(load_config(), (context.get("params") or {}).get("window_days"))
+    return cfg, RunContext.from_airflow(context)
 
 
 def open_warehouse(cfg: PipelineConfig) -> Warehouse:
@@ -426,22 +434,33 @@ def summary(cfg: PipelineConfig) -> str:
     versions = warehouse.fetch("ml/registry_list", {"model_name": cfg.model.name})
     lines = [f"model {cfg.model.name}: {len(versions)} version(s)"]
     for v in versions:
-        lines.append(f"  v{v['version']:<3} {v['status']:<9} {v['decision'] or '-':<8} "
-                     f"holdout ROC AUC {v['metrics']['roc_auc']:.4f} (baseline {v['baseline_metrics']['roc_auc']:.2f})"
-                     f"  {v['decision_reason'] or ''}")
+        lines.append(
+            f"  v{v['version']:<3} {v['status']:<9} {v['decision'] or '-':<8} "
+            f"holdout ROC AUC {v['metrics']['roc_auc']:.4f} (baseline {v['baseline_metrics']['roc_auc']:.2f})"
+            f"  {v['decision_reason'] or ''}"
+        )
     champ = next((v for v in versions if v["status"] == "champion"), None)
     if champ:
         m, b = champ["metrics"], champ["baseline_metrics"]
-        lines.append(f"champion: v{champ['version']}, holdout [{champ['holdout_start']:%Y-%m-%d}, "
-                     f"{champ['holdout_end']:%Y-%m-%d}), {m['rows']} rows")
-        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})"
-                                      for k in ("roc_auc", "average_precision", "log_loss", "brier")))
+        lines.append(
+            f"champion: v{champ['version']}, holdout [{champ['holdout_start']:%Y-%m-%d}, "
+            f"{champ['holdout_end']:%Y-%m-%d}), {m['rows']} rows"
+        )
+        lines.append(
+            "  "
+            + ", ".join(
+                f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in ("roc_auc", "average_precision", "log_loss", "brier")
+            )
+        )
         lines.append(f"  artifacts: {champ['artifact_uri']}")
     predict.ensure_table(warehouse, cfg.predictions, cfg.dataset.key, "bigint")
     p = warehouse.fetch("ml/predictions_summary", table=cfg.predictions.table)[0]
     lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {cfg.predictions.table}")
-    lines += ["", "Read them with SQL (make sql):",
-              f"  SELECT * FROM {cfg.predictions.table}_latest ORDER BY score DESC LIMIT 10;",
-              f"  SELECT version, status, decision, metrics->>'roc_auc' AS roc_auc FROM ml.model_versions "
-              f"WHERE model_name = '{cfg.model.name}';"]
+    lines += [
+        "",
+        "Read them with SQL (make sql):",
+        f"  SELECT * FROM {cfg.predictions.table}_latest ORDER BY score DESC LIMIT 10;",
+        f"  SELECT version, status, decision, metrics->>'roc_auc' AS roc_auc FROM ml.model_versions "
+        f"WHERE model_name = '{cfg.model.name}';",
+    ]
     return "\n".join(lines)

@@ -11,11 +11,12 @@ import pandas as pd
 
 from pipeline.config import DatasetConfig
 from pipeline.data.warehouse import Warehouse
+from pipeline.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
 
-class FeatureTableError(ValueError):
+class FeatureTableError(PermanentError, ValueError):
     """The feature query returned a malformed table; the message names what is wrong."""
 
 

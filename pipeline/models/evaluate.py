@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+from pipeline.errors import PermanentError
+
 # Metric name -> (function of (y_true, probability), True when higher is better).
 METRICS = {
     "roc_auc": (roc_auc_score, True),
@@ -14,7 +16,7 @@ METRICS = {
 }
 
 
-class EvaluationError(ValueError):
+class EvaluationError(PermanentError, ValueError):
     """The holdout cannot rank a model (empty, or a single class)."""
 
 

@@ -22,6 +22,7 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.data.artifacts import ArtifactStore
 from pipeline.data.warehouse import Warehouse, fetch
+from pipeline.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 
 
-class RegistryError(RuntimeError):
+class RegistryError(PermanentError, RuntimeError):
     """A registry request cannot be served (unknown version, no champion, state conflict)."""
 
 

@@ -14,11 +14,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder
 
 from pipeline.config import DatasetConfig, ModelConfig, TrainingConfig
+from pipeline.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
 
-class TrainingDataError(ValueError):
+class TrainingDataError(PermanentError, ValueError):
     """Too little labelled data to train or evaluate; the message gives the counts."""
 
 

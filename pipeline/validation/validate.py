@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import great_expectations as gx
 import pandas as pd
-from great_expectations.data_context.types.base import (
+
+# Set before importing GX, which logs hundreds of INFO lines while it imports.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+import great_expectations as gx  # noqa: E402
+from great_expectations.data_context.types.base import (  # noqa: E402
     DataContextConfig,
     InMemoryStoreBackendDefaults,
     ProgressBarsConfig,
 )
-
-logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
 _SAMPLE_SIZE = 5  # distinct unexpected values quoted per failed expectation
 
