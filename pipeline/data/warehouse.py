@@ -178,7 +178,12 @@ def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: 
     table = pacsv.read_csv(
         buffer,
         convert_options=pacsv.ConvertOptions(
-            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+            column_types=types,
+            null_values=[""],  # COPY's NULL is an unquoted empty field; text such as 'NA' is data
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],  # COPY writes booleans as t/f
+            false_values=["f"],
         ),
     )
     frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)

