@@ -121,17 +121,22 @@ def test_flight_id_spot_checks(seeded: Warehouse, csv_frames: dict[str, pd.DataF
         )
 
 
+@pytest.fixture(scope="module")
+def small_flights() -> pd.DataFrame:
+    """The real flights of 2013-01-01..03 as text, exactly as in the CSV (no NA or float rewriting)."""
+    flights = pd.read_csv(csv_path("flights"), dtype=str, keep_default_na=False)
+    return flights[(flights["month"] == "1") & flights["day"].isin(["1", "2", "3"])]
+
+
 @pytest.fixture
-def small_folder(tmp_path: Path) -> Path:
-    """The real CSVs, with flights cut to 2013-01-01..03, kept as text (no NA or float rewriting)."""
+def small_folder(tmp_path: Path, small_flights: pd.DataFrame) -> Path:
+    """A CSV folder for seed(): the real small tables and the first three days of flights."""
     folder = tmp_path / "small"
     folder.mkdir()
     for table in TABLES:
         if table != "flights":
             shutil.copy(csv_path(table), folder / f"{table}.csv")
-    flights = pd.read_csv(csv_path("flights"), dtype=str, keep_default_na=False)
-    flights = flights[(flights["month"] == "1") & flights["day"].isin(["1", "2", "3"])]
-    flights.to_csv(folder / "flights.csv", index=False)
+    write_flights(folder, small_flights)
     return folder
 
 
@@ -139,17 +144,20 @@ def write_flights(folder: Path, flights: pd.DataFrame) -> None:
     flights.to_csv(folder / "flights.csv", index=False)
 
 
-def test_reseed_is_idempotent(empty_url: str, csv_frames: dict[str, pd.DataFrame]) -> None:
+def test_reseed_is_idempotent(empty_url: str, small_folder: Path) -> None:
+    expected_counts = {table: len(pd.read_csv(small_folder / f"{table}.csv")) for table in TABLES}
     wh = Warehouse(empty_url)
     try:
-        first = seed(wh)
+        first = seed(wh, small_folder)
         first_ids = ids_by_key(wh)
-        second = seed(wh)
+        second = seed(wh, small_folder)
         second_ids = ids_by_key(wh)
+        for table in TABLES:
+            assert scalar(wh, f"SELECT count(*) FROM raw.{table}") == expected_counts[table]
     finally:
         wh.engine.dispose()
 
-    assert first == second == {table: len(csv_frames[table]) for table in TABLES}
+    assert first == second == expected_counts
     pd.testing.assert_frame_equal(first_ids, second_ids)
     assert first_ids["flight_id"].is_unique
 

@@ -47,6 +47,7 @@ def ensure_table(warehouse: Warehouse, predictions: PredictionsConfig, key: str,
 
     warehouse.run(
         "ml/predictions_schema",
+        schema=sql.Identifier(predictions.schema_name),
         table=predictions.table,
         latest_view=f"{predictions.table}_latest",
         key=sql.Identifier(key),

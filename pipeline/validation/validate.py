@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.errors import PermanentError
+
 # Set before importing GX, which logs hundreds of INFO lines while it imports.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -63,7 +65,7 @@ class ValidationReport:
         }
 
 
-class ValidationFailedError(Exception):
+class ValidationFailedError(PermanentError):
     """A batch failed its expectation suite; ``.report`` is the :class:`ValidationReport`."""
 
     def __init__(self, report: ValidationReport) -> None:

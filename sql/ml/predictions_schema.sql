@@ -1,4 +1,6 @@
 -- Per-model predictions table and its newest-per-entity view. {key_type} is the entity key's type.
+CREATE SCHEMA IF NOT EXISTS {schema};
+
 CREATE TABLE IF NOT EXISTS {table} (
     {key}               {key_type}       NOT NULL,
     score               double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
