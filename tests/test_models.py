@@ -170,18 +170,8 @@ def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_byt
     v4 = registry.register(wh, store, _new_version("r4"), data, sha, {})
     # Compared against champion 2 (stale: the champion is 1), so a "promoted" verdict is turned down.
     assert registry.decide(wh, "m", v4["version"], "promoted", "better", 0.6, 2)["decision"] == "rejected"
-    assert (
-        registry.decide(
-            wh,
-            "m",
-            5 if False else registry.register(wh, store, _new_version("r5"), data, sha, {})["version"],
-            "forced",
-            "operator",
-            None,
-            1,
-        )["status"]
-        == "champion"
-    )
+    v5 = registry.register(wh, store, _new_version("r5"), data, sha, {})
+    assert registry.decide(wh, "m", v5["version"], "forced", "operator", None, 1)["status"] == "champion"
     statuses = {r["version"]: r["status"] for r in wh.fetch("ml/registry_list", {"model_name": "m"})}
     assert statuses == {1: "archived", 2: "failed", 3: "candidate", 4: "candidate", 5: "champion"}
 
