@@ -160,7 +160,9 @@ def test_pipeline_config_env_selects_the_file(monkeypatch: pytest.MonkeyPatch, t
     assert (cfg.predictions.schema_name, cfg.predictions.table_name) == ("scores", "flight_delay")
 
 
-def test_explicit_path_beats_pipeline_config_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, raw_yaml: dict) -> None:
+def test_explicit_path_beats_pipeline_config_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, raw_yaml: dict
+) -> None:
     monkeypatch.setenv("PIPELINE_CONFIG", str(tmp_path / "absent.yaml"))
     raw_yaml["training"]["holdout_days"] = 3
 

@@ -131,7 +131,9 @@ def test_features_match_the_csvs(day: pd.DataFrame, expected: pd.DataFrame) -> N
         assert (got[column].astype(str) == exp[column]).all()
     pd.testing.assert_series_equal(got["temp"], joined["temp"], check_names=False)
     pd.testing.assert_series_equal(got["wind_gust"], joined["wind_gust"], check_names=False)
-    pd.testing.assert_series_equal(got["plane_age"], (joined["year"] - joined["built"]).astype(float), check_names=False)
+    pd.testing.assert_series_equal(
+        got["plane_age"], (joined["year"] - joined["built"]).astype(float), check_names=False
+    )
     pd.testing.assert_series_equal(got["seats"], joined["seats"].astype(float), check_names=False)
     assert joined["built"].isna().any()  # flights without a known plane are kept, with NULL plane features
 

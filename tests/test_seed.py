@@ -63,9 +63,13 @@ def test_row_counts_match_the_csvs(seeded: Warehouse, csv_frames: dict[str, pd.D
 def test_na_becomes_null(seeded: Warehouse, csv_frames: dict[str, pd.DataFrame]) -> None:
     flights, weather = csv_frames["flights"], csv_frames["weather"]
 
-    assert scalar(seeded, "SELECT count(*) FROM raw.flights WHERE dep_delay IS NULL") == flights["dep_delay"].isna().sum()
+    assert (
+        scalar(seeded, "SELECT count(*) FROM raw.flights WHERE dep_delay IS NULL") == flights["dep_delay"].isna().sum()
+    )
     assert scalar(seeded, "SELECT count(*) FROM raw.flights WHERE tailnum IS NULL") == flights["tailnum"].isna().sum()
-    assert scalar(seeded, "SELECT count(*) FROM raw.weather WHERE wind_gust IS NULL") == weather["wind_gust"].isna().sum()
+    assert (
+        scalar(seeded, "SELECT count(*) FROM raw.weather WHERE wind_gust IS NULL") == weather["wind_gust"].isna().sum()
+    )
     assert scalar(seeded, "SELECT sum(dep_delay) FROM raw.flights") == pytest.approx(flights["dep_delay"].sum())
     assert scalar(seeded, "SELECT sum(temp) FROM raw.weather") == pytest.approx(weather["temp"].sum())
 
@@ -88,7 +92,9 @@ def test_flight_id_is_unique_and_dense(seeded: Warehouse, csv_frames: dict[str, 
 def test_natural_key_is_unique(seeded: Warehouse, csv_frames: dict[str, pd.DataFrame]) -> None:
     assert not csv_frames["flights"].duplicated(NATURAL_KEY).any()
     cols = ", ".join(NATURAL_KEY)
-    duplicates = scalar(seeded, f"SELECT count(*) FROM (SELECT 1 FROM raw.flights GROUP BY {cols} HAVING count(*) > 1) d")
+    duplicates = scalar(
+        seeded, f"SELECT count(*) FROM (SELECT 1 FROM raw.flights GROUP BY {cols} HAVING count(*) > 1) d"
+    )
     assert duplicates == 0
 
 

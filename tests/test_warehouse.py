@@ -92,7 +92,7 @@ def test_read_frame_timestamptz_ignores_the_server_time_zone(warehouse: Warehous
     with warehouse.transaction() as cur:
         cur.execute("SELECT current_database()")
         database = cur.fetchone()[0]
-        cur.execute(f'ALTER DATABASE "{database}" SET timezone = \'Asia/Tokyo\'')
+        cur.execute(f"ALTER DATABASE \"{database}\" SET timezone = 'Asia/Tokyo'")
     other = Warehouse(warehouse.url)
     try:
         frame = other.read_frame("SELECT ts FROM sample WHERE id = 1", {})
@@ -164,9 +164,7 @@ def test_read_frame_binds_parameters(warehouse: Warehouse) -> None:
 
 
 def test_read_frame_parameters_cannot_inject(warehouse: Warehouse) -> None:
-    frame = warehouse.read_frame(
-        "SELECT id FROM sample WHERE s = %(name)s", {"name": "x' OR '1'='1"}
-    )
+    frame = warehouse.read_frame("SELECT id FROM sample WHERE s = %(name)s", {"name": "x' OR '1'='1"})
     assert frame.empty
 
     hostile = "a'; DROP TABLE sample; --"
@@ -217,9 +215,13 @@ def test_write_frame_round_trip(warehouse: Warehouse) -> None:
             "n": pd.Series([7, None, -2], dtype="Int64"),
             "x": [0.1, float("nan"), 1e300],
             "ts": pd.Series(
-                [pd.Timestamp("2013-01-01 10:15", tz="UTC"), pd.NaT, pd.Timestamp("2013-07-01 03:04:05.123456", tz="UTC")]
+                [
+                    pd.Timestamp("2013-01-01 10:15", tz="UTC"),
+                    pd.NaT,
+                    pd.Timestamp("2013-07-01 03:04:05.123456", tz="UTC"),
+                ]
             ).astype("datetime64[us, UTC]"),
-            "s": pd.Series(["O'Hare, \"IL\"\nline two", None, "NA"], dtype=object),
+            "s": pd.Series(['O\'Hare, "IL"\nline two', None, "NA"], dtype=object),
         }
     )
 
@@ -233,7 +235,7 @@ def test_write_frame_round_trip(warehouse: Warehouse) -> None:
     assert back["n"].iloc[0] == 7 and back["n"].iloc[1] is pd.NA and back["n"].iloc[2] == -2
     assert back["x"].iloc[0] == 0.1 and pd.isna(back["x"].iloc[1]) and back["x"].iloc[2] == 1e300
     pd.testing.assert_series_equal(back["ts"], frame["ts"], check_names=False)
-    assert back["s"].iloc[0] == "O'Hare, \"IL\"\nline two"
+    assert back["s"].iloc[0] == 'O\'Hare, "IL"\nline two'
     assert pd.isna(back["s"].iloc[1])
     assert back["s"].iloc[2] == "NA"
     with warehouse.transaction() as cur:
