@@ -94,7 +94,8 @@ stop: ## Stop the local PostgreSQL cluster
 	$(PY) -m pipeline.cli warehouse stop
 
 .PHONY: test
-test: install ## Set everything up and run the whole test suite
+test: install ## Set everything up, lint, and run the whole test suite
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 .PHONY: lint

@@ -91,11 +91,11 @@ def test_invalid_config_is_an_import_error_naming_the_key(monkeypatch):
 def test_dag_files_do_no_heavy_work_at_import():
     """Parsing a DAG file imports neither pandas, scikit-learn, Great Expectations nor boto3, and does
     not load the pipeline's warehouse or artifact I/O."""
+    heavy = ("pandas", "sklearn", "great_expectations", "boto3", "pipeline.data.warehouse", "pipeline.jobs")
     probe = (
         "import json, runpy, sys\n"
         f"runpy.run_path({str(DAGS / 'retrain.py')!r}); runpy.run_path({str(DAGS / 'predict.py')!r})\n"
-        "print(json.dumps([m for m in ('pandas', 'sklearn', 'great_expectations', 'boto3', 'pipeline.data.warehouse', 'pipeline.jobs') "
-        "if m in sys.modules]))\n"
+        f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
