@@ -14,13 +14,22 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TEST_PG_DIR = ROOT / ".local" / "test-postgres"
-TEST_PG_PORT = 54339
+TEST_PG_PORT = None  # chosen in pytest_configure: a free port, so checkouts never collide
 AIRFLOW_DB = "airflow_test"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Point Airflow at a throwaway home and a metadata database in the test cluster before anything
     imports it, and give boto3 credentials for the moto server."""
+    import socket
+
+    from pipeline.data import local_pg
+
+    global TEST_PG_PORT
+    local_pg.stop(TEST_PG_DIR)  # a cluster left over from an interrupted session
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        TEST_PG_PORT = sock.getsockname()[1]
     session_dir = ROOT / ".local" / "test-airflow"
     os.environ.update(
         {
@@ -44,7 +53,8 @@ def pg_port() -> int:
     from pipeline.data import local_pg
 
     local_pg.start(TEST_PG_DIR, TEST_PG_PORT, "postgres")
-    return TEST_PG_PORT
+    yield TEST_PG_PORT
+    local_pg.stop(TEST_PG_DIR)
 
 
 @pytest.fixture(scope="session")

@@ -72,10 +72,13 @@ def cluster_dir(local_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"pipeline-postgres-{digest}"
 
 
-def _run(cmd: list[str], what: str) -> str:
+def _run(cmd: list[str], what: str, log_file: Path | None = None) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise LocalClusterError(f"{what} failed ({' '.join(cmd)}):\n{proc.stdout}{proc.stderr}")
+        server_log = ""
+        if log_file is not None and log_file.is_file():
+            server_log = "\nserver log:\n" + "\n".join(log_file.read_text(errors="replace").splitlines()[-10:])
+        raise LocalClusterError(f"{what} failed ({' '.join(cmd)}):\n{proc.stdout}{proc.stderr}{server_log}")
     return proc.stdout
 
 
@@ -132,6 +135,7 @@ def start(local_dir: Path, port: int, database: str = DATABASE) -> str:
                 bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", root / "server.log", "-o", options
             ),
             "pg_ctl start",
+            root / "server.log",
         )
     create_database(port, database)
     return url(port, database)
