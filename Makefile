@@ -83,7 +83,8 @@ demo: $(LOGS) seed airflow-db ## Set everything up and run retrain, then predict
 
 .PHONY: airflow
 airflow: seed airflow-db ## Start the Airflow UI (airflow standalone) on http://127.0.0.1:8080 with these DAGs
-	AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True $(AIRFLOW) standalone
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
+	  $(AIRFLOW) standalone
 
 .PHONY: sql
 sql: ## Open psql on the warehouse (also reads SQL from stdin: echo "select 1" | make sql)
