@@ -4,11 +4,12 @@
 Scores the entities of this run's data interval (for flights: those scheduled in it) with the
 current champion and writes timestamped predictions to the warehouse.
 
-1. **resolve_champion**: pins the champion version for the whole run; with no champion the run
-   fails here and writes nothing.
+1. **resolve_models**: pins the champion version, and the shadow challengers set in
+   `predictions` config, for the whole run; with no champion the run fails here and writes nothing.
 2. **extract_scoring_batch**: the feature table for the data interval.
 3. **validate_scoring_batch**: the scoring expectation suite; a failure stops the run here.
-4. **score**: scores the batch and replaces the interval's rows in the predictions table in one
+4. **score**: scores the batch with the champion (`is_champion = true`) and each shadow challenger
+   (`is_champion = false`) and replaces the interval's rows in the predictions table in one
    transaction, so reruns, retries and backfills never duplicate rows.
 
 Read the results with `SELECT * FROM ml.flight_delay_predictions_latest` (the table is configured
@@ -47,17 +48,22 @@ CFG = load_config()
     default_args={
         "retries": 2,
         "retry_delay": dt.timedelta(minutes=2),
-        "retry_policy": ExceptionRetryPolicy(rules=[RetryRule(
-            exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it")]),
+        "retry_policy": ExceptionRetryPolicy(
+            rules=[
+                RetryRule(
+                    exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it"
+                )
+            ]
+        ),
     },
 )
 def predict():
     @task
-    def resolve_champion() -> dict:
+    def resolve_models() -> dict:
         from pipeline import jobs
 
         cfg, _ = jobs.task_inputs(get_current_context())
-        return jobs.resolve_champion(cfg)
+        return jobs.resolve_models(cfg)
 
     @task
     def extract_scoring_batch() -> dict:
@@ -72,15 +78,15 @@ def predict():
         return jobs.validate(*jobs.task_inputs(get_current_context()), batch)
 
     @task
-    def score(batch: dict, champion: dict, validation: dict) -> dict:
+    def score(batch: dict, models: dict, validation: dict) -> dict:
         from pipeline import jobs
 
-        return jobs.score(*jobs.task_inputs(get_current_context()), batch, champion)
+        return jobs.score(*jobs.task_inputs(get_current_context()), batch, models)
 
-    champion = resolve_champion()
+    models = resolve_models()
     batch = extract_scoring_batch()
-    champion >> batch
-    score(batch, champion, validate_scoring_batch(batch))
+    models >> batch
+    score(batch, models, validate_scoring_batch(batch))
 
 
 predict_dag = predict()

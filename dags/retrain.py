@@ -4,7 +4,9 @@
 Retrains the model on a schedule and promotes it only when it is better.
 
 1. **extract_training_batch**: the feature table for the training window and holdout that end at
-   this run's data interval end, stored as a Parquet batch.
+   this run's data interval end, stored as a Parquet batch. With *from_snapshot_version* set, the
+   stored training snapshot of that version instead, retrained with that version's config: a
+   reproduction with the same data, split and parameters.
 2. **validate_training_batch**: the training expectation suite; a failure stops the run here.
 3. **train_challenger**: fits the configured scikit-learn pipeline, evaluates it, a base-rate
    baseline and the current champion on the same holdout, and registers an immutable version
@@ -47,16 +49,32 @@ CFG = load_config()
     doc_md=__doc__,
     tags=["ml", CFG.model.name],
     params={
-        "window_days": Param(CFG.training.window_days, type="integer", minimum=1,
-                             description="Days of labelled data before the holdout to train on."),
-        "force_promote": Param(False, type="boolean",
-                               description="Make the new version champion whatever the holdout comparison says."),
+        "window_days": Param(
+            CFG.training.window_days,
+            type="integer",
+            minimum=1,
+            description="Days of labelled data before the holdout to train on.",
+        ),
+        "from_snapshot_version": Param(
+            None,
+            type=["null", "integer"],
+            minimum=1,
+            description="Retrain from this version's stored snapshot and config instead of extracting.",
+        ),
+        "force_promote": Param(
+            False, type="boolean", description="Make the new version champion whatever the holdout comparison says."
+        ),
     },
     default_args={
         "retries": 2,
         "retry_delay": dt.timedelta(minutes=2),
-        "retry_policy": ExceptionRetryPolicy(rules=[RetryRule(
-            exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it")]),
+        "retry_policy": ExceptionRetryPolicy(
+            rules=[
+                RetryRule(
+                    exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it"
+                )
+            ]
+        ),
     },
 )
 def retrain():
@@ -64,7 +82,10 @@ def retrain():
     def extract_training_batch() -> dict:
         from pipeline import jobs
 
-        return jobs.extract(*jobs.task_inputs(get_current_context()), "training")
+        context = get_current_context()
+        cfg, run = jobs.task_inputs(context)
+        version = context["params"]["from_snapshot_version"]
+        return jobs.snapshot_batch(cfg, run, version) if version else jobs.extract(cfg, run, "training")
 
     @task
     def validate_training_batch(batch: dict) -> dict:
@@ -83,8 +104,7 @@ def retrain():
         from pipeline import jobs
 
         context = get_current_context()
-        cfg, _ = jobs.task_inputs(context)
-        return jobs.promote(cfg, trained, force=context["params"]["force_promote"])
+        return jobs.promote(*jobs.task_inputs(context), trained, force=context["params"]["force_promote"])
 
     batch = extract_training_batch()
     promote(train_challenger(batch, validate_training_batch(batch)))

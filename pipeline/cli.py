@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import getpass
 import json
 import logging
 import sys
@@ -45,7 +46,17 @@ def main(argv: list[str] | None = None) -> int:
         if name == "retrain":
             sub.add_argument("--window-days", type=int, help="override training.window_days")
             sub.add_argument("--force", action="store_true", help="promote regardless of the holdout comparison")
-    commands.add_parser("summary", help="print the champion and prediction counts")
+    snap = commands.add_parser("retrain-from-snapshot", help="retrain a version from its stored snapshot and config")
+    snap.add_argument("--version", type=int, required=True, help="the version to reproduce")
+    snap.add_argument("--end", type=_timestamp, help="logical time of the run (default: the version's holdout end)")
+    roll = commands.add_parser("rollback", help="make an earlier valid version champion again")
+    roll.add_argument("--version", type=int, required=True)
+    roll.add_argument("--model", help="model name (default: model.name from config)")
+    roll.add_argument("--at", type=_timestamp, help="logical time from which it is live (default: now, UTC)")
+    roll.add_argument("--note", default="manual rollback from the CLI", help="why; stored in the history")
+    at = commands.add_parser("champion-at", help="which version was champion at a logical time, and why")
+    at.add_argument("--at", type=_timestamp, required=True)
+    commands.add_parser("summary", help="print the registry, champion history and prediction counts")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -76,6 +87,25 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(jobs.retrain(cfg, _context("retrain", args), args.force), indent=2, default=str))
         elif args.command == "predict":
             print(json.dumps(jobs.predict(cfg, _context("predict", args)), indent=2, default=str))
+        elif args.command == "retrain-from-snapshot":
+            from pipeline.models import registry
+
+            record = registry.get_version(jobs.init_warehouse(cfg), cfg.model.name, args.version)
+            end = args.end or record["holdout_end"]
+            ctx = jobs.RunContext(
+                "retrain", f"cli__snapshot_v{args.version}__{end.isoformat()}", end - dt.timedelta(days=1), end
+            )
+            print(json.dumps(jobs.retrain(cfg, ctx, from_version=args.version), indent=2, default=str))
+        elif args.command == "rollback":
+            at_time = args.at or dt.datetime.now(dt.UTC)
+            actor = f"cli:{getpass.getuser()}"
+            result = jobs.rollback(cfg, args.model or cfg.model.name, args.version, at_time, actor, args.note)
+            print(json.dumps(result, indent=2, default=str))
+        elif args.command == "champion-at":
+            from pipeline.models import registry
+
+            row = registry.champion_at(jobs.init_warehouse(cfg), cfg.model.name, args.at)
+            print(json.dumps(row, indent=2, default=str) if row else f"no champion at {args.at.isoformat()}")
         else:
             print(jobs.summary(cfg))
     except Exception as exc:  # noqa: BLE001 - the CLI reports any pipeline failure as one line

@@ -152,6 +152,12 @@ class PromotionConfig(_Section):
 
 class PredictionsConfig(_Section):
     table: str = Field(description="schema.table that receives this model's predictions")
+    shadow_versions: list[int] = Field(
+        default_factory=list, description="Challenger versions that also score every interval, marked not live."
+    )
+    shadow_latest_candidate: bool = Field(
+        False, description="Also score in shadow with the newest registered version that was not promoted."
+    )
 
     @field_validator("table")
     @classmethod

@@ -4,8 +4,9 @@ Airflow tasks and the CLI call the same functions. Large data moves through the 
 (run-scoped Parquet batches under ``runs/<dag id>/<run id>/``); the returned dicts are small
 references (keys, counts, versions, metrics) that fit in XCom.
 
-    retrain:  extract("training") -> validate -> train -> promote
-    predict:  resolve_champion -> extract("scoring") -> validate -> score
+    retrain:  extract("training") | snapshot_batch(version) -> validate -> train -> promote
+    predict:  resolve_models -> extract("scoring") -> validate -> score
+    promote:  rollback
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class RunContext:
     run_id: str
     start: dt.datetime
     end: dt.datetime
+    dag_version: str | None = None
 
     def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
@@ -63,7 +65,16 @@ class RunContext:
                 "this run has no data interval: trigger it with a logical date, which selects "
                 "the last complete schedule period before it"
             )
-        return cls(context["dag"].dag_id, context["run_id"], start, end)
+        ti = context.get("ti")
+        dag_version = getattr(ti, "dag_version_id", None)
+        return cls(
+            context["dag"].dag_id, context["run_id"], start, end, None if dag_version is None else str(dag_version)
+        )
+
+    @property
+    def actor(self) -> str:
+        """``<dag id>/<run id>``: who made a registry change."""
+        return f"{self.dag_id}/{self.run_id}"
 
     def key(self, name: str) -> str:
         """Artifact key for a run-scoped file: ``runs/<dag id>/<run id>/<name>``."""
@@ -123,37 +134,86 @@ def _load_batch(store: ArtifactStore, batch: dict):
     return data, from_parquet(data)
 
 
-def extract(cfg: PipelineConfig, ctx: RunContext, kind: Kind) -> dict:
-    """Extract the feature table and store it as the run's Parquet batch.
+def _json(doc: Any) -> bytes:
+    return json.dumps(doc, indent=2, sort_keys=True, default=str).encode()
 
-    A training batch covers the training window and holdout that end at the data interval's end;
-    a scoring batch covers the data interval itself.
 
-    Returns:
-        ``{"kind", "key", "uri", "rows", "sha256", "start", "end"}`` (times as ISO strings).
-    """
-    from pipeline.features.build import extract_feature_table, to_parquet
-    from pipeline.models.train import TimeSplit
-
-    if kind == "training":
-        split = TimeSplit.ending_at(ctx.end, cfg.training)
-        start, end = split.train_start, split.holdout_end
-    else:
-        start, end = ctx.start, ctx.end
-    frame = extract_feature_table(init_warehouse(cfg), cfg.dataset, start, end, require_label=kind == "training")
-    data, sha = to_parquet(frame)
-    store = open_store(cfg.artifacts)
+def _batch_ref(
+    store: ArtifactStore,
+    ctx: RunContext,
+    kind: Kind,
+    data: bytes,
+    sha: str,
+    rows: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    **extra: Any,
+) -> dict:
     key = ctx.key(f"{kind}.parquet")
     uri = store.put(key, data, overwrite=True)
     return {
         "kind": kind,
         "key": key,
         "uri": uri,
-        "rows": len(frame),
+        "rows": rows,
         "sha256": sha,
         "start": start.isoformat(),
         "end": end.isoformat(),
+        **extra,
     }
+
+
+def extract(cfg: PipelineConfig, ctx: RunContext, kind: Kind) -> dict:
+    """Extract the feature table and store it as the run's Parquet batch.
+
+    A training batch covers the training window and holdout that end at the data interval's end
+    (its ``split`` says where); a scoring batch covers the data interval itself.
+
+    Returns:
+        ``{"kind", "key", "uri", "rows", "sha256", "start", "end"}`` (times as ISO strings), plus
+        ``"split"`` (``train_start``, ``holdout_start``, ``holdout_end``) for training batches.
+    """
+    from pipeline.features.build import extract_feature_table, to_parquet
+    from pipeline.models.train import TimeSplit
+
+    extra: dict[str, Any] = {}
+    if kind == "training":
+        split = TimeSplit.ending_at(ctx.end, cfg.training)
+        start, end = split.train_start, split.holdout_end
+        extra["split"] = split.to_dict()
+    else:
+        start, end = ctx.start, ctx.end
+    frame = extract_feature_table(init_warehouse(cfg), cfg.dataset, start, end, require_label=kind == "training")
+    data, sha = to_parquet(frame)
+    return _batch_ref(open_store(cfg.artifacts), ctx, kind, data, sha, len(frame), start, end, **extra)
+
+
+def snapshot_batch(cfg: PipelineConfig, ctx: RunContext, version: int) -> dict:
+    """A training batch made from a registered version's stored snapshot, for reproducible retraining:
+    the same rows, the same split, and (in :func:`train`) the same config as that version.
+
+    Raises:
+        RegistryError: unknown version.
+        ArtifactIntegrityError: the snapshot's SHA-256 differs from the registered one.
+    """
+    from pipeline.models import registry
+
+    store = open_store(cfg.artifacts)
+    record = registry.get_version(init_warehouse(cfg), cfg.model.name, version)
+    data = registry.load_training_snapshot(store, record)
+    split = {k: record[k].isoformat() for k in ("train_start", "holdout_start", "holdout_end")}
+    return _batch_ref(
+        store,
+        ctx,
+        "training",
+        data,
+        record["training_data_sha256"],
+        record["train_rows"] + record["holdout_rows"],
+        record["train_start"],
+        record["holdout_end"],
+        split=split,
+        reproduces=version,
+    )
 
 
 def validate(cfg: PipelineConfig, ctx: RunContext, batch: dict) -> dict:
@@ -174,10 +234,7 @@ def validate(cfg: PipelineConfig, ctx: RunContext, batch: dict) -> dict:
     _, frame = _load_batch(store, batch)
     kind = batch["kind"]
     report = validate_batch(frame, cfg.validation.suite_path(kind), kind)
-    uri = store.put(
-        ctx.key(f"validation-{kind}.json"), json.dumps(report.result, indent=2, default=str).encode(), overwrite=True
-    )
-    summary = report.summary()
+    uri = store.put(ctx.key(f"validation-{kind}.json"), _json(report.result), overwrite=True)
     init_warehouse(cfg).run(
         "ml/validation_upsert",
         {
@@ -196,76 +253,67 @@ def validate(cfg: PipelineConfig, ctx: RunContext, batch: dict) -> dict:
         },
     )
     report.raise_for_failure()
-    return {**summary, "artifact_uri": uri}
+    return {**report.summary(), "artifact_uri": uri}
+
+
+def config_of_version(cfg: PipelineConfig, record: dict) -> PipelineConfig:
+    """``cfg`` with the dataset, model, training and promotion sections a version was trained with
+    (where to find the warehouse and artifacts still comes from ``cfg``)."""
+    stored = record["config"]
+    sections = {k: stored[k] for k in ("dataset", "model", "training", "promotion")}
+    return type(cfg).model_validate({**cfg.model_dump(), **sections})
 
 
 def train(cfg: PipelineConfig, ctx: RunContext, batch: dict, validation: dict) -> dict:
-    """Train a challenger on the batch, evaluate it, the baseline and the champion on the same
-    holdout, and register it with its artifacts.
+    """Train a challenger on a training batch, evaluate it, the baseline and the champion on the same
+    holdout, and register it with its artifacts and lineage (model card included).
+
+    A batch from :func:`snapshot_batch` is retrained with the config of the version it reproduces.
 
     Returns:
         ``{"model_name", "version", "metric", "challenger_metric", "champion_version",
-        "champion_metric", "artifact_uri", "metrics"}``.
+        "champion_metric", "artifact_uri", "metrics", "reproduces"}``.
     """
+    import sklearn
+
     from pipeline.models import registry
-    from pipeline.models.evaluate import baseline_metrics, classification_metrics
+    from pipeline.models.evaluate import baseline_metrics, classification_metrics, permutation_importance_frame
     from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
-    from pipeline.visualization.plots import holdout_curves_png
+    from pipeline.visualization.model_card import model_card_html
 
     store = open_store(cfg.artifacts)
     warehouse = init_warehouse(cfg)
+    if batch.get("reproduces"):
+        cfg = config_of_version(cfg, registry.get_version(warehouse, cfg.model.name, batch["reproduces"]))
+    ds = cfg.dataset
     data, frame = _load_batch(store, batch)
-    split = TimeSplit.ending_at(ctx.end, cfg.training)
-    train_df, holdout = split_by_time(frame, split, cfg.dataset)
-    y_train, y_holdout = train_df[cfg.dataset.label].to_numpy(), holdout[cfg.dataset.label].to_numpy()
-    model = train_model(train_df, cfg.model, cfg.dataset)
-    probability = predict_proba(model, holdout, cfg.dataset)
+    split = TimeSplit.from_dict(batch["split"])
+    train_df, holdout = split_by_time(frame, split, ds)
+    y_train, y_holdout = train_df[ds.label].to_numpy(), holdout[ds.label].to_numpy()
+    model = train_model(train_df, cfg.model, ds)
+    probability = predict_proba(model, holdout, ds)
     metrics = classification_metrics(y_holdout, probability)
-    current = registry.champion(warehouse, cfg.model.name)
-    champion_metrics = None
-    if current is not None:
-        champion_model = registry.load_model(store, current)
-        champion_metrics = classification_metrics(y_holdout, predict_proba(champion_model, holdout, cfg.dataset))
     baseline = baseline_metrics(y_train, y_holdout)
+    current = registry.champion(warehouse, cfg.model.name)
+    champion = None
+    if current is not None:
+        champion_probability = predict_proba(registry.load_model(store, current), holdout, ds)
+        champion = {"version": current["version"], "metrics": classification_metrics(y_holdout, champion_probability)}
     metric = cfg.promotion.metric
     log.info(
         "holdout %s: challenger %.4f, baseline %.4f, champion %s",
         metric,
         metrics[metric],
         baseline[metric],
-        None if champion_metrics is None else round(champion_metrics[metric], 4),
+        None if champion is None else f"v{champion['version']} {champion['metrics'][metric]:.4f}",
     )
 
-    import sklearn
-
     model_bytes, model_sha = registry.serialize_model(model)
-    params = {
-        "estimator": cfg.model.estimator,
-        "params": cfg.model.params,
-        "random_seed": cfg.model.random_seed,
-        "config": cfg.model_dump(mode="json"),
-        "sklearn_version": sklearn.__version__,
-        "python_version": platform.python_version(),
-    }
-    feature_schema = {
-        "key": cfg.dataset.key,
-        "timestamp": cfg.dataset.timestamp,
-        "label": cfg.dataset.label,
-        "numeric_features": cfg.dataset.numeric_features,
-        "categorical_features": cfg.dataset.categorical_features,
-        "dtypes": {c: str(t) for c, t in frame.dtypes.items()},
-    }
-    metrics_doc = {
-        "metric": metric,
-        "challenger": metrics,
-        "baseline": baseline,
-        "champion": None if current is None else {"version": current["version"], "metrics": champion_metrics},
-    }
     new = registry.NewVersion(
         model_name=cfg.model.name,
         metrics=metrics,
         baseline_metrics=baseline,
-        params=params,
+        params={"estimator": cfg.model.estimator, "params": cfg.model.params, "random_seed": cfg.model.random_seed},
         train_start=split.train_start,
         train_end=split.holdout_start,
         holdout_start=split.holdout_start,
@@ -273,30 +321,63 @@ def train(cfg: PipelineConfig, ctx: RunContext, batch: dict, validation: dict) -
         train_rows=len(train_df),
         holdout_rows=len(holdout),
         training_data_sha256=batch["sha256"],
+        config=cfg.model_dump(mode="json", exclude={"warehouse", "artifacts"}),
         code_version=code_version(),
+        sklearn_version=sklearn.__version__,
+        python_version=platform.python_version(),
         dag_id=ctx.dag_id,
         run_id=ctx.run_id,
+        dag_version=ctx.dag_version,
+        reproduces_version=batch.get("reproduces"),
     )
-    record = registry.register(
-        warehouse,
-        store,
-        new,
-        model_bytes,
-        model_sha,
-        {
-            "metrics.json": _json(metrics_doc),
-            "params.json": _json(params),
-            "feature_schema.json": _json(feature_schema),
-            "validation.json": _json(validation),
-            "training_data.parquet": data,
-            "training_data.sha256": f"{batch['sha256']}  training_data.parquet\n".encode(),
-            "holdout_curves.png": holdout_curves_png(
-                y_holdout,
-                probability,
-                f"{cfg.model.name} challenger, holdout {split.holdout_start:%Y-%m-%d} to {split.holdout_end:%Y-%m-%d}",
+    importance = permutation_importance_frame(model, holdout, ds.features, ds.label, cfg.model.random_seed)
+    feature_schema = {
+        "key": ds.key,
+        "timestamp": ds.timestamp,
+        "label": ds.label,
+        "numeric_features": ds.numeric_features,
+        "categorical_features": ds.categorical_features,
+        "dtypes": {c: str(t) for c, t in frame.dtypes.items()},
+    }
+
+    def artifacts(version: int) -> dict[str, bytes]:
+        card = {
+            **new.__dict__,
+            "version": version,
+            "estimator": cfg.model.estimator,
+            "actor": ctx.actor,
+            "baseline": baseline,
+            "champion": champion,
+            "validation": validation,
+        }
+        return {
+            "metrics.json": _json(
+                {
+                    "metric": metric,
+                    "challenger": metrics,
+                    "baseline": baseline,
+                    "champion": champion,
+                    "permutation_importance": importance.to_dict(orient="records"),
+                }
             ),
-        },
-    )
+            "params.json": _json(
+                {
+                    **new.params,
+                    "config": new.config,
+                    "sklearn_version": new.sklearn_version,
+                    "python_version": new.python_version,
+                }
+            ),
+            "feature_schema.json": _json(feature_schema),
+            registry.VALIDATION_FILE: _json(validation),
+            registry.TRAINING_DATA_FILE: data,
+            "training_data.sha256": f"{batch['sha256']}  {registry.TRAINING_DATA_FILE}\n".encode(),
+            "model_card.html": model_card_html(
+                card=card, y_holdout=y_holdout, probability=probability, importance=importance
+            ),
+        }
+
+    record = registry.register(warehouse, store, new, model_bytes, model_sha, artifacts)
     return {
         "model_name": cfg.model.name,
         "version": record["version"],
@@ -304,18 +385,15 @@ def train(cfg: PipelineConfig, ctx: RunContext, batch: dict, validation: dict) -
         "challenger_metric": metrics[metric],
         "artifact_uri": record["artifact_uri"],
         "metrics": metrics,
-        "champion_version": None if current is None else current["version"],
-        "champion_metric": None if champion_metrics is None else champion_metrics[metric],
+        "champion_version": None if champion is None else champion["version"],
+        "champion_metric": None if champion is None else champion["metrics"][metric],
+        "reproduces": batch.get("reproduces"),
     }
 
 
-def _json(doc: Any) -> bytes:
-    return json.dumps(doc, indent=2, sort_keys=True, default=str).encode()
-
-
-def promote(cfg: PipelineConfig, trained: dict, force: bool = False) -> dict:
+def promote(cfg: PipelineConfig, ctx: RunContext, trained: dict, force: bool = False) -> dict:
     """Apply the promotion rule (:func:`pipeline.models.evaluate.promotion_decision`) to a trained
-    challenger and record the decision in the registry.
+    challenger and record the decision; a promotion is live from the data interval's end.
 
     Returns:
         ``{"model_name", "version", "decision", "reason", "status"}``.
@@ -323,22 +401,30 @@ def promote(cfg: PipelineConfig, trained: dict, force: bool = False) -> dict:
     from pipeline.models import registry
     from pipeline.models.evaluate import promotion_decision
 
-    decision, reason = promotion_decision(
-        trained["metric"],
+    metric = trained["metric"]
+    if trained.get("reproduces"):
+        verdict, reason = (
+            "rejected",
+            (
+                f"reproduction of v{trained['reproduces']} from its snapshot; reproductions "
+                "are never promoted (roll back to serve a version again)"
+            ),
+        )
+    else:
+        verdict, reason = promotion_decision(
+            metric, trained["challenger_metric"], trained["champion_metric"], cfg.promotion.min_improvement, force
+        )
+    decision = registry.Decision(
+        verdict,
+        reason,
+        metric,
         trained["challenger_metric"],
         trained["champion_metric"],
-        cfg.promotion.min_improvement,
-        force,
-    )
-    row = registry.decide(
-        init_warehouse(cfg),
-        trained["model_name"],
-        trained["version"],
-        decision,
-        reason,
-        trained["champion_metric"],
         trained["champion_version"],
+        ctx.end,
+        ctx.actor,
     )
+    row = registry.decide(init_warehouse(cfg), trained["model_name"], trained["version"], decision)
     return {
         "model_name": row["model_name"],
         "version": row["version"],
@@ -348,55 +434,96 @@ def promote(cfg: PipelineConfig, trained: dict, force: bool = False) -> dict:
     }
 
 
-def resolve_champion(cfg: PipelineConfig) -> dict:
-    """The champion that this predict run will use: ``{"model_name", "version"}``.
+def rollback(
+    cfg: PipelineConfig, model_name: str, version: int, valid_from: dt.datetime, actor: str, detail: str
+) -> dict:
+    """Make an earlier valid version champion again (see :func:`pipeline.models.registry.rollback`).
+
+    Returns:
+        ``{"model_name", "version", "status"}``.
 
     Raises:
-        NoChampionError: the model has no champion yet (run ``retrain`` first).
+        RegistryError: ``model_name`` is not the configured model, or the version is unknown or invalid.
+        ArtifactIntegrityError, ArtifactError: its model artifact is altered or missing.
     """
     from pipeline.models import registry
 
-    record = registry.champion(init_warehouse(cfg), cfg.model.name)
-    if record is None:
-        raise NoChampionError(
-            f"model {cfg.model.name!r} has no champion: run the retrain DAG first. Nothing was written."
-        )
-    return {"model_name": record["model_name"], "version": record["version"]}
+    if model_name != cfg.model.name:
+        raise registry.RegistryError(f"unknown model {model_name!r}: this pipeline serves {cfg.model.name!r}")
+    row = registry.rollback(
+        init_warehouse(cfg), open_store(cfg.artifacts), model_name, version, valid_from, actor, detail
+    )
+    return {"model_name": row["model_name"], "version": row["version"], "status": row["status"]}
 
 
-def score(cfg: PipelineConfig, ctx: RunContext, batch: dict, champion: dict) -> dict:
-    """Score a validated scoring batch with the pinned champion and replace the interval's rows in
-    the predictions table (see :func:`pipeline.models.predict.write_predictions`).
+def resolve_models(cfg: PipelineConfig) -> dict:
+    """The versions this predict run scores with, pinned for the whole run: the champion and the
+    shadow challengers configured in ``predictions``.
 
     Returns:
-        ``{"table", "rows", "model_name", "version", "start", "end"}``.
+        ``{"model_name", "champion": version, "shadows": [version, ...]}``.
+
+    Raises:
+        NoChampionError: the model has no champion yet (run ``retrain`` first).
+        RegistryError: a configured shadow version is unknown or not servable.
     """
+    from pipeline.models import registry
+
+    warehouse = init_warehouse(cfg)
+    name = cfg.model.name
+    record = registry.champion(warehouse, name)
+    if record is None:
+        raise NoChampionError(f"model {name!r} has no champion: run the retrain DAG first. Nothing was written.")
+    shadows = set(cfg.predictions.shadow_versions)
+    if cfg.predictions.shadow_latest_candidate:
+        latest = warehouse.fetch("ml/registry_latest_candidate", {"model_name": name})
+        shadows |= {row["version"] for row in latest}
+    shadows.discard(record["version"])
+    for version in shadows:
+        status = registry.get_version(warehouse, name, version)["status"]
+        if status not in ("candidate", "archived"):
+            raise registry.RegistryError(f"shadow version {name} v{version} is {status}; it cannot score")
+    return {"model_name": name, "champion": record["version"], "shadows": sorted(shadows)}
+
+
+def score(cfg: PipelineConfig, ctx: RunContext, batch: dict, models: dict) -> dict:
+    """Score a validated scoring batch with the pinned champion and shadow challengers, and replace the
+    interval's rows in the predictions table in one transaction
+    (:func:`pipeline.models.predict.write_predictions`).
+
+    Returns:
+        ``{"table", "rows", "model_name", "version", "shadows", "start", "end"}``; ``rows`` counts
+        the champion's rows.
+    """
+    import pandas as pd
+
     from pipeline.models import predict, registry
 
     store = open_store(cfg.artifacts)
     warehouse = init_warehouse(cfg)
-    record = registry.get_version(warehouse, champion["model_name"], champion["version"])
-    model = registry.load_model(store, record)
     _, frame = _load_batch(store, batch)
-    scored = predict.score(model, frame, cfg.dataset, cfg.model.decision_threshold)
+    versions = [(models["champion"], True)] + [(v, False) for v in models["shadows"]]
+    scored = []
+    for version, is_champion in versions:
+        record = registry.get_version(warehouse, models["model_name"], version)
+        part = predict.score(registry.load_model(store, record), frame, cfg.dataset, cfg.model.decision_threshold)
+        scored.append(part.assign(model_version=version, is_champion=is_champion))
     predict.ensure_table(warehouse, cfg.predictions, cfg.dataset.key, predict.key_type(frame, cfg.dataset.key))
-    rows = predict.write_predictions(
+    predict.write_predictions(
         warehouse,
         cfg.predictions,
-        cfg.dataset.key,
-        scored,
-        model_name=record["model_name"],
-        model_version=record["version"],
-        is_champion=True,
+        pd.concat(scored, ignore_index=True),
+        model_name=models["model_name"],
         start=ctx.start,
         end=ctx.end,
         run_id=ctx.run_id,
     )
     return {
         "table": cfg.predictions.table,
-        "rows": rows,
-        "model_name": record["model_name"],
-        "version": record["version"],
+        "rows": len(frame),
+        "model_name": models["model_name"],
+        "version": models["champion"],
+        "shadows": models["shadows"],
         "start": ctx.start.isoformat(),
         "end": ctx.end.isoformat(),
     }
@@ -410,19 +537,24 @@ def with_window_days(cfg: PipelineConfig, window_days: int | None) -> PipelineCo
     return cfg.model_copy(update={"training": training})
 
 
-def retrain(cfg: PipelineConfig, ctx: RunContext, force: bool = False) -> dict:
-    """The whole retrain DAG in one call (CLI): extract, validate, train, promote."""
-    batch = extract(cfg, ctx, "training")
+def retrain(cfg: PipelineConfig, ctx: RunContext, force: bool = False, from_version: int | None = None) -> dict:
+    """The whole retrain DAG in one call (CLI): extract (or reuse a version's snapshot), validate,
+    train, promote."""
+    batch = snapshot_batch(cfg, ctx, from_version) if from_version else extract(cfg, ctx, "training")
     trained = train(cfg, ctx, batch, validate(cfg, ctx, batch))
-    return {**trained, **promote(cfg, trained, force)}
+    return {**trained, **promote(cfg, ctx, trained, force)}
 
 
 def predict(cfg: PipelineConfig, ctx: RunContext) -> dict:
-    """The whole predict DAG in one call (CLI): resolve the champion, extract, validate, score."""
-    champion = resolve_champion(cfg)
+    """The whole predict DAG in one call (CLI): resolve the models, extract, validate, score."""
+    models = resolve_models(cfg)
     batch = extract(cfg, ctx, "scoring")
     validate(cfg, ctx, batch)
-    return score(cfg, ctx, batch, champion)
+    return score(cfg, ctx, batch, models)
+
+
+def _v(version: int | None) -> str:
+    return "none" if version is None else f"v{version}"
 
 
 def summary(cfg: PipelineConfig) -> str:
@@ -453,6 +585,13 @@ def summary(cfg: PipelineConfig) -> str:
             )
         )
         lines.append(f"  artifacts: {champ['artifact_uri']}")
+    history = warehouse.fetch("ml/champion_history_list", {"model_name": cfg.model.name})
+    lines.append("champion history (valid_from is logical time):")
+    for h in history:
+        lines.append(
+            f"  {h['valid_from']:%Y-%m-%d %H:%M} {_v(h['old_version'])} -> {_v(h['new_version'])} "
+            f"{h['reason']:<8} by {h['actor']}: {h['detail']}"
+        )
     predict.ensure_table(warehouse, cfg.predictions, cfg.dataset.key, "bigint")
     p = warehouse.fetch("ml/predictions_summary", table=cfg.predictions.table)[0]
     lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {cfg.predictions.table}")
@@ -462,5 +601,7 @@ def summary(cfg: PipelineConfig) -> str:
         f"  SELECT * FROM {cfg.predictions.table}_latest ORDER BY score DESC LIMIT 10;",
         f"  SELECT version, status, decision, metrics->>'roc_auc' AS roc_auc FROM ml.model_versions "
         f"WHERE model_name = '{cfg.model.name}';",
+        f"  SELECT * FROM {cfg.predictions.table}_shadow_comparison ORDER BY data_interval_start;",
+        f"  SELECT * FROM ml.champion_periods WHERE model_name = '{cfg.model.name}' ORDER BY valid_from;",
     ]
     return "\n".join(lines)

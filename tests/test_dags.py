@@ -31,7 +31,7 @@ def test_dagbag_imports_without_errors():
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"retrain", "predict"}
+    assert set(bag.dag_ids) == {"retrain", "predict", "promote"}
 
 
 def test_retrain_wiring_and_defaults():
@@ -44,13 +44,14 @@ def test_retrain_wiring_and_defaults():
     assert dag.start_date == dt.datetime(2013, 1, 1, tzinfo=dt.UTC)
     assert dag.timetable.expression == "0 0 * * 0"  # @weekly
     assert dag.params["force_promote"] is False
+    assert dag.params["from_snapshot_version"] is None
     assert dag.params.get_param("window_days").schema["type"] == "integer"
 
 
 def test_predict_wiring():
     dag = load_dag("predict")
     tasks = {t.task_id: t for t in dag.tasks}
-    assert tasks["resolve_champion"].downstream_task_ids == {"extract_scoring_batch", "score"}
+    assert tasks["resolve_models"].downstream_task_ids == {"extract_scoring_batch", "score"}
     assert tasks["extract_scoring_batch"].downstream_task_ids == {"validate_scoring_batch", "score"}
     assert tasks["validate_scoring_batch"].downstream_task_ids == {"score"}
     assert dag.timetable.expression == "0 0 * * *"  # @daily
@@ -83,7 +84,7 @@ def test_invalid_config_is_an_import_error_naming_the_key(monkeypatch):
 
     monkeypatch.setenv("PIPELINE_TRAINING__HOLDOUT_DAYS", "-3")
     bag = DagBag(dag_folder=str(DAGS))
-    assert len(bag.import_errors) == 2
+    assert len(bag.import_errors) == 3
     for error in bag.import_errors.values():
         assert "training.holdout_days" in error
 
@@ -94,11 +95,19 @@ def test_dag_files_do_no_heavy_work_at_import():
     heavy = ("pandas", "sklearn", "great_expectations", "boto3", "pipeline.data.warehouse", "pipeline.jobs")
     probe = (
         "import json, runpy, sys\n"
-        f"runpy.run_path({str(DAGS / 'retrain.py')!r}); runpy.run_path({str(DAGS / 'predict.py')!r})\n"
+        f"[runpy.run_path(str(p)) for p in {sorted(str(p) for p in DAGS.glob('*.py'))!r}]\n"
         f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_promote_takes_typed_params():
+    dag = load_dag("promote")
+    assert core_timetable(dag).summary == "None"  # manual only
+    assert dag.params.get_param("version").schema == {"type": "integer", "minimum": 1}
+    assert dag.params.get_param("model_name").schema["type"] == "string"
+    assert [t.task_id for t in dag.tasks] == ["rollback"] and dag.tasks[0].retries == 0
 
 
 @pytest.mark.parametrize("name", ["retrain", "predict"])

@@ -22,6 +22,7 @@ def stack(airflow_db, fresh_seeded_url, s3_root, s3_endpoint, monkeypatch):
     monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", s3_root)
     monkeypatch.setenv("PIPELINE_ARTIFACTS__ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("PIPELINE_MODEL__PARAMS", '{"max_iter": 50}')
+    monkeypatch.setenv("PIPELINE_PREDICTIONS__SHADOW_LATEST_CANDIDATE", "false")
     bucket, _, prefix = s3_root[5:].partition("/")
     return {"warehouse": Warehouse(fresh_seeded_url), "bucket": bucket, "prefix": prefix, "endpoint": s3_endpoint}
 
@@ -47,7 +48,7 @@ def count(warehouse: Warehouse, query: str, **params) -> int:
 def test_predict_without_champion_fails_and_writes_nothing(stack):
     dagrun, states = run("predict", dt.datetime(2013, 3, 5, tzinfo=UTC))
     assert dagrun.state == "failed"
-    assert states["resolve_champion"] == "failed"
+    assert states["resolve_models"] == "failed"
     assert states["score"] in ("upstream_failed", None)
     assert keys(stack, "") == set()
     assert (
@@ -113,3 +114,93 @@ def test_retrain_then_predict_then_rerun(stack):
         == expected
     )
     assert count(wh, "SELECT count(*) FROM ml.flight_delay_predictions_latest") == expected
+
+
+def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch):
+    """Two retrains (v1, v2), a reproduction of v1 from its snapshot (v3), shadow scoring with v3,
+    then a rollback to v1 through the promote DAG, and invalid rollbacks that change nothing."""
+    import io
+
+    import joblib
+    import numpy as np
+
+    from pipeline.features.build import from_parquet
+
+    wh = stack["warehouse"]
+    s3 = boto3.client("s3", endpoint_url=stack["endpoint"])
+
+    def artifact(key: str) -> bytes:
+        return s3.get_object(Bucket=stack["bucket"], Key=f"{stack['prefix']}/{key}")["Body"].read()
+
+    for day in (4, 11):
+        assert run("retrain", dt.datetime(2013, 3, day, tzinfo=UTC), force_promote=True)[0].state == "success"
+    dagrun, states = run("retrain", dt.datetime(2013, 3, 18, tzinfo=UTC), from_snapshot_version=1)
+    assert dagrun.state == "success", states
+    v1, v3 = (wh.fetch("ml/registry_get", {"model_name": "flight_delay", "version": v})[0] for v in (1, 3))
+    # Same data, split and config: the same holdout metrics and the same predictions.
+    assert v3["reproduces_version"] == 1 and v3["training_data_sha256"] == v1["training_data_sha256"]
+    assert (v3["train_start"], v3["holdout_start"], v3["holdout_end"]) == (
+        v1["train_start"],
+        v1["holdout_start"],
+        v1["holdout_end"],
+    )
+    for name in ("roc_auc", "average_precision", "log_loss", "brier"):
+        assert v3["metrics"][name] == pytest.approx(v1["metrics"][name], rel=1e-9, abs=1e-12)
+    assert v3["status"] == "candidate" and v3["decision"] == "rejected"
+    frame = from_parquet(artifact("flight_delay/1/training_data.parquet"))
+    models = [joblib.load(io.BytesIO(artifact(f"flight_delay/{v}/model.joblib"))) for v in (1, 3)]
+    features = v1["config"]["dataset"]["numeric_features"] + v1["config"]["dataset"]["categorical_features"]
+    np.testing.assert_allclose(*(m.predict_proba(frame[features])[:, 1] for m in models), rtol=1e-12)
+    for key, value in {"python_version": v1["python_version"], "sklearn_version": v1["sklearn_version"]}.items():
+        assert v3[key] == value
+    assert v1["dag_version"] and v1["code_version"] and v1["config"]["model"]["params"]["max_iter"] == 50
+    assert b"flight_delay v1" in artifact("flight_delay/1/model_card.html")
+
+    # Shadow scoring: the champion (v2) and challenger v3, twice for the same interval.
+    monkeypatch.setenv("PIPELINE_PREDICTIONS__SHADOW_VERSIONS", "[3]")
+    for _ in range(2):
+        assert run("predict", dt.datetime(2013, 3, 20, tzinfo=UTC))[0].state == "success"
+    flights = count(
+        wh,
+        "SELECT count(*) FROM raw.flights WHERE time_hour + make_interval(mins => minute) "
+        ">= '2013-03-19T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-20T00:00Z'",
+    )
+    with wh.transaction() as cur:
+        cur.execute(
+            "SELECT model_version, is_champion, count(*), count(DISTINCT flight_id) "
+            "FROM ml.flight_delay_predictions GROUP BY 1, 2 ORDER BY 1"
+        )
+        per_version = cur.fetchall()
+    assert per_version == [(2, True, flights, flights), (3, False, flights, flights)]
+    comparison = count(
+        wh,
+        "SELECT entities FROM ml.flight_delay_predictions_shadow_comparison "
+        "WHERE champion_version = 2 AND challenger_version = 3",
+    )
+    assert comparison == flights
+    assert count(wh, "SELECT count(*) FROM ml.flight_delay_predictions_latest WHERE model_version = 2") == flights
+
+    # Rollback to v1 through the promote DAG; then invalid rollbacks change nothing.
+    dagrun, states = run(
+        "promote", dt.datetime(2013, 3, 21, tzinfo=UTC), model_name="flight_delay", version=1, note="v2 misbehaves"
+    )
+    assert dagrun.state == "success", states
+    assert wh.fetch("ml/registry_champion", {"model_name": "flight_delay"})[0]["version"] == 1
+    live = wh.fetch("ml/champion_at", {"model_name": "flight_delay", "at": dt.datetime(2013, 3, 22, tzinfo=UTC)})
+    assert live[0]["version"] == 1 and live[0]["reason"] == "rollback" and live[0]["detail"] == "v2 misbehaves"
+    before = (
+        wh.fetch("ml/registry_list", {"model_name": "flight_delay"}),
+        wh.fetch("ml/champion_history_list", {"model_name": "flight_delay"}),
+    )
+    for params in (
+        {"model_name": "flight_delay", "version": 42},
+        {"model_name": "other_model", "version": 2},
+        {"model_name": "flight_delay", "version": 1},
+    ):
+        dagrun, states = run("promote", dt.datetime(2013, 3, 22, tzinfo=UTC), note="bad", **params)
+        assert dagrun.state == "failed" and states["rollback"] == "failed"
+    after = (
+        wh.fetch("ml/registry_list", {"model_name": "flight_delay"}),
+        wh.fetch("ml/champion_history_list", {"model_name": "flight_delay"}),
+    )
+    assert after == before

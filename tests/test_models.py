@@ -10,7 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline.config import load_config
-from pipeline.data.artifacts import LocalStore
+from pipeline.data.artifacts import ArtifactError, LocalStore
 from pipeline.data.warehouse import Warehouse, WarehouseError
 from pipeline.models import predict, registry
 from pipeline.models.evaluate import EvaluationError, baseline_metrics, classification_metrics, promotion_decision
@@ -109,10 +109,10 @@ def test_promotion_decision(metric, challenger, champion, margin, force, decisio
     assert metric in reason
 
 
-def _new_version(run_id: str) -> registry.NewVersion:
+def _new_version(run_id: str, model_name: str = "m") -> registry.NewVersion:
     t = dt.datetime(2013, 2, 1, tzinfo=UTC)
     return registry.NewVersion(
-        model_name="m",
+        model_name=model_name,
         metrics={"roc_auc": 0.7},
         baseline_metrics={"roc_auc": 0.5},
         params={},
@@ -123,9 +123,29 @@ def _new_version(run_id: str) -> registry.NewVersion:
         train_rows=10,
         holdout_rows=5,
         training_data_sha256="0" * 64,
+        config={},
         code_version="test",
+        sklearn_version="x",
+        python_version="y",
         dag_id="retrain",
         run_id=run_id,
+    )
+
+
+def files(content: dict[str, bytes]):
+    return lambda version: content
+
+
+def decision(verdict: str, expected_champion: int | None, day: int = 1) -> registry.Decision:
+    return registry.Decision(
+        verdict,
+        f"{verdict} in a test",
+        "roc_auc",
+        0.7,
+        0.6,
+        expected_champion,
+        dt.datetime(2013, 3, day, tzinfo=UTC),
+        "test/run",
     )
 
 
@@ -150,28 +170,28 @@ def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_byt
     wh.run("ml/schema")
     store = LocalStore(tmp_path)
     data, sha = model_bytes
-    v1 = registry.register(wh, store, _new_version("r1"), data, sha, {"metrics.json": b"{}"})
+    v1 = registry.register(wh, store, _new_version("r1"), data, sha, files({"metrics.json": b"{}"}))
     assert (v1["version"], v1["status"]) == (1, "candidate")
     assert registry.champion(wh, "m") is None
-    assert registry.decide(wh, "m", 1, "promoted", "first", None, None)["status"] == "champion"
+    assert registry.decide(wh, "m", 1, decision("promoted", None))["status"] == "champion"
 
     with pytest.raises(OSError):
-        registry.register(wh, FailingStore(tmp_path), _new_version("r2"), data, sha, {"metrics.json": b"{}"})
+        registry.register(wh, FailingStore(tmp_path), _new_version("r2"), data, sha, files({"metrics.json": b"{}"}))
     assert registry.get_version(wh, "m", 2)["status"] == "failed"
 
-    v3 = registry.register(wh, store, _new_version("r3"), data, sha, {})
+    v3 = registry.register(wh, store, _new_version("r3"), data, sha, files({}))
     assert v3["version"] == 3  # a failed version's number is never reused
-    row = registry.decide(wh, "m", 3, "rejected", "worse", 0.7, 1)
+    row = registry.decide(wh, "m", 3, decision("rejected", 1))
     assert (row["status"], row["decision"]) == ("candidate", "rejected")
     assert registry.champion(wh, "m")["version"] == 1
     with pytest.raises(registry.RegistryError, match="not an undecided candidate"):
-        registry.decide(wh, "m", 3, "promoted", "again", 0.7, 1)
+        registry.decide(wh, "m", 3, decision("promoted", 1))
 
-    v4 = registry.register(wh, store, _new_version("r4"), data, sha, {})
+    v4 = registry.register(wh, store, _new_version("r4"), data, sha, files({}))
     # Compared against champion 2 (stale: the champion is 1), so a "promoted" verdict is turned down.
-    assert registry.decide(wh, "m", v4["version"], "promoted", "better", 0.6, 2)["decision"] == "rejected"
-    v5 = registry.register(wh, store, _new_version("r5"), data, sha, {})
-    assert registry.decide(wh, "m", v5["version"], "forced", "operator", None, 1)["status"] == "champion"
+    assert registry.decide(wh, "m", v4["version"], decision("promoted", 2))["decision"] == "rejected"
+    v5 = registry.register(wh, store, _new_version("r5"), data, sha, files({}))
+    assert registry.decide(wh, "m", v5["version"], decision("forced", 1, day=5))["status"] == "champion"
     statuses = {r["version"]: r["status"] for r in wh.fetch("ml/registry_list", {"model_name": "m"})}
     assert statuses == {1: "archived", 2: "failed", 3: "candidate", 4: "candidate", 5: "champion"}
 
@@ -181,7 +201,7 @@ def test_tampered_model_artifact_is_refused(empty_url, tmp_path, model_bytes):
     wh.run("ml/schema")
     store = LocalStore(tmp_path)
     data, sha = model_bytes
-    record = registry.register(wh, store, _new_version("r1"), data, sha, {})
+    record = registry.register(wh, store, _new_version("r1"), data, sha, files({}))
     assert registry.load_model(store, record).predict_proba is not None
     path = tmp_path / "m" / "1" / registry.MODEL_FILE
     path.write_bytes(path.read_bytes() + b"\x00")
@@ -189,27 +209,94 @@ def test_tampered_model_artifact_is_refused(empty_url, tmp_path, model_bytes):
         registry.load_model(store, record)
 
 
-def test_prediction_writes_replace_the_interval_atomically(empty_url):
+def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
+    wh.run("ml/schema")
+    data, sha = model_bytes
+    for run in ("r1", "r2"):  # versions 1 and 2 of flight_delay, which the rows reference
+        registry.register(wh, LocalStore(tmp_path), _new_version(run, "flight_delay"), data, sha, files({}))
     cfg = CFG.predictions
     predict.ensure_table(wh, cfg, "flight_id", "bigint")
     start, end = dt.datetime(2013, 3, 4, tzinfo=UTC), dt.datetime(2013, 3, 5, tzinfo=UTC)
-    scored = pd.DataFrame(
+    scores = np.linspace(0, 1, 100)
+    one = pd.DataFrame(
         {
             "flight_id": np.arange(1, 101, dtype="int64"),
-            "score": np.linspace(0, 1, 100),
-            "predicted_label": (np.linspace(0, 1, 100) >= 0.5).astype("int16"),
+            "score": scores,
+            "predicted_label": (scores >= 0.5).astype("int16"),
+            "model_version": 1,
+            "is_champion": True,
         }
     )
-    kwargs = {"model_name": "flight_delay", "model_version": 1, "is_champion": True, "start": start, "end": end}
-    assert predict.write_predictions(wh, cfg, "flight_id", scored, run_id="a", **kwargs) == 100
-    predict.write_predictions(wh, cfg, "flight_id", scored.iloc[:60], run_id="b", **kwargs)
+    both = pd.concat([one, one.assign(model_version=2, is_champion=False, score=scores[::-1])], ignore_index=True)
+    interval = {"model_name": "flight_delay", "start": start, "end": end}
+    assert predict.write_predictions(wh, cfg, both, run_id="a", **interval) == 200
+    assert predict.write_predictions(wh, cfg, both, run_id="b", **interval) == 200  # a rerun: replaced, not added
+    predict.write_predictions(wh, cfg, one.iloc[:60], run_id="c", **interval)
     rows = wh.fetch("ml/predictions_summary", table=cfg.table)[0]
     assert rows["row_count"] == 60 and rows["intervals"] == 1
 
-    broken = scored.assign(score=scored["score"] * 2)  # violates the score CHECK halfway through the batch
+    broken = one.assign(score=one["score"] * 2)  # violates the score CHECK halfway through the batch
     with pytest.raises(WarehouseError, match="check constraint"):
-        predict.write_predictions(wh, cfg, "flight_id", broken, run_id="c", **kwargs)
+        predict.write_predictions(wh, cfg, broken, run_id="d", **interval)
+    unregistered = one.assign(model_version=7)  # no such version: the foreign key refuses it
+    with pytest.raises(WarehouseError, match="foreign key"):
+        predict.write_predictions(wh, cfg, unregistered, run_id="e", **interval)
     with wh.transaction() as cur:
         cur.execute("SELECT count(*), min(run_id), max(run_id) FROM ml.flight_delay_predictions")
-        assert cur.fetchone() == (60, "b", "b")
+        assert cur.fetchone() == (60, "c", "c")
+
+
+def test_champion_history_answers_which_version_was_live(empty_url, tmp_path, model_bytes):
+    wh = Warehouse(empty_url)
+    wh.run("ml/schema")
+    store = LocalStore(tmp_path)
+    data, sha = model_bytes
+    for run in ("r1", "r2", "r3"):
+        registry.register(wh, store, _new_version(run), data, sha, files({}))
+    registry.decide(wh, "m", 1, decision("promoted", None, day=1))
+    registry.decide(wh, "m", 2, decision("promoted", 1, day=8))
+    registry.decide(wh, "m", 3, decision("rejected", 2, day=15))
+    registry.rollback(wh, store, "m", 1, dt.datetime(2013, 3, 20, tzinfo=UTC), "cli:test", "v2 misbehaves")
+    live = {day: registry.champion_at(wh, "m", dt.datetime(2013, 3, day, tzinfo=UTC)) for day in (1, 7, 8, 19, 25)}
+    assert {day: row["version"] for day, row in live.items()} == {1: 1, 7: 1, 8: 2, 19: 2, 25: 1}
+    assert live[25]["reason"] == "rollback" and live[25]["detail"] == "v2 misbehaves"
+    assert registry.champion_at(wh, "m", dt.datetime(2013, 2, 28, tzinfo=UTC)) is None
+    history = wh.fetch("ml/champion_history_list", {"model_name": "m"})
+    assert [(h["old_version"], h["new_version"], h["reason"]) for h in history] == [
+        (None, 1, "promoted"),
+        (1, 2, "promoted"),
+        (2, 1, "rollback"),
+    ]
+    assert history[1]["new_metric"] == 0.7 and history[1]["old_metric"] == 0.6
+
+
+@pytest.mark.parametrize("case", ["unknown", "failed", "already_champion", "missing_artifact", "tampered"])
+def test_invalid_rollback_changes_nothing(empty_url, tmp_path, model_bytes, case):
+    wh = Warehouse(empty_url)
+    wh.run("ml/schema")
+    store = LocalStore(tmp_path)
+    data, sha = model_bytes
+    registry.register(wh, store, _new_version("r1"), data, sha, files({}))
+    registry.decide(wh, "m", 1, decision("promoted", None))
+    registry.register(wh, store, _new_version("r2"), data, sha, files({}))
+    registry.decide(wh, "m", 2, decision("promoted", 1, day=2))
+    with pytest.raises(OSError):
+        registry.register(wh, FailingStore(tmp_path), _new_version("r3"), data, sha, files({"x": b""}))
+    version = {"unknown": 9, "failed": 3, "already_champion": 2, "missing_artifact": 1, "tampered": 1}[case]
+    model_file = tmp_path / "m" / "1" / registry.MODEL_FILE
+    if case == "missing_artifact":
+        model_file.unlink()
+    if case == "tampered":
+        model_file.write_bytes(b"not the registered model")
+    before = (
+        wh.fetch("ml/registry_list", {"model_name": "m"}),
+        wh.fetch("ml/champion_history_list", {"model_name": "m"}),
+    )
+    with pytest.raises((registry.RegistryError, ArtifactError)):
+        registry.rollback(wh, store, "m", version, dt.datetime(2013, 3, 9, tzinfo=UTC), "cli:test", "try")
+    after = (
+        wh.fetch("ml/registry_list", {"model_name": "m"}),
+        wh.fetch("ml/champion_history_list", {"model_name": "m"}),
+    )
+    assert after == before

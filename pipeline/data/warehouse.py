@@ -4,20 +4,28 @@ reads and writes (no row-by-row INSERT, no ``read_sql``/``to_sql``).
 Statements are templates: identifiers (table and column names) are composed with
 :mod:`psycopg2.sql`, values are always bind parameters in ``%(name)s`` form. Every session runs in
 UTC, so ``timestamptz`` values cross the wire unambiguously.
+
+Bulk data streams: ``COPY ... TO STDOUT`` runs in a thread that writes into an OS pipe while Arrow's
+streaming CSV reader parses the other end, so parsing overlaps the transfer and the CSV text is
+never held in memory; writes run the other way round (Arrow formats CSV into a pipe that
+``COPY ... FROM STDIN`` reads).
 """
 
 from __future__ import annotations
 
-import io
+import fcntl
 import logging
+import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import IO, Any
 
 import pandas as pd
 import psycopg2
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
@@ -46,6 +54,12 @@ _ARROW_TYPES: dict[int, pa.DataType] = {
     1114: pa.timestamp("us"),
     1184: pa.timestamp("us", tz="UTC"),
 }
+
+# Bytes moved per pipe write/read and per COPY FROM message, and the size of the CSV blocks Arrow
+# parses at a time (about 10,000 rows of a 20-column table).
+_PIPE_BYTES = 1 << 20
+# Rows Arrow formats per CSV batch when writing.
+_WRITE_BATCH_ROWS = 1 << 14
 
 
 class WarehouseError(RuntimeError):
@@ -145,6 +159,17 @@ class Warehouse:
         with self.transaction() as cur:
             return read_frame(cur, query, params, categorical)
 
+    def iter_batches(
+        self,
+        query: str,
+        params: Mapping[str, Any],
+        categorical: Sequence[str] = (),
+        rows_per_batch: int = 100_000,
+    ) -> Iterator[pd.DataFrame]:
+        """:func:`iter_batches` in a transaction of its own, held open until the last batch is read."""
+        with self.transaction() as cur:
+            yield from iter_batches(cur, query, params, categorical, rows_per_batch)
+
 
 def fetch(cur: Cursor, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> list[dict]:
     """Rows of ``sql/<name>.sql`` run on ``cur``, as dicts."""
@@ -157,6 +182,58 @@ def fetch(cur: Cursor, name: str, params: Mapping[str, Any] | None = None, **ide
 
 def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: Sequence[str] = ()) -> pd.DataFrame:
     """:meth:`Warehouse.read_frame` on an open cursor (inside the caller's transaction)."""
+    copy_sql, options = _prepare_copy_out(cur, query, params, categorical)
+    with _copy_out(cur, copy_sql) as stream:
+        table = pacsv.open_csv(stream, **options).read_all()
+    return _to_frame(table)
+
+
+def iter_batches(
+    cur: Cursor,
+    query: str,
+    params: Mapping[str, Any],
+    categorical: Sequence[str] = (),
+    rows_per_batch: int = 100_000,
+) -> Iterator[pd.DataFrame]:
+    """Run ``query`` and yield its result in frames of ``rows_per_batch`` rows (the last one shorter),
+    so memory stays bounded by the batch size, not the result's.
+
+    Each frame has the dtypes :func:`read_frame` would give for its rows: an integer column is
+    ``Int64`` only in the frames where it holds NULLs, and each frame's ``category`` columns list the
+    values of that frame. Nothing is yielded for an empty result.
+
+    Runs inside the caller's transaction. The cursor is busy until the generator is exhausted or
+    closed; closing it early reads and discards the rest of the result, so the transaction stays
+    usable. A query that fails part-way raises after the frames before the failure were yielded.
+
+    Raises:
+        ValueError: ``rows_per_batch`` is less than 1.
+        WarehouseError: as :func:`read_frame`.
+    """
+    if rows_per_batch < 1:
+        raise ValueError(f"rows_per_batch must be at least 1, not {rows_per_batch}")
+    copy_sql, options = _prepare_copy_out(cur, query, params, categorical)
+    with _copy_out(cur, copy_sql) as stream:
+        reader = pacsv.open_csv(stream, **options)
+        pending: list[pa.RecordBatch] = []
+        rows = 0
+        for batch in reader:
+            pending.append(batch)
+            rows += batch.num_rows
+            while rows >= rows_per_batch:
+                table = pa.Table.from_batches(pending, reader.schema)
+                pending = table.slice(rows_per_batch).to_batches()
+                rows -= rows_per_batch
+                yield _to_frame(table.slice(0, rows_per_batch))
+                del table
+        if rows:
+            yield _to_frame(pa.Table.from_batches(pending, reader.schema))
+
+
+def _prepare_copy_out(
+    cur: Cursor, query: str, params: Mapping[str, Any], categorical: Sequence[str]
+) -> tuple[bytes, dict[str, Any]]:
+    """The bound ``COPY (query) TO STDOUT`` statement and the options of Arrow's CSV reader for it."""
     query_sql = sql.SQL(query.strip().rstrip(";"))
     cur.execute(statement("io/describe_query", query=query_sql), params)
     types: dict[str, pa.DataType] = {}
@@ -170,14 +247,14 @@ def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: 
     missing = [c for c in categorical if c not in types]
     if missing:
         raise WarehouseError(f"the query returns no column(s) {missing}; it returns {list(types)}")
+    for name in categorical:
+        # Parsed straight into dictionary arrays: pandas gets categories without re-hashing strings.
+        types[name] = pa.dictionary(pa.int32(), types[name])
     # psycopg2 binds parameters client-side; mogrify is the same binding, done before COPY wraps the query.
     copy_sql = cur.mogrify(statement("io/copy_query_out", query=query_sql), params)
-    buffer = io.BytesIO()
-    cur.copy_expert(copy_sql, buffer)
-    buffer.seek(0)
-    table = pacsv.read_csv(
-        buffer,
-        convert_options=pacsv.ConvertOptions(
+    options = {
+        "read_options": pacsv.ReadOptions(block_size=_PIPE_BYTES),
+        "convert_options": pacsv.ConvertOptions(
             column_types=types,
             null_values=[""],  # COPY's NULL is an unquoted empty field; text such as 'NA' is data
             strings_can_be_null=True,
@@ -185,18 +262,77 @@ def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: 
             true_values=["t"],  # COPY writes booleans as t/f
             false_values=["f"],
         ),
-    )
-    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-    for name, dtype in types.items():
-        if dtype == pa.int64() and table.column(name).null_count == 0:
-            frame[name] = frame[name].astype("int64")
-    for name in categorical:
-        frame[name] = frame[name].astype("category")
-    return frame
+    }
+    return copy_sql, options
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    """``table`` as pandas with :meth:`Warehouse.read_frame`'s dtypes, one column at a time: each
+    Arrow column is released once converted, so the peak is the frame plus one column."""
+    columns: dict[str, pd.Series] = {}
+    for name in table.column_names:
+        column = table.column(0)
+        table = table.remove_column(0)
+        if pa.types.is_integer(column.type) and column.null_count:
+            series = column.to_pandas(types_mapper={column.type: pd.Int64Dtype()}.get)
+        else:
+            series = column.to_pandas()
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            # Arrow's dictionaries keep first-seen order; astype("category") sorts, and so do we.
+            series = series.cat.reorder_categories(series.cat.categories.sort_values())
+        columns[name] = series
+        del column
+    return pd.DataFrame(columns, copy=False)
+
+
+def _widen(fd: int) -> None:
+    """Give a pipe a 1 MiB buffer (Linux; the 64 KiB default costs a context switch per 64 KiB)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+        pass
+
+
+@contextmanager
+def _copy_out(cur: Cursor, copy_sql: bytes) -> Iterator[IO[bytes]]:
+    """A readable stream of ``copy_sql``'s output, written by ``copy_expert`` in a thread.
+
+    On leaving, the rest of the stream is read and discarded so that the COPY ends and the
+    connection is usable again, then the thread is joined. An error of the COPY (a query failing
+    part-way) is raised then, in preference to the reader's own (which it usually caused).
+    """
+    read_fd, write_fd = os.pipe()
+    _widen(write_fd)
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with open(write_fd, "wb", buffering=_PIPE_BYTES) as sink:
+                cur.copy_expert(copy_sql, sink)
+        except BaseException as exc:  # re-raised in the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=produce, name="copy-out", daemon=True)
+    thread.start()
+    source = open(read_fd, "rb", buffering=_PIPE_BYTES)
+    try:
+        yield source
+    finally:
+        try:
+            while source.read(_PIPE_BYTES):
+                pass
+        finally:
+            source.close()
+            thread.join()
+        if failure:
+            raise failure[0]
 
 
 def write_frame(cur: Cursor, frame: pd.DataFrame, table: str | sql.Composable, null: str = "") -> int:
     """Bulk-load ``frame`` into ``table`` with ``COPY ... FROM STDIN`` in the caller's transaction.
+
+    Arrow formats the CSV in a thread while COPY loads it, through a pipe: the CSV text is never
+    held in memory. If formatting fails, the COPY is aborted, so no partial batch can be committed.
 
     Args:
         cur: an open cursor; nothing is committed here.
@@ -207,14 +343,13 @@ def write_frame(cur: Cursor, frame: pd.DataFrame, table: str | sql.Composable, n
     Returns:
         Rows written.
     """
-    buffer = io.BytesIO()
-    pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), buffer)
-    buffer.seek(0)
-    write_csv(cur, buffer, table, list(frame.columns), null)
+    data = _csv_ready(pa.Table.from_pandas(frame, preserve_index=False))
+    with _csv_stream(data) as stream:
+        write_csv(cur, stream, table, list(frame.columns), null)
     return len(frame)
 
 
-def write_csv(cur: Cursor, stream: io.IOBase, table: str | sql.Composable, columns: Sequence[str], null: str) -> None:
+def write_csv(cur: Cursor, stream: IO, table: str | sql.Composable, columns: Sequence[str], null: str) -> None:
     """``COPY table (columns) FROM STDIN`` of a CSV stream whose first line is a header."""
     cur.copy_expert(
         statement(
@@ -224,4 +359,73 @@ def write_csv(cur: Cursor, stream: io.IOBase, table: str | sql.Composable, colum
             null=sql.Literal(null),
         ),
         stream,
+        size=_PIPE_BYTES,
     )
+
+
+def _csv_ready(table: pa.Table) -> pa.Table:
+    """``table`` with each time-zone-aware timestamp column as UTC text ending in ``Z``.
+
+    Arrow's CSV writer formats naive timestamps fast but time-zone-aware ones about 15 times slower
+    (4.3 s against 0.3 s for 3.37M values); PostgreSQL reads ``2013-01-01 10:15:00.000000Z`` as the
+    same instant whatever the session's time zone.
+    """
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is not None:
+            utc = table.column(i).cast(pa.timestamp(field.type.unit))  # same instants, zone dropped
+            text = pc.binary_join_element_wise(pc.cast(utc, pa.string()), "Z", "")
+            table = table.set_column(i, field.name, text)
+    return table
+
+
+class _PipeSource:
+    """The read end of a pipe that an Arrow CSV writer fills in a thread, as ``copy_expert`` reads it.
+
+    At the end of the stream, if the writer failed, :meth:`read` raises its error: psycopg2 then
+    aborts the COPY instead of loading a truncated batch.
+    """
+
+    def __init__(self, fd: int, thread: threading.Thread, failure: list[BaseException]) -> None:
+        self._file = open(fd, "rb", buffering=_PIPE_BYTES)
+        self._thread = thread
+        self._failure = failure
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        if not data:
+            self._thread.join()
+            if self._failure:
+                raise self._failure[0]
+        return data
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@contextmanager
+def _csv_stream(table: pa.Table) -> Iterator[_PipeSource]:
+    """``table`` as CSV with a header, formatted in a thread, read from the returned stream."""
+    read_fd, write_fd = os.pipe()
+    _widen(write_fd)
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with open(write_fd, "wb", buffering=_PIPE_BYTES) as sink:
+                pacsv.write_csv(table, sink, pacsv.WriteOptions(batch_size=_WRITE_BATCH_ROWS))
+        except BaseException as exc:  # surfaced by _PipeSource.read, or moot if the COPY failed first
+            failure.append(exc)
+
+    thread = threading.Thread(target=produce, name="csv-writer", daemon=True)
+    thread.start()
+    source = _PipeSource(read_fd, thread, failure)
+    try:
+        yield source
+    except psycopg2.Error as exc:
+        producer_error = next((f for f in failure if not isinstance(f, BrokenPipeError)), None)
+        if producer_error is not None:
+            raise exc from producer_error  # the COPY was aborted because formatting failed
+        raise
+    finally:
+        source.close()  # a writer still running (the COPY failed first) gets EPIPE and stops
+        thread.join()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from pipeline.errors import PermanentError
@@ -70,3 +71,23 @@ def promotion_decision(
         f"{metric} {challenger:.4f} vs champion {champion:.4f} on the same holdout: "
         f"gain {gain:+.4f}, required > 0 and >= {min_improvement}"
     )
+
+
+def permutation_importance_frame(
+    model, holdout: pd.DataFrame, features: list[str], label: str, seed: int, max_rows: int = 5000, n_repeats: int = 3
+) -> pd.DataFrame:
+    """Permutation importance of each raw feature on (a sample of) the holdout.
+
+    The drop in ROC AUC when one feature's values are shuffled, ``n_repeats`` times
+    (:func:`sklearn.inspection.permutation_importance`; Breiman 2001, "Random Forests").
+
+    Returns:
+        Columns ``feature`` (str), ``mean`` and ``std`` (float, ROC AUC points), one row per feature.
+    """
+    from sklearn.inspection import permutation_importance
+
+    sample = holdout.sample(n=min(max_rows, len(holdout)), random_state=seed)
+    result = permutation_importance(
+        model, sample[features], sample[label].to_numpy(), scoring="roc_auc", n_repeats=n_repeats, random_state=seed
+    )
+    return pd.DataFrame({"feature": features, "mean": result.importances_mean, "std": result.importances_std})

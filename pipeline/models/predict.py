@@ -42,7 +42,8 @@ def key_type(frame: pd.DataFrame, key: str) -> str:
 
 
 def ensure_table(warehouse: Warehouse, predictions: PredictionsConfig, key: str, sql_key_type: str) -> None:
-    """Create the predictions table and its ``<table>_latest`` view if they do not exist."""
+    """Create the predictions table and its views ``<table>_latest`` (newest champion prediction per
+    entity) and ``<table>_shadow_comparison`` (champion against each shadow challenger per interval)."""
     from psycopg2 import sql
 
     warehouse.run(
@@ -50,6 +51,7 @@ def ensure_table(warehouse: Warehouse, predictions: PredictionsConfig, key: str,
         schema=sql.Identifier(predictions.schema_name),
         table=predictions.table,
         latest_view=f"{predictions.table}_latest",
+        comparison_view=f"{predictions.table}_shadow_comparison",
         key=sql.Identifier(key),
         key_type=sql.SQL(sql_key_type),
     )
@@ -58,17 +60,14 @@ def ensure_table(warehouse: Warehouse, predictions: PredictionsConfig, key: str,
 def write_predictions(
     warehouse: Warehouse,
     predictions: PredictionsConfig,
-    key: str,
     scored: pd.DataFrame,
     *,
     model_name: str,
-    model_version: int,
-    is_champion: bool,
     start: dt.datetime,
     end: dt.datetime,
     run_id: str,
 ) -> int:
-    """Replace the predictions of ``model_name`` for the interval ``[start, end)`` with ``scored``.
+    """Replace all predictions of ``model_name`` for the interval ``[start, end)`` with ``scored``.
 
     One transaction: an advisory lock on (table, model, interval), COPY of the batch into a temp
     table, DELETE of the interval's previous rows, INSERT of the new ones. A rerun, retry or
@@ -76,7 +75,8 @@ def write_predictions(
     ``predicted_at`` defaults to the transaction's timestamp (audit metadata, not data logic).
 
     Args:
-        scored: output of :func:`score`.
+        scored: rows of :func:`score` for every version that scored the interval, with added columns
+            ``model_version`` (int) and ``is_champion`` (bool).
 
     Returns:
         Rows written.
@@ -84,29 +84,22 @@ def write_predictions(
     Raises:
         WarehouseError: any statement failed; the previous rows are then untouched.
     """
-    params = {"model_name": model_name, "start": start, "end": end}
+    batch = scored.assign(model_name=model_name, data_interval_start=start, data_interval_end=end, run_id=run_id)
+    lock = f"{predictions.table}:{model_name}:{start.isoformat()}:{end.isoformat()}"
     with warehouse.transaction() as cur:
-        fetch(
-            cur,
-            "ml/advisory_lock",
-            {"lock_key": f"{predictions.table}:{model_name}:{start.isoformat()}:{end.isoformat()}"},
-        )
-        batch = scored.assign(
-            model_name=model_name,
-            model_version=model_version,
-            is_champion=is_champion,
-            data_interval_start=start,
-            data_interval_end=end,
-            run_id=run_id,
-        )
+        fetch(cur, "ml/advisory_lock", {"lock_key": lock})
         cur.execute(statement("ml/predictions_staging", table=predictions.table))
         write_frame(cur, batch, "predictions_staging")
-        cur.execute(statement("ml/predictions_swap", table=predictions.table), params)
+        cur.execute(
+            statement("ml/predictions_swap", table=predictions.table),
+            {"model_name": model_name, "start": start, "end": end},
+        )
+    versions = sorted(scored["model_version"].unique().tolist())
     log.info(
-        "wrote %d predictions of %s v%d for [%s, %s) to %s",
+        "wrote %d predictions of %s %s for [%s, %s) to %s",
         len(scored),
         model_name,
-        model_version,
+        versions,
         start,
         end,
         predictions.table,

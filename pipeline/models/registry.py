@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
+TRAINING_DATA_FILE = "training_data.parquet"
+VALIDATION_FILE = "validation.json"
 
 
 class RegistryError(PermanentError, RuntimeError):
@@ -66,9 +69,33 @@ class NewVersion:
     train_rows: int
     holdout_rows: int
     training_data_sha256: str
+    config: dict[str, Any]
     code_version: str
+    sklearn_version: str
+    python_version: str
     dag_id: str
     run_id: str
+    dag_version: str | None = None
+    reproduces_version: int | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A promotion decision about a challenger, as :func:`decide` records it.
+
+    ``expected_champion`` is the champion version the challenger was compared against;
+    ``valid_from`` the logical time from which a promoted version is live (the data interval end of
+    the deciding run); ``actor`` who decided (``<dag id>/<run id>``).
+    """
+
+    decision: str
+    reason: str
+    metric: str
+    challenger_metric: float
+    champion_metric: float | None
+    expected_champion: int | None
+    valid_from: Any
+    actor: str
 
 
 def register(
@@ -77,7 +104,7 @@ def register(
     new: NewVersion,
     model_bytes: bytes,
     model_sha256: str,
-    artifacts: dict[str, bytes],
+    artifacts: Callable[[int], dict[str, bytes]],
 ) -> dict:
     """Allocate the next version, write its artifacts, and record it as ``candidate``.
 
@@ -86,7 +113,7 @@ def register(
     SHA-256) last. Any failure marks the row ``failed``: the version is never served or reused.
 
     Args:
-        artifacts: file name -> bytes, written beside the model under the version prefix.
+        artifacts: builds the files (name -> bytes) to write beside the model, given the version.
 
     Returns:
         The version's registry row as a dict.
@@ -104,13 +131,16 @@ def register(
             "version": version,
             "model_sha256": model_sha256,
             "artifact_uri": store.uri(prefix),
+            "training_data_uri": store.uri(f"{prefix}/{TRAINING_DATA_FILE}"),
+            "validation_uri": store.uri(f"{prefix}/{VALIDATION_FILE}"),
+            "config": Json(new.config),
             "metrics": Json(new.metrics),
             "baseline_metrics": Json(new.baseline_metrics),
             "params": Json(new.params),
         }
         fetch(cur, "ml/registry_insert", row)
     try:
-        files = {MODEL_FILE: model_bytes, **artifacts}
+        files = {MODEL_FILE: model_bytes, **artifacts(version)}
         for name, data in files.items():
             store.put(f"{prefix}/{name}", data)
         manifest = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
@@ -149,20 +179,13 @@ def champion(warehouse: Warehouse, model_name: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def decide(
-    warehouse: Warehouse,
-    model_name: str,
-    version: int,
-    decision: str,
-    reason: str,
-    champion_metric: float | None,
-    expected_champion: int | None,
-) -> dict:
-    """Record a promotion decision; for ``promoted`` or ``forced`` make the version champion.
+def decide(warehouse: Warehouse, model_name: str, version: int, decision: Decision) -> dict:
+    """Record a promotion decision; for ``promoted`` or ``forced`` make the version champion and
+    append the change to ``ml.champion_history``.
 
-    Runs in one transaction under the model's registry lock. ``expected_champion`` is the champion
-    version the challenger was compared against; if another version became champion meanwhile,
-    the challenger is rejected rather than promoted on a stale comparison.
+    Runs in one transaction under the model's registry lock. If the champion changed since the
+    challenger was compared against ``decision.expected_champion``, a ``promoted`` verdict becomes
+    ``rejected`` rather than promoting on a stale comparison.
 
     Returns:
         The version's updated registry row.
@@ -170,19 +193,18 @@ def decide(
     Raises:
         RegistryError: the version is not an undecided ``candidate``.
     """
+    verdict, reason = decision.decision, decision.reason
     with warehouse.transaction() as cur:
         fetch(cur, "ml/advisory_lock", {"lock_key": f"model_versions:{model_name}"})
         current = fetch(cur, "ml/registry_champion", {"model_name": model_name})
         current_version = current[0]["version"] if current else None
-        if decision == "promoted" and current_version != expected_champion:
-            decision, reason = (
-                "rejected",
-                (
-                    f"champion changed from {expected_champion} to {current_version} "
-                    "during this run; retrain to compare against it"
-                ),
+        if verdict == "promoted" and current_version != decision.expected_champion:
+            verdict = "rejected"
+            reason = (
+                f"champion changed from {decision.expected_champion} to {current_version} during this run; "
+                "retrain to compare against it"
             )
-        promote = decision in ("promoted", "forced")
+        promote = verdict in ("promoted", "forced")
         if promote:
             fetch(cur, "ml/registry_archive_champion", {"model_name": model_name})
         fetch(
@@ -191,16 +213,109 @@ def decide(
             {
                 "model_name": model_name,
                 "version": version,
-                "decision": decision,
+                "decision": verdict,
                 "reason": reason,
-                "champion_metric": champion_metric,
+                "champion_metric": decision.champion_metric,
                 "status": "champion" if promote else "candidate",
             },
         )
         if cur.rowcount != 1:
             raise RegistryError(f"{model_name} v{version} is not an undecided candidate")
-    log.info("%s v%d: %s (%s)", model_name, version, decision, reason)
+        if promote:
+            fetch(
+                cur,
+                "ml/champion_history_insert",
+                {
+                    "model_name": model_name,
+                    "old_version": current_version,
+                    "new_version": version,
+                    "valid_from": decision.valid_from,
+                    "reason": verdict,
+                    "actor": decision.actor,
+                    "detail": reason,
+                    "metric": decision.metric,
+                    "new_metric": decision.challenger_metric,
+                    "old_metric": decision.champion_metric,
+                },
+            )
+    log.info("%s v%d: %s (%s)", model_name, version, verdict, reason)
     return get_version(warehouse, model_name, version)
+
+
+def rollback(
+    warehouse: Warehouse, store: ArtifactStore, model_name: str, version: int, valid_from: Any, actor: str, detail: str
+) -> dict:
+    """Make an earlier valid version champion again, and record it in ``ml.champion_history``.
+
+    The version must belong to ``model_name``, be ``candidate`` or ``archived`` (never ``pending``
+    or ``failed``), and its model artifact must exist with the registered SHA-256. Any failed check
+    raises before anything changes.
+
+    Args:
+        valid_from: logical time from which the version is live (timezone-aware).
+        actor: who asked (``promote/<run id>``, ``cli:<user>``).
+        detail: the operator's reason, stored with the change.
+
+    Returns:
+        The version's registry row, now ``champion``.
+
+    Raises:
+        RegistryError: unknown version, already champion, or not a valid version.
+        ArtifactIntegrityError, ArtifactError: its artifacts are altered or missing.
+    """
+    record = get_version(warehouse, model_name, version)
+    if record["status"] == "champion":
+        raise RegistryError(f"{model_name} v{version} is already the champion")
+    if record["status"] not in ("candidate", "archived"):
+        raise RegistryError(f"{model_name} v{version} is {record['status']}, not a valid version to serve")
+    load_model(store, record)  # the artifact exists and is the one registered
+    with warehouse.transaction() as cur:
+        fetch(cur, "ml/advisory_lock", {"lock_key": f"model_versions:{model_name}"})
+        current = fetch(cur, "ml/registry_champion", {"model_name": model_name})
+        fetch(cur, "ml/registry_archive_champion", {"model_name": model_name})
+        fetch(cur, "ml/registry_make_champion", {"model_name": model_name, "version": version})
+        if cur.rowcount != 1:
+            raise RegistryError(f"{model_name} v{version} changed state during the rollback; nothing was changed")
+        fetch(
+            cur,
+            "ml/champion_history_insert",
+            {
+                "model_name": model_name,
+                "old_version": current[0]["version"] if current else None,
+                "new_version": version,
+                "valid_from": valid_from,
+                "reason": "rollback",
+                "actor": actor,
+                "detail": detail,
+                "metric": None,
+                "new_metric": None,
+                "old_metric": None,
+            },
+        )
+    log.info("%s: rolled back to v%d (%s)", model_name, version, detail)
+    return get_version(warehouse, model_name, version)
+
+
+def champion_at(warehouse: Warehouse, model_name: str, at: Any) -> dict | None:
+    """The ``ml.champion_periods`` row of the version live at logical time ``at``, or None."""
+    rows = warehouse.fetch("ml/champion_at", {"model_name": model_name, "at": at})
+    return rows[0] if rows else None
+
+
+def load_training_snapshot(store: ArtifactStore, record: dict) -> bytes:
+    """The Parquet snapshot a version was trained on, checked against its registered SHA-256.
+
+    Raises:
+        ArtifactIntegrityError: the stored bytes differ from those registered.
+    """
+    data = store.get(f"{version_prefix(record['model_name'], record['version'])}/{TRAINING_DATA_FILE}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != record["training_data_sha256"]:
+        raise ArtifactIntegrityError(
+            f"{record['model_name']} v{record['version']}: training snapshot SHA-256 "
+            f"{digest} differs from the registered {record['training_data_sha256']}"
+        )
+    return data
 
 
 def load_model(store: ArtifactStore, record: dict) -> Pipeline:

@@ -31,6 +31,15 @@ class TimeSplit:
     holdout_start: dt.datetime
     holdout_end: dt.datetime
 
+    def to_dict(self) -> dict[str, str]:
+        """ISO strings, for XCom and the registry."""
+        return {k: v.isoformat() for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, str]) -> TimeSplit:
+        """Inverse of :meth:`to_dict`."""
+        return cls(*(dt.datetime.fromisoformat(d[k]) for k in ("train_start", "holdout_start", "holdout_end")))
+
     @classmethod
     def ending_at(cls, end: dt.datetime, training: TrainingConfig) -> TimeSplit:
         """The split whose holdout is the ``holdout_days`` before ``end`` (the data interval's end)."""

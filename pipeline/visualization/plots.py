@@ -1,38 +1,73 @@
-"""Evaluation plots saved as model artifacts (PNG bytes), drawn with matplotlib's Agg backend."""
+"""Evaluation plots for model cards, drawn with matplotlib (Agg backend) and returned as PNG bytes."""
 
 from __future__ import annotations
 
 import io
 
 import numpy as np
+import pandas as pd
 
 
-def holdout_curves_png(y_true: np.ndarray, probability: np.ndarray, title: str) -> bytes:
-    """ROC curve and calibration (reliability) curve of holdout scores, side by side.
-
-    Args:
-        y_true: shape (n,), 0/1 labels.
-        probability: shape (n,), predicted probability of class 1.
-        title: figure title, e.g. ``"flight_delay v3"``.
-
-    Returns:
-        A PNG image, 10 x 4 inches at 100 dpi.
-    """
+def _figure(width: float = 5, height: float = 4):
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
-    from sklearn.calibration import CalibrationDisplay
-    from sklearn.metrics import RocCurveDisplay
 
-    figure = Figure(figsize=(10, 4), dpi=100)
-    roc_ax, cal_ax = figure.subplots(1, 2)
-    RocCurveDisplay.from_predictions(y_true, probability, ax=roc_ax, plot_chance_level=True)
-    roc_ax.set_title("ROC curve (holdout)")
-    CalibrationDisplay.from_predictions(y_true, probability, n_bins=10, strategy="quantile", ax=cal_ax)
-    cal_ax.set_title("Calibration (holdout, quantile bins)")
-    figure.suptitle(title)
+    figure = Figure(figsize=(width, height), dpi=100)
+    return figure, figure.subplots()
+
+
+def _png(figure) -> bytes:
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+def roc_curve_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
+    """ROC curve of holdout scores. ``y_true``: shape (n,), 0/1; ``probability``: shape (n,), P(class 1).
+    Returns a 5 x 4 inch PNG at 100 dpi."""
+    from sklearn.metrics import RocCurveDisplay
+
+    figure, ax = _figure()
+    RocCurveDisplay.from_predictions(y_true, probability, ax=ax, plot_chance_level=True)
+    ax.set_title("ROC curve (holdout)")
+    return _png(figure)
+
+
+def calibration_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
+    """Reliability diagram over 10 quantile bins of the holdout scores (sklearn CalibrationDisplay)."""
+    from sklearn.calibration import CalibrationDisplay
+
+    figure, ax = _figure()
+    CalibrationDisplay.from_predictions(y_true, probability, n_bins=10, strategy="quantile", ax=ax)
+    ax.set_title("Calibration (holdout, quantile bins)")
+    return _png(figure)
+
+
+def score_histogram_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
+    """Histogram of holdout scores, one series per true class, 40 bins over [0, 1]."""
+    figure, ax = _figure()
+    bins = np.linspace(0, 1, 41)
+    for label, colour in ((0, "tab:blue"), (1, "tab:orange")):
+        ax.hist(probability[y_true == label], bins=bins, alpha=0.6, color=colour, label=f"label {label}")
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("rows")
+    ax.set_title("Score distribution (holdout)")
+    ax.legend()
+    return _png(figure)
+
+
+def feature_importance_png(importance: pd.DataFrame) -> bytes:
+    """Horizontal bar chart of permutation importance.
+
+    Args:
+        importance: columns ``feature``, ``mean``, ``std`` (drop in ROC AUC when the feature is shuffled).
+    """
+    ordered = importance.sort_values("mean")
+    figure, ax = _figure(6, max(3, 0.25 * len(ordered)))
+    ax.barh(ordered["feature"], ordered["mean"], xerr=ordered["std"], color="tab:green")
+    ax.set_xlabel("drop in holdout ROC AUC when shuffled")
+    ax.set_title("Permutation feature importance")
+    return _png(figure)

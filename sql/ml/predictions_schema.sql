@@ -1,4 +1,6 @@
--- Per-model predictions table and its newest-per-entity view. {key_type} is the entity key's type.
+-- Per-model predictions table, its newest-per-entity view, and the champion/challenger comparison. {key_type} is the entity key's type.
+SELECT pg_advisory_xact_lock(hashtext('pipeline ddl'));  -- concurrent tasks run this DDL too
+
 CREATE SCHEMA IF NOT EXISTS {schema};
 
 CREATE TABLE IF NOT EXISTS {table} (
@@ -12,7 +14,8 @@ CREATE TABLE IF NOT EXISTS {table} (
     data_interval_start timestamptz      NOT NULL,
     data_interval_end   timestamptz      NOT NULL,
     run_id              text             NOT NULL,
-    PRIMARY KEY (model_name, data_interval_start, data_interval_end, model_version, {key})
+    PRIMARY KEY (model_name, data_interval_start, data_interval_end, model_version, {key}),
+    FOREIGN KEY (model_name, model_version) REFERENCES ml.model_versions (model_name, version)
 );
 
 CREATE OR REPLACE VIEW {latest_view} AS
@@ -20,3 +23,18 @@ SELECT DISTINCT ON ({key}) *
 FROM {table}
 WHERE is_champion
 ORDER BY {key}, predicted_at DESC, data_interval_end DESC;
+
+-- Champion against each shadow challenger, per data interval, on the same entities.
+CREATE OR REPLACE VIEW {comparison_view} AS
+SELECT c.model_name, c.data_interval_start, c.data_interval_end,
+       c.model_version AS champion_version, s.model_version AS challenger_version,
+       count(*) AS entities,
+       avg(c.score) AS champion_mean_score, avg(s.score) AS challenger_mean_score,
+       avg(abs(c.score - s.score)) AS mean_abs_score_difference,
+       avg((c.predicted_label = s.predicted_label)::int) AS label_agreement
+FROM {table} AS c
+JOIN {table} AS s
+  ON s.model_name = c.model_name AND s.data_interval_start = c.data_interval_start
+ AND s.data_interval_end = c.data_interval_end AND s.{key} = c.{key} AND NOT s.is_champion
+WHERE c.is_champion
+GROUP BY 1, 2, 3, 4, 5;

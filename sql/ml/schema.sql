@@ -1,4 +1,6 @@
 -- The ML layer: model registry, validation results. Idempotent.
+SELECT pg_advisory_xact_lock(hashtext('pipeline ddl'));  -- concurrent tasks run this DDL too
+
 CREATE SCHEMA IF NOT EXISTS ml;
 
 -- One row per trained model version. status: pending (artifacts being written), failed (never
@@ -18,11 +20,18 @@ CREATE TABLE IF NOT EXISTS ml.model_versions (
     train_rows             bigint      NOT NULL,
     holdout_rows           bigint      NOT NULL,
     training_data_sha256   text        NOT NULL,
+    training_data_uri      text        NOT NULL,
+    validation_uri         text        NOT NULL,
     model_sha256           text        NOT NULL,
     artifact_uri           text        NOT NULL,
+    config                 jsonb       NOT NULL,
     code_version           text        NOT NULL,
+    sklearn_version        text        NOT NULL,
+    python_version         text        NOT NULL,
     dag_id                 text        NOT NULL,
     run_id                 text        NOT NULL,
+    dag_version            text,
+    reproduces_version     integer,
     created_at             timestamptz NOT NULL DEFAULT now(),
     decision               text        CHECK (decision IN ('promoted', 'rejected', 'forced')),
     decision_reason        text,
@@ -32,6 +41,33 @@ CREATE TABLE IF NOT EXISTS ml.model_versions (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS model_versions_one_champion
     ON ml.model_versions (model_name) WHERE status = 'champion';
+
+-- Every change of champion, never updated or deleted. valid_from is logical (data) time: the data
+-- interval end of the run that made the change, or the time given to a manual rollback; changed_at is
+-- the wall-clock time of the change. reason: promoted (passed the promotion gate), forced, rollback.
+CREATE TABLE IF NOT EXISTS ml.champion_history (
+    id                bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    model_name        text        NOT NULL,
+    old_version       integer,
+    new_version       integer     NOT NULL,
+    valid_from        timestamptz NOT NULL,
+    changed_at        timestamptz NOT NULL DEFAULT now(),
+    reason            text        NOT NULL CHECK (reason IN ('promoted', 'forced', 'rollback')),
+    actor             text        NOT NULL,
+    detail            text        NOT NULL,
+    metric            text,
+    new_metric        double precision,
+    old_metric        double precision,
+    FOREIGN KEY (model_name, new_version) REFERENCES ml.model_versions (model_name, version)
+);
+CREATE INDEX IF NOT EXISTS champion_history_lookup ON ml.champion_history (model_name, valid_from);
+
+-- Champion periods: which version was live over [valid_from, valid_to) in logical time.
+CREATE OR REPLACE VIEW ml.champion_periods AS
+SELECT model_name, new_version AS version, reason, actor, valid_from,
+       lead(valid_from) OVER (PARTITION BY model_name ORDER BY valid_from, id) AS valid_to,
+       changed_at, detail
+FROM ml.champion_history;
 
 -- One row per expectation-suite run on a batch.
 CREATE TABLE IF NOT EXISTS ml.validation_results (
