@@ -15,7 +15,9 @@ Retrains the model on a schedule and promotes it only when it is better.
    (or if there is none, or if *force_promote* is set). The decision and its reason go to
    `ml.model_versions`.
 
-Schedule, windows and model come from `config/pipeline.yaml`. A manual run covers the last complete
+Runs on the schedule in `config/pipeline.yaml` and also whenever the `monitor` DAG requests a retrain
+(drift or decay beyond its thresholds), as of the time in that request. Windows and model come from
+the same config. A manual run covers the last complete
 schedule period before the logical date you pick in the trigger form.
 """
 
@@ -25,6 +27,8 @@ import datetime as dt
 
 import pendulum
 from airflow.sdk import (
+    Asset,
+    AssetOrTimeSchedule,
     CronDataIntervalTimetable,
     ExceptionRetryPolicy,
     Param,
@@ -42,7 +46,10 @@ CFG = load_config()
 
 @dag(
     dag_id="retrain",
-    schedule=CronDataIntervalTimetable(CFG.schedule.retrain, timezone=CFG.schedule.timezone),
+    schedule=AssetOrTimeSchedule(
+        timetable=CronDataIntervalTimetable(CFG.schedule.retrain, timezone=CFG.schedule.timezone),
+        assets=[Asset(CFG.retrain_request_asset)],
+    ),
     start_date=pendulum.datetime(*CFG.schedule.start_date.timetuple()[:3], tz=CFG.schedule.timezone),
     catchup=CFG.schedule.catchup,
     max_active_runs=1,

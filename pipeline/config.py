@@ -201,6 +201,29 @@ class ScheduleConfig(_Section):
         return v
 
 
+class MonitoringConfig(_Section):
+    """Drift and realized-performance monitoring, and when it asks for a retrain."""
+
+    schedule: str = "@daily"
+    window_days: int = Field(7, ge=1, description="Days of recent data compared against the champion's reference.")
+    features: list[str] | None = Field(
+        None, description="Features whose drift counts toward the retrain trigger; None: every configured feature."
+    )
+    thresholds: dict[Literal["psi", "wasserstein", "jensen_shannon"], float] = Field(
+        default_factory=lambda: {"psi": 0.25, "wasserstein": 0.5, "jensen_shannon": 0.2},
+        description="Distance above which a feature or the score distribution counts as drifted.",
+    )
+    trigger_feature_share: float = Field(0.5, gt=0, le=1, description="Retrain when this share of features drift.")
+    trigger_prediction_psi: float = Field(0.25, gt=0, description="Retrain when the score PSI exceeds this.")
+    trigger_min_roc_auc: float | None = Field(0.65, gt=0, lt=1, description="Retrain when realized AUC falls below.")
+    cooldown_days: int = Field(7, ge=0, description="At most one drift-triggered retrain per this many days.")
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return ScheduleConfig._cron(v)
+
+
 class PipelineConfig(BaseSettings):
     """The whole configuration. Build it with :func:`load_config`."""
 
@@ -215,6 +238,19 @@ class PipelineConfig(BaseSettings):
     promotion: PromotionConfig = PromotionConfig()
     predictions: PredictionsConfig
     schedule: ScheduleConfig = ScheduleConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+    @property
+    def retrain_request_asset(self) -> str:
+        """Name of the Airflow Asset through which ``monitor`` asks ``retrain`` for a new model."""
+        return f"{self.model.name}.retrain_request"
+
+    @model_validator(mode="after")
+    def _monitored_features_exist(self) -> PipelineConfig:
+        unknown = set(self.monitoring.features or []) - set(self.dataset.features)
+        if unknown:
+            raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
+        return self
 
     @classmethod
     def settings_customise_sources(

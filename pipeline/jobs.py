@@ -61,10 +61,21 @@ class RunContext:
         """Build from an Airflow task context (``dag``, ``run_id``, ``data_interval_start/end``)."""
         start, end = context.get("data_interval_start"), context.get("data_interval_end")
         if start is None or end is None:
-            raise ValueError(
-                "this run has no data interval: trigger it with a logical date, which selects "
-                "the last complete schedule period before it"
-            )
+            # An asset-triggered run (monitor asked for a retrain) has no data interval: it runs as
+            # of the logical time the request carries, over the day before it.
+            requested = [
+                dt.datetime.fromisoformat(event.extra["as_of"])
+                for events in (context.get("triggering_asset_events") or {}).values()
+                for event in events
+                if "as_of" in (event.extra or {})
+            ]
+            if not requested:
+                raise ValueError(
+                    "this run has no data interval: trigger it with a logical date, which selects "
+                    "the last complete schedule period before it"
+                )
+            end = max(requested)
+            start = end - dt.timedelta(days=1)
         ti = context.get("ti")
         dag_version = getattr(ti, "dag_version_id", None)
         return cls(
@@ -551,6 +562,134 @@ def predict(cfg: PipelineConfig, ctx: RunContext) -> dict:
     batch = extract(cfg, ctx, "scoring")
     validate(cfg, ctx, batch)
     return score(cfg, ctx, batch, models)
+
+
+def monitor(cfg: PipelineConfig, ctx: RunContext) -> dict:
+    """Measure drift and realized performance over the window that ends at the data interval's end,
+    decide whether to ask for a retrain, and store it all (idempotent per interval).
+
+    - Feature drift: the last ``monitoring.window_days`` of the feature table against the
+      champion's training rows (from its stored snapshot), per feature and metric.
+    - Prediction drift: the champion's scores on the window against its scores on its holdout.
+    - Realized performance: the predictions actually made for intervals in the window, joined to the
+      labels known now, per day and model version.
+    - Decision: :func:`pipeline.monitoring.trigger.decide_retrain` with the cooldown counted from the
+      last requested retrain in ``ml.retrain_triggers``.
+
+    Results replace the interval's rows in ``ml.feature_drift``, ``ml.model_performance`` and
+    ``ml.retrain_triggers`` in one transaction.
+
+    Returns:
+        ``{"retrain", "suppressed", "reasons", "as_of", "champion_version", "window_rows",
+        "drifted_features"}``.
+
+    Raises:
+        NoChampionError: nothing to monitor yet.
+    """
+    import pandas as pd
+    from psycopg2 import sql
+    from psycopg2.extras import Json
+
+    from pipeline.data.warehouse import fetch, read_frame, statement, write_frame
+    from pipeline.features.build import extract_feature_table, from_parquet
+    from pipeline.models import predict, registry
+    from pipeline.models.train import TimeSplit, predict_proba, split_by_time
+    from pipeline.monitoring.drift import feature_drift, prediction_drift
+    from pipeline.monitoring.performance import performance_metrics, realized_performance, to_long
+    from pipeline.monitoring.trigger import decide_retrain
+
+    mon, ds, name = cfg.monitoring, cfg.dataset, cfg.model.name
+    warehouse, store = init_warehouse(cfg), open_store(cfg.artifacts)
+    champion = resolve_models(cfg)["champion"]
+    record = registry.get_version(warehouse, name, champion)
+    model = registry.load_model(store, record)
+    reference = from_parquet(registry.load_training_snapshot(store, record))
+    split = TimeSplit(record["train_start"], record["holdout_start"], record["holdout_end"])
+    reference_train, reference_holdout = split_by_time(reference, split, ds)
+    window_start = ctx.end - dt.timedelta(days=mon.window_days)
+    current = extract_feature_table(warehouse, ds, window_start, ctx.end, require_label=False)
+    result = {
+        "retrain": False,
+        "suppressed": False,
+        "reasons": [],
+        "as_of": ctx.end.isoformat(),
+        "champion_version": champion,
+        "window_rows": len(current),
+        "drifted_features": [],
+    }
+    if current.empty:
+        log.warning("no %s rows in [%s, %s): nothing to monitor", ds.name, window_start, ctx.end)
+        return {**result, "reasons": ["no data in the window"]}
+
+    drift = feature_drift(reference_train, current, ds.numeric_features, ds.categorical_features, mon.thresholds)
+    score_drift = prediction_drift(
+        predict_proba(model, reference_holdout, ds), predict_proba(model, current, ds), mon.thresholds
+    ).assign(kind="prediction")
+    predict.ensure_table(warehouse, cfg.predictions, ds.key, predict.key_type(current, ds.key))
+    window = {"model_name": name, "start": window_start, "end": ctx.end}
+    with warehouse.transaction() as cur:
+        made = read_frame(
+            cur, statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
+        )
+        last = fetch(cur, "ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
+    performance, realized_auc = pd.DataFrame(), None
+    if ds.label in current.columns:
+        labelled = made.merge(current[[ds.key, ds.timestamp, ds.label]], on=ds.key)
+        labelled = labelled[labelled[ds.label].notna()]
+        if len(labelled):
+            labelled = labelled.assign(day=labelled[ds.timestamp].dt.date, **{ds.label: labelled[ds.label].astype(int)})
+            performance = to_long(
+                realized_performance(labelled, ds.label, by=["day", "model_version"]), ["day", "model_version"]
+            )
+            live = labelled[labelled["is_champion"]]
+            if live[ds.label].nunique() == 2:
+                realized_auc = performance_metrics(live[ds.label], live["score"])["roc_auc"]
+    decision = decide_retrain(drift, score_drift, realized_auc, mon, mon.features or ds.features, last, ctx.end)
+
+    ids = {"model_name": name, "data_interval_start": ctx.start, "data_interval_end": ctx.end, "run_id": ctx.run_id}
+    drift_rows = pd.concat([drift, score_drift], ignore_index=True).assign(
+        model_version=champion, window_start=window_start, **ids
+    )
+    with warehouse.transaction() as cur:
+        cur.execute(statement("ml/monitor_clear"), {"model_name": name, "start": ctx.start, "end": ctx.end})
+        write_frame(cur, drift_rows, "ml.feature_drift")
+        if len(performance):
+            write_frame(cur, performance.assign(**ids), "ml.model_performance")
+        fetch(
+            cur,
+            "ml/monitor_trigger_insert",
+            {
+                "model_name": name,
+                "start": ctx.start,
+                "end": ctx.end,
+                "champion_version": champion,
+                "retrain": decision.retrain,
+                "suppressed": decision.suppressed,
+                "reasons": Json(decision.reasons),
+                "run_id": ctx.run_id,
+            },
+        )
+    drifted = sorted(drift.loc[(drift["metric"] == "psi") & drift["drifted"], "feature"])
+    log.info(
+        "monitor %s v%d [%s, %s): %d rows, %d features drifted (PSI), realized ROC AUC %s -> %s %s",
+        name,
+        champion,
+        window_start,
+        ctx.end,
+        len(current),
+        len(drifted),
+        realized_auc,
+        "RETRAIN" if decision.retrain else ("suppressed by cooldown" if decision.suppressed else "no retrain"),
+        decision.reasons,
+    )
+    return {
+        **result,
+        "retrain": decision.retrain,
+        "suppressed": decision.suppressed,
+        "reasons": decision.reasons,
+        "drifted_features": drifted,
+        "realized_roc_auc": realized_auc,
+    }
 
 
 def _v(version: int | None) -> str:

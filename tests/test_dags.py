@@ -31,7 +31,7 @@ def test_dagbag_imports_without_errors():
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"retrain", "predict", "promote"}
+    assert set(bag.dag_ids) == {"retrain", "predict", "promote", "monitor"}
 
 
 def test_retrain_wiring_and_defaults():
@@ -42,7 +42,8 @@ def test_retrain_wiring_and_defaults():
     assert tasks["train_challenger"].downstream_task_ids == {"promote"}
     assert dag.catchup is False
     assert dag.start_date == dt.datetime(2013, 1, 1, tzinfo=dt.UTC)
-    assert dag.timetable.expression == "0 0 * * 0"  # @weekly
+    assert dag.timetable.timetable.expression == "0 0 * * 0"  # @weekly, or when monitor requests a retrain
+    assert [a.name for a in dag.timetable.asset_condition.objects] == ["flight_delay.retrain_request"]
     assert dag.params["force_promote"] is False
     assert dag.params["from_snapshot_version"] is None
     assert dag.params.get_param("window_days").schema["type"] == "integer"
@@ -61,7 +62,7 @@ def test_retraining_interval_comes_from_config(monkeypatch):
     """Changing the retraining interval in config changes the DAG's schedule and its data intervals."""
     monkeypatch.setenv("PIPELINE_SCHEDULE__RETRAIN", "0 6 1 * *")
     dag = load_dag("retrain")
-    assert dag.timetable.expression == "0 6 1 * *"
+    assert dag.timetable.timetable.expression == "0 6 1 * *"
     interval = core_timetable(dag).infer_manual_data_interval(run_after=dt.datetime(2013, 3, 15, tzinfo=dt.UTC))
     assert (interval.start, interval.end) == (
         dt.datetime(2013, 2, 1, 6, tzinfo=dt.UTC),
@@ -84,7 +85,7 @@ def test_invalid_config_is_an_import_error_naming_the_key(monkeypatch):
 
     monkeypatch.setenv("PIPELINE_TRAINING__HOLDOUT_DAYS", "-3")
     bag = DagBag(dag_folder=str(DAGS))
-    assert len(bag.import_errors) == 3
+    assert len(bag.import_errors) == 4
     for error in bag.import_errors.values():
         assert "training.holdout_days" in error
 

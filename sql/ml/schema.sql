@@ -86,3 +86,51 @@ CREATE TABLE IF NOT EXISTS ml.validation_results (
     validated_at        timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (dag_id, run_id, batch_kind)
 );
+
+-- Monitoring, one set of rows per monitor run's data interval (a rerun replaces them).
+-- Feature drift (kind numeric/categorical) and prediction drift (feature 'score', kind 'prediction'):
+-- the window [window_start, data_interval_end) against the champion's training data / holdout scores.
+CREATE TABLE IF NOT EXISTS ml.feature_drift (
+    model_name          text             NOT NULL,
+    model_version       integer          NOT NULL,
+    data_interval_start timestamptz      NOT NULL,
+    data_interval_end   timestamptz      NOT NULL,
+    window_start        timestamptz      NOT NULL,
+    feature             text             NOT NULL,
+    kind                text             NOT NULL,
+    metric              text             NOT NULL,
+    value               double precision,
+    threshold           double precision,
+    drifted             boolean          NOT NULL,
+    reference_rows      bigint           NOT NULL,
+    current_rows        bigint           NOT NULL,
+    run_id              text             NOT NULL,
+    PRIMARY KEY (model_name, data_interval_start, data_interval_end, feature, metric)
+);
+
+-- Realized performance of the predictions actually made, per day and model version, once labels exist.
+CREATE TABLE IF NOT EXISTS ml.model_performance (
+    model_name          text             NOT NULL,
+    model_version       integer          NOT NULL,
+    data_interval_start timestamptz      NOT NULL,
+    data_interval_end   timestamptz      NOT NULL,
+    day                 date             NOT NULL,
+    metric              text             NOT NULL,
+    value               double precision,
+    run_id              text             NOT NULL,
+    PRIMARY KEY (model_name, data_interval_start, data_interval_end, model_version, day, metric)
+);
+
+-- Each monitor run's retrain decision and why.
+CREATE TABLE IF NOT EXISTS ml.retrain_triggers (
+    model_name          text        NOT NULL,
+    data_interval_start timestamptz NOT NULL,
+    data_interval_end   timestamptz NOT NULL,
+    champion_version    integer     NOT NULL,
+    retrain             boolean     NOT NULL,
+    suppressed          boolean     NOT NULL,
+    reasons             jsonb       NOT NULL,
+    run_id              text        NOT NULL,
+    decided_at          timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (model_name, data_interval_start, data_interval_end)
+);

@@ -1,0 +1,72 @@
+"""When monitoring asks for a retrain: thresholds on drift and realized performance, and a cooldown."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from pipeline.config import MonitoringConfig
+
+
+@dataclass(frozen=True)
+class TriggerDecision:
+    """``retrain``: ask for a retrain now. ``reasons``: every threshold crossed (even when the cooldown
+    suppresses the retrain). ``suppressed``: thresholds were crossed but a retrain was requested less
+    than ``cooldown_days`` ago."""
+
+    retrain: bool
+    reasons: list[str] = field(default_factory=list)
+    suppressed: bool = False
+
+
+def decide_retrain(
+    feature_drift: pd.DataFrame,
+    prediction_drift: pd.DataFrame,
+    realized_roc_auc: float | None,
+    cfg: MonitoringConfig,
+    features: list[str],
+    last_trigger: dt.datetime | None,
+    now: dt.datetime,
+) -> TriggerDecision:
+    """Apply the configured retrain triggers to one monitoring window.
+
+    Args:
+        feature_drift: output of :func:`pipeline.monitoring.drift.feature_drift`.
+        prediction_drift: output of :func:`pipeline.monitoring.drift.prediction_drift`.
+        realized_roc_auc: the champion's ROC AUC on the window's labelled predictions, or None when
+            no labels have arrived (or the window has a single class).
+        cfg: the ``monitoring`` config section.
+        features: the features that vote (``monitoring.features`` or every feature).
+        last_trigger: logical time of the last requested retrain, or None.
+        now: logical time of this decision (the monitor run's data interval end).
+
+    Returns:
+        The decision. A retrain is requested when at least ``trigger_feature_share`` of ``features``
+        drift by PSI, or the score PSI exceeds ``trigger_prediction_psi``, or the realized ROC AUC is
+        below ``trigger_min_roc_auc``; unless the last request is less than ``cooldown_days`` old.
+    """
+    reasons = []
+    voting = feature_drift[(feature_drift["metric"] == "psi") & feature_drift["feature"].isin(features)]
+    drifted = sorted(voting.loc[voting["drifted"], "feature"])
+    if features and len(drifted) / len(features) >= cfg.trigger_feature_share:
+        reasons.append(
+            f"feature drift: {len(drifted)} of {len(features)} features above PSI "
+            f"{cfg.thresholds.get('psi')} ({', '.join(drifted)})"
+        )
+    score_psi = prediction_drift.loc[prediction_drift["metric"] == "psi", "value"]
+    if len(score_psi) and float(score_psi.iloc[0]) > cfg.trigger_prediction_psi:
+        reasons.append(f"prediction drift: score PSI {float(score_psi.iloc[0]):.3f} > {cfg.trigger_prediction_psi}")
+    if (
+        cfg.trigger_min_roc_auc is not None
+        and realized_roc_auc is not None
+        and not pd.isna(realized_roc_auc)
+        and realized_roc_auc < cfg.trigger_min_roc_auc
+    ):
+        reasons.append(f"realized ROC AUC {realized_roc_auc:.3f} < {cfg.trigger_min_roc_auc}")
+    if not reasons:
+        return TriggerDecision(False)
+    if last_trigger is not None and now - last_trigger < dt.timedelta(days=cfg.cooldown_days):
+        return TriggerDecision(False, reasons, suppressed=True)
+    return TriggerDecision(True, reasons)

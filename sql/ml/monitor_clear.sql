@@ -1,0 +1,7 @@
+-- Remove one monitor interval's results before writing them again (same transaction).
+DELETE FROM ml.feature_drift
+WHERE model_name = %(model_name)s AND data_interval_start = %(start)s AND data_interval_end = %(end)s;
+DELETE FROM ml.model_performance
+WHERE model_name = %(model_name)s AND data_interval_start = %(start)s AND data_interval_end = %(end)s;
+DELETE FROM ml.retrain_triggers
+WHERE model_name = %(model_name)s AND data_interval_start = %(start)s AND data_interval_end = %(end)s;
