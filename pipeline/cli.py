@@ -39,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, helptext in [
         ("retrain", "train, evaluate, register and maybe promote a model"),
         ("predict", "score the interval with the champion and write predictions"),
+        ("monitor", "measure drift and realized performance; decide whether to ask for a retrain"),
     ]:
         sub = commands.add_parser(name, help=helptext)
         sub.add_argument("--end", type=_timestamp, required=True, help="data interval end (exclusive), UTC")
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(jobs.retrain(cfg, _context("retrain", args), args.force), indent=2, default=str))
         elif args.command == "predict":
             print(json.dumps(jobs.predict(cfg, _context("predict", args)), indent=2, default=str))
+        elif args.command == "monitor":
+            print(json.dumps(jobs.monitor(cfg, _context("monitor", args)), indent=2, default=str))
         elif args.command == "retrain-from-snapshot":
             from pipeline.models import registry
 

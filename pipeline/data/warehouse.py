@@ -231,10 +231,11 @@ def iter_batches(
 
 
 def _prepare_copy_out(
-    cur: Cursor, query: str, params: Mapping[str, Any], categorical: Sequence[str]
+    cur: Cursor, query: str | sql.Composable, params: Mapping[str, Any], categorical: Sequence[str]
 ) -> tuple[bytes, dict[str, Any]]:
-    """The bound ``COPY (query) TO STDOUT`` statement and the options of Arrow's CSV reader for it."""
-    query_sql = sql.SQL(query.strip().rstrip(";"))
+    """The bound ``COPY (query) TO STDOUT`` statement and the options of Arrow's CSV reader for it.
+    ``query`` is SQL text, or a composed statement (from :func:`statement`) with identifiers filled."""
+    query_sql = query if isinstance(query, sql.Composable) else sql.SQL(query.strip().rstrip(";"))
     cur.execute(statement("io/describe_query", query=query_sql), params)
     types: dict[str, pa.DataType] = {}
     for col in cur.description:
@@ -254,6 +255,8 @@ def _prepare_copy_out(
     copy_sql = cur.mogrify(statement("io/copy_query_out", query=query_sql), params)
     options = {
         "read_options": pacsv.ReadOptions(block_size=_PIPE_BYTES),
+        # Quoted text may hold line breaks: without this, Arrow splits blocks inside such a value.
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
         "convert_options": pacsv.ConvertOptions(
             column_types=types,
             null_values=[""],  # COPY's NULL is an unquoted empty field; text such as 'NA' is data
@@ -278,7 +281,9 @@ def _to_frame(table: pa.Table) -> pd.DataFrame:
         else:
             series = column.to_pandas()
         if isinstance(series.dtype, pd.CategoricalDtype):
-            # Arrow's dictionaries keep first-seen order; astype("category") sorts, and so do we.
+            # As astype("category"): only the values present (a slice keeps its batch's whole
+            # dictionary), sorted (Arrow's dictionaries keep first-seen order).
+            series = series.cat.remove_unused_categories()
             series = series.cat.reorder_categories(series.cat.categories.sort_values())
         columns[name] = series
         del column

@@ -1,0 +1,170 @@
+"""The monitor stage: trigger rule, idempotent writes, cooldown, and the Asset that requests a retrain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import runpy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import jobs
+from pipeline.config import load_config
+from pipeline.monitoring.trigger import decide_retrain
+
+UTC = dt.UTC
+DAGS = Path(__file__).resolve().parents[1] / "dags"
+MON = load_config().monitoring
+
+
+def drift_frame(drifted: dict[str, bool]) -> pd.DataFrame:
+    return pd.DataFrame({"feature": list(drifted), "metric": "psi", "drifted": list(drifted.values())})
+
+
+def score_psi(value: float) -> pd.DataFrame:
+    return pd.DataFrame({"feature": ["score"], "metric": ["psi"], "value": [value]})
+
+
+@pytest.mark.parametrize(
+    ("drifted", "psi", "auc", "reason"),
+    [
+        ({"a": True, "b": True, "c": False, "d": False}, 0.0, None, "feature drift: 2 of 4"),
+        ({"a": True, "b": False, "c": False, "d": False}, 0.3, None, "prediction drift: score PSI 0.300"),
+        ({"a": False, "b": False, "c": False, "d": False}, 0.0, 0.6, "realized ROC AUC 0.600"),
+    ],
+)
+def test_each_threshold_triggers(drifted, psi, auc, reason):
+    now = dt.datetime(2013, 6, 1, tzinfo=UTC)
+    decision = decide_retrain(drift_frame(drifted), score_psi(psi), auc, MON, ["a", "b", "c", "d"], None, now)
+    assert decision.retrain and len(decision.reasons) == 1 and decision.reasons[0].startswith(reason)
+
+
+def test_below_thresholds_nothing_happens():
+    decision = decide_retrain(
+        drift_frame({"a": True, "b": False, "c": False}),
+        score_psi(0.249),
+        0.66,
+        MON,
+        ["a", "b", "c"],
+        None,
+        dt.datetime(2013, 6, 1, tzinfo=UTC),
+    )
+    assert decision == type(decision)(False)
+
+
+def test_cooldown_suppresses_but_keeps_the_reasons():
+    now = dt.datetime(2013, 6, 10, tzinfo=UTC)
+    inside = now - dt.timedelta(days=MON.cooldown_days) + dt.timedelta(hours=1)
+    outside = now - dt.timedelta(days=MON.cooldown_days)
+    args = (drift_frame({"a": False}), score_psi(0.9), None, MON, ["a"])
+    suppressed = decide_retrain(*args, inside, now)
+    assert not suppressed.retrain and suppressed.suppressed and suppressed.reasons
+    assert decide_retrain(*args, outside, now).retrain
+
+
+@pytest.fixture
+def monitored(fresh_seeded_url, tmp_path, make_config):
+    """A champion (v1, trained as of 2013-03-03) and one day of its predictions (2013-03-03)."""
+    cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
+    jobs.retrain(
+        cfg, jobs.RunContext("retrain", "r1", dt.datetime(2013, 3, 2, tzinfo=UTC), dt.datetime(2013, 3, 3, tzinfo=UTC))
+    )
+    jobs.predict(
+        cfg, jobs.RunContext("predict", "p1", dt.datetime(2013, 3, 3, tzinfo=UTC), dt.datetime(2013, 3, 4, tzinfo=UTC))
+    )
+    return cfg
+
+
+def counts(cfg) -> dict[str, int]:
+    wh = jobs.open_warehouse(cfg)
+    with wh.transaction() as cur:
+        out = {}
+        for table in ("feature_drift", "model_performance", "retrain_triggers"):
+            cur.execute(f"SELECT count(*) FROM ml.{table}")
+            out[table] = cur.fetchone()[0]
+        return out
+
+
+def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
+    cfg = monitored
+    ctx = jobs.RunContext("monitor", "m1", dt.datetime(2013, 3, 3, tzinfo=UTC), dt.datetime(2013, 3, 4, tzinfo=UTC))
+    first = jobs.monitor(cfg, ctx)
+    after_first = counts(cfg)
+    again = jobs.monitor(cfg, ctx)  # a rerun of the same interval
+    assert counts(cfg) == after_first
+    assert again["retrain"] == first["retrain"]
+    features = len(cfg.dataset.features)
+    assert (
+        after_first["feature_drift"]
+        == 3 * len(cfg.dataset.numeric_features) + 2 * len(cfg.dataset.categorical_features) + 3
+    )  # + score's psi, wasserstein, jensen_shannon
+    assert features > 0 and after_first["retrain_triggers"] == 1
+    # Realized performance exists for the day that was predicted (its labels are in the warehouse).
+    perf = jobs.open_warehouse(cfg)
+    with perf.transaction() as cur:
+        cur.execute("SELECT value FROM ml.model_performance WHERE metric = 'rows' AND day = '2013-03-03'")
+        rows = cur.fetchone()[0]
+        cur.execute(
+            "SELECT count(*) FROM ml.flight_delay_predictions p JOIN raw.flights f USING (flight_id) "
+            "WHERE f.dep_delay IS NOT NULL"
+        )
+        assert rows == cur.fetchone()[0]
+
+    # With a hair-trigger threshold every day asks for a retrain, but the cooldown lets one through per week.
+    eager = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(update={"trigger_prediction_psi": 1e-9})})
+    asked = []
+    for day in range(4, 14):
+        ctx = jobs.RunContext(
+            "monitor", f"m{day}", dt.datetime(2013, 3, day, tzinfo=UTC), dt.datetime(2013, 3, day + 1, tzinfo=UTC)
+        )
+        decision = jobs.monitor(eager, ctx)
+        assert decision["reasons"]
+        if decision["retrain"]:
+            asked.append(day)
+    assert len(asked) == 2 and asked[1] - asked[0] >= cfg.monitoring.cooldown_days
+
+
+def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored, monkeypatch):
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    cfg = monitored
+    monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", cfg.warehouse.url)
+    monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", cfg.artifacts.root)
+    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_PREDICTION_PSI", "1e-9")
+    dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor_dag"]
+    dagrun = dag.test(logical_date=dt.datetime(2013, 3, 5, tzinfo=UTC))
+    states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
+    assert states == {"measure": "success", "should_retrain": "success", "request_retrain": "success"}
+    with create_session() as session:
+        events = [e for e in session.query(AssetEvent).all() if e.source_run_id == dagrun.run_id]
+    assert len(events) == 1 and events[0].extra["as_of"] == "2013-03-05T00:00:00+00:00"
+    assert events[0].extra["reasons"][0].startswith("prediction drift")
+
+    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_PREDICTION_PSI", "100")
+    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_MIN_ROC_AUC", "0.01")
+    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_FEATURE_SHARE", "1")
+    dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor_dag"]
+    dagrun = dag.test(logical_date=dt.datetime(2013, 3, 6, tzinfo=UTC))
+    states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
+    assert states["request_retrain"] == "skipped"
+
+
+def test_an_asset_triggered_retrain_runs_as_of_the_request():
+    class Event:
+        extra = {"as_of": "2013-05-06T00:00:00+00:00"}
+
+    class Dag:
+        dag_id = "retrain"
+
+    ctx = jobs.RunContext.from_airflow(
+        {
+            "dag": Dag(),
+            "run_id": "asset_triggered__x",
+            "data_interval_start": None,
+            "data_interval_end": None,
+            "triggering_asset_events": {"a": [Event()]},
+        }
+    )
+    assert ctx.end == dt.datetime(2013, 5, 6, tzinfo=UTC) and ctx.start == dt.datetime(2013, 5, 5, tzinfo=UTC)
