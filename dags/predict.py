@@ -6,10 +6,13 @@ current champion and writes timestamped predictions to the warehouse.
 
 1. **resolve_models**: pins the champion version, and the shadow challengers set in
    `predictions` config, for the whole run; with no champion the run fails here and writes nothing.
-2. **extract_scoring_batch**: the feature table for the data interval.
-3. **validate_scoring_batch**: the scoring expectation suite; a failure stops the run here.
-4. **score**: scores the batch with the champion (`is_champion = true`) and each shadow challenger
-   (`is_champion = false`) and replaces the interval's rows in the predictions table in one
+2. **plan_scoring**: counts the interval's entities and splits them into hash partitions of about
+   `predictions.rows_per_partition` rows.
+3. **score_partition** (one mapped task per partition, run in parallel by the executor): extracts
+   the partition, validates it with the scoring expectation suite (a failure stops the run before
+   anything is published), scores it in chunks with the champion (`is_champion = true`) and each
+   shadow challenger (`is_champion = false`), and stages the rows. A retry replaces its own rows.
+4. **publish**: replaces the interval's rows in the predictions table with the staged ones in one
    transaction, so reruns, retries and backfills never duplicate rows.
 
 Read the results with `SELECT * FROM ml.flight_delay_predictions_latest` (the table is configured
@@ -66,27 +69,28 @@ def predict():
         return jobs.resolve_models(cfg)
 
     @task
-    def extract_scoring_batch() -> dict:
+    def plan_scoring() -> list[dict]:
         from pipeline import jobs
 
-        return jobs.extract(*jobs.task_inputs(get_current_context()), "scoring")
+        return jobs.plan_scoring(*jobs.task_inputs(get_current_context()))
 
     @task
-    def validate_scoring_batch(batch: dict) -> dict:
+    def score_partition(spec: dict, models: dict) -> dict:
         from pipeline import jobs
 
-        return jobs.validate(*jobs.task_inputs(get_current_context()), batch)
+        return jobs.score_partition(*jobs.task_inputs(get_current_context()), models, spec)
 
     @task
-    def score(batch: dict, models: dict, validation: dict) -> dict:
+    def publish(models: dict, plan: list[dict], scored: list[dict]) -> dict:
         from pipeline import jobs
 
-        return jobs.score(*jobs.task_inputs(get_current_context()), batch, models)
+        return jobs.publish(*jobs.task_inputs(get_current_context()), models, plan)
 
     models = resolve_models()
-    batch = extract_scoring_batch()
-    models >> batch
-    score(batch, models, validate_scoring_batch(batch))
+    plan = plan_scoring()
+    models >> plan
+    scored = score_partition.partial(models=models).expand(spec=plan)
+    publish(models, plan, scored)
 
 
 predict_dag = predict()

@@ -158,6 +158,11 @@ class PredictionsConfig(_Section):
     shadow_latest_candidate: bool = Field(
         False, description="Also score in shadow with the newest registered version that was not promoted."
     )
+    rows_per_partition: int = Field(
+        250_000, ge=1, description="Scoring splits an interval into hash partitions of about this many rows."
+    )
+    max_partitions: int = Field(16, ge=1, description="Upper bound on an interval's scoring partitions.")
+    chunk_rows: int = Field(50_000, ge=1, description="Rows scored and written per chunk within a partition.")
 
     @field_validator("table")
     @classmethod

@@ -5,7 +5,7 @@ Airflow tasks and the CLI call the same functions. Large data moves through the 
 references (keys, counts, versions, metrics) that fit in XCom.
 
     retrain:  extract("training") | snapshot_batch(version) -> validate -> train -> promote
-    predict:  resolve_models -> extract("scoring") -> validate -> score
+    predict:  resolve_models -> plan_scoring -> score_partition (mapped over partitions) -> publish
     promote:  rollback
 """
 
@@ -15,6 +15,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import platform
 import re
 import subprocess
@@ -228,10 +229,16 @@ def snapshot_batch(cfg: PipelineConfig, ctx: RunContext, version: int) -> dict:
 
 
 def validate(cfg: PipelineConfig, ctx: RunContext, batch: dict) -> dict:
-    """Validate a batch against its expectation suite; store the result; stop on failure.
+    """Validate a stored batch against its expectation suite (:func:`validate_frame`)."""
+    _, frame = _load_batch(open_store(cfg.artifacts), batch)
+    return validate_frame(cfg, ctx, frame, batch["kind"], batch["kind"], batch["start"], batch["end"])
 
-    The full GX result goes to the artifact store (``runs/.../validation-<kind>.json``) and a
-    summary row to ``ml.validation_results``, whether or not the batch passes.
+
+def validate_frame(cfg: PipelineConfig, ctx: RunContext, frame, kind: Kind, name: str, start: Any, end: Any) -> dict:
+    """Validate a batch with the ``kind`` expectation suite; store the result; stop on failure.
+
+    The full GX result goes to the artifact store (``runs/.../validation-<name>.json``) and a
+    summary row (``batch_kind`` = ``name``) to ``ml.validation_results``, pass or fail.
 
     Returns:
         The report summary plus ``artifact_uri``.
@@ -241,21 +248,18 @@ def validate(cfg: PipelineConfig, ctx: RunContext, batch: dict) -> dict:
     """
     from pipeline.validation import validate_batch
 
-    store = open_store(cfg.artifacts)
-    _, frame = _load_batch(store, batch)
-    kind = batch["kind"]
-    report = validate_batch(frame, cfg.validation.suite_path(kind), kind)
-    uri = store.put(ctx.key(f"validation-{kind}.json"), _json(report.result), overwrite=True)
+    report = validate_batch(frame, cfg.validation.suite_path(kind), name)
+    uri = open_store(cfg.artifacts).put(ctx.key(f"validation-{name}.json"), _json(report.result), overwrite=True)
     init_warehouse(cfg).run(
         "ml/validation_upsert",
         {
             "dag_id": ctx.dag_id,
             "run_id": ctx.run_id,
-            "batch_kind": kind,
+            "batch_kind": name,
             "suite_name": report.suite_name,
-            "start": batch["start"],
-            "end": batch["end"],
-            "row_count": batch["rows"],
+            "start": start,
+            "end": end,
+            "row_count": len(frame),
             "success": report.success,
             "evaluated": report.evaluated,
             "failed": len(report.failed),
@@ -497,44 +501,106 @@ def resolve_models(cfg: PipelineConfig) -> dict:
     return {"model_name": name, "champion": record["version"], "shadows": sorted(shadows)}
 
 
-def score(cfg: PipelineConfig, ctx: RunContext, batch: dict, models: dict) -> dict:
-    """Score a validated scoring batch with the pinned champion and shadow challengers, and replace the
-    interval's rows in the predictions table in one transaction
-    (:func:`pipeline.models.predict.write_predictions`).
+def plan_scoring(cfg: PipelineConfig, ctx: RunContext) -> dict:
+    """Count the interval's entities and split them into hash partitions of about
+    ``predictions.rows_per_partition`` rows (at most ``predictions.max_partitions``).
 
     Returns:
-        ``{"table", "rows", "model_name", "version", "shadows", "start", "end"}``; ``rows`` counts
-        the champion's rows.
+        One ``{"partition": i, "partitions": n, "rows": total}`` per partition, ``i`` in ``0..n-1``
+        (Airflow maps a task over this list).
     """
-    import pandas as pd
+    from pipeline.features.build import count_entities
 
+    rows = count_entities(init_warehouse(cfg), cfg.dataset, ctx.start, ctx.end)
+    pc = cfg.predictions
+    partitions = max(1, min(pc.max_partitions, math.ceil(rows / pc.rows_per_partition)))
+    log.info("%d entities in [%s, %s): %d scoring partition(s)", rows, ctx.start, ctx.end, partitions)
+    return [{"partition": i, "partitions": partitions, "rows": rows} for i in range(partitions)]
+
+
+def score_partition(cfg: PipelineConfig, ctx: RunContext, models: dict, spec: dict) -> dict:
+    """Extract, validate and score one hash partition of the interval, and stage its predictions.
+
+    Memory is bounded by the partition (``predictions.rows_per_partition``), not the interval: the
+    partition is validated whole, then scored and written in chunks of ``predictions.chunk_rows``
+    by every pinned version (champion and shadow challengers). Idempotent per partition.
+
+    Args:
+        spec: one item of :func:`plan_scoring`'s list.
+
+    Returns:
+        ``{"partition", "rows", "staged"}``.
+
+    Raises:
+        ValidationFailedError: the partition's batch fails the scoring suite; nothing is staged.
+    """
+    from pipeline.features.build import extract_feature_table
     from pipeline.models import predict, registry
 
-    store = open_store(cfg.artifacts)
-    warehouse = init_warehouse(cfg)
-    _, frame = _load_batch(store, batch)
+    partition, partitions = spec["partition"], spec["partitions"]
+    warehouse, store, ds = init_warehouse(cfg), open_store(cfg.artifacts), cfg.dataset
+    frame = extract_feature_table(
+        warehouse, ds, ctx.start, ctx.end, require_label=False, partition=(partition, partitions)
+    )
+    name = "scoring" if partitions == 1 else f"scoring-{partition + 1}-of-{partitions}"
+    validate_frame(cfg, ctx, frame, "scoring", name, ctx.start, ctx.end)
     versions = [(models["champion"], True)] + [(v, False) for v in models["shadows"]]
-    scored = []
-    for version, is_champion in versions:
-        record = registry.get_version(warehouse, models["model_name"], version)
-        part = predict.score(registry.load_model(store, record), frame, cfg.dataset, cfg.model.decision_threshold)
-        scored.append(part.assign(model_version=version, is_champion=is_champion))
-    predict.ensure_table(warehouse, cfg.predictions, cfg.dataset.key, predict.key_type(frame, cfg.dataset.key))
-    predict.write_predictions(
+    loaded = [
+        (registry.load_model(store, registry.get_version(warehouse, models["model_name"], v)), v, live)
+        for v, live in versions
+    ]
+    step = cfg.predictions.chunk_rows
+    predict.ensure_table(warehouse, cfg.predictions, ds.key, predict.key_type(frame, ds.key))
+
+    def chunks():
+        for first in range(0, len(frame), step):
+            part = frame.iloc[first : first + step]
+            for model, version, live in loaded:
+                scored = predict.score(model, part, ds, cfg.model.decision_threshold)
+                yield scored.assign(model_version=version, is_champion=live)
+
+    staged = predict.stage_partition(
         warehouse,
         cfg.predictions,
-        pd.concat(scored, ignore_index=True),
+        ds.key,
+        chunks(),
         model_name=models["model_name"],
         start=ctx.start,
         end=ctx.end,
         run_id=ctx.run_id,
+        partition=partition,
+    )
+    log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
+    return {"partition": partition, "rows": len(frame), "staged": staged}
+
+
+def publish(cfg: PipelineConfig, ctx: RunContext, models: dict, plan: list[dict]) -> dict:
+    """Publish every staged partition as the interval's predictions, atomically
+    (:func:`pipeline.models.predict.publish`).
+
+    Returns:
+        ``{"table", "rows", "model_name", "version", "shadows", "partitions", "start", "end"}``;
+        ``rows`` counts every version's predictions.
+    """
+    from pipeline.models import predict
+
+    rows = predict.publish(
+        init_warehouse(cfg),
+        cfg.predictions,
+        cfg.dataset.key,
+        model_name=models["model_name"],
+        start=ctx.start,
+        end=ctx.end,
+        run_id=ctx.run_id,
+        partitions=len(plan),
     )
     return {
         "table": cfg.predictions.table,
-        "rows": len(frame),
+        "rows": rows,
         "model_name": models["model_name"],
         "version": models["champion"],
         "shadows": models["shadows"],
+        "partitions": len(plan),
         "start": ctx.start.isoformat(),
         "end": ctx.end.isoformat(),
     }
@@ -557,11 +623,13 @@ def retrain(cfg: PipelineConfig, ctx: RunContext, force: bool = False, from_vers
 
 
 def predict(cfg: PipelineConfig, ctx: RunContext) -> dict:
-    """The whole predict DAG in one call (CLI): resolve the models, extract, validate, score."""
+    """The whole predict DAG in one call (CLI): resolve the models, plan the partitions, score them
+    one after another, publish."""
     models = resolve_models(cfg)
-    batch = extract(cfg, ctx, "scoring")
-    validate(cfg, ctx, batch)
-    return score(cfg, ctx, batch, models)
+    plan = plan_scoring(cfg, ctx)
+    for spec in plan:
+        score_partition(cfg, ctx, models, spec)
+    return publish(cfg, ctx, models, plan)
 
 
 def monitor(cfg: PipelineConfig, ctx: RunContext) -> dict:

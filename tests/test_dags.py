@@ -52,9 +52,10 @@ def test_retrain_wiring_and_defaults():
 def test_predict_wiring():
     dag = load_dag("predict")
     tasks = {t.task_id: t for t in dag.tasks}
-    assert tasks["resolve_models"].downstream_task_ids == {"extract_scoring_batch", "score"}
-    assert tasks["extract_scoring_batch"].downstream_task_ids == {"validate_scoring_batch", "score"}
-    assert tasks["validate_scoring_batch"].downstream_task_ids == {"score"}
+    assert tasks["resolve_models"].downstream_task_ids == {"plan_scoring", "score_partition", "publish"}
+    assert tasks["plan_scoring"].downstream_task_ids == {"score_partition", "publish"}
+    assert tasks["score_partition"].downstream_task_ids == {"publish"}
+    assert tasks["score_partition"].is_mapped
     assert dag.timetable.expression == "0 0 * * *"  # @daily
 
 

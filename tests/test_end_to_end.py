@@ -49,7 +49,7 @@ def test_predict_without_champion_fails_and_writes_nothing(stack):
     dagrun, states = run("predict", dt.datetime(2013, 3, 5, tzinfo=UTC))
     assert dagrun.state == "failed"
     assert states["resolve_models"] == "failed"
-    assert states["score"] in ("upstream_failed", None)
+    assert states["publish"] in ("upstream_failed", None)
     assert keys(stack, "") == set()
     assert (
         count(
@@ -61,7 +61,7 @@ def test_predict_without_champion_fails_and_writes_nothing(stack):
     )
 
 
-def test_retrain_then_predict_then_rerun(stack):
+def test_retrain_then_predict_then_rerun(stack, monkeypatch):
     wh = stack["warehouse"]
     dagrun, states = run("retrain", dt.datetime(2013, 3, 4, tzinfo=UTC))
     assert dagrun.state == "success", states
@@ -91,14 +91,17 @@ def test_retrain_then_predict_then_rerun(stack):
         count(wh, "SELECT count(*) FROM ml.validation_results WHERE run_id = %(r)s AND success", r=dagrun.run_id) == 1
     )
 
+    monkeypatch.setenv("PIPELINE_PREDICTIONS__ROWS_PER_PARTITION", "300")  # about 3 mapped partitions
     expected = count(
         wh,
         "SELECT count(*) FROM raw.flights WHERE time_hour + make_interval(mins => minute) "
         ">= '2013-03-04T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-05T00:00Z'",
     )
     for attempt in range(2):  # the second run is a rerun of the same interval
-        dagrun, states = run("predict", dt.datetime(2013, 3, 5, tzinfo=UTC))
-        assert dagrun.state == "success", states
+        dagrun = run("predict", dt.datetime(2013, 3, 5, tzinfo=UTC))[0]
+        mapped = [ti for ti in dagrun.get_task_instances() if ti.task_id == "score_partition"]
+        assert dagrun.state == "success" and len(mapped) == -(-expected // 300) >= 3
+        assert all(ti.state == "success" for ti in mapped)
         rows = count(wh, "SELECT count(*) FROM ml.flight_delay_predictions")
         distinct = count(wh, "SELECT count(DISTINCT flight_id) FROM ml.flight_delay_predictions")
         assert rows == distinct == expected, f"attempt {attempt}"

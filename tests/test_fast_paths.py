@@ -171,7 +171,9 @@ def test_write_frame_round_trip_of_a_large_frame(warehouse: Warehouse) -> None:
     pd.testing.assert_series_equal(back["x"], frame["x"])
     pd.testing.assert_series_equal(back["ts"], frame["ts"])
     # The same instants, returned in UTC.
-    pd.testing.assert_series_equal(back["local_ts"], frame["local_ts"].dt.tz_convert("UTC").astype("datetime64[us, UTC]"))
+    pd.testing.assert_series_equal(
+        back["local_ts"], frame["local_ts"].dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+    )
     assert back["s"].isna().sum() == frame["s"].isna().sum()
     assert (back["s"].fillna("<null>") == frame["s"].fillna("<null>")).all()
     assert back["c"].astype(str).tolist() == frame["c"].astype(str).tolist()

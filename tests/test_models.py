@@ -230,18 +230,33 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
     )
     both = pd.concat([one, one.assign(model_version=2, is_champion=False, score=scores[::-1])], ignore_index=True)
     interval = {"model_name": "flight_delay", "start": start, "end": end}
-    assert predict.write_predictions(wh, cfg, both, run_id="a", **interval) == 200
-    assert predict.write_predictions(wh, cfg, both, run_id="b", **interval) == 200  # a rerun: replaced, not added
-    predict.write_predictions(wh, cfg, one.iloc[:60], run_id="c", **interval)
+
+    def write(frame: pd.DataFrame, run_id: str, partitions: int = 2) -> int:
+        """Stage ``frame`` as ``partitions`` partitions of a run (in chunks of 30 rows), then publish."""
+        for p in range(partitions):
+            part = frame[frame["flight_id"] % partitions == p]
+            chunks = [part.iloc[i : i + 30] for i in range(0, len(part), 30)]
+            predict.stage_partition(wh, cfg, "flight_id", chunks, run_id=run_id, partition=p, **interval)
+        return predict.publish(wh, cfg, "flight_id", run_id=run_id, partitions=partitions, **interval)
+
+    assert write(both, "a") == 200
+    assert write(both, "b") == 200  # a rerun: replaced, not added
+    predict.stage_partition(wh, cfg, "flight_id", [both.iloc[:10]], run_id="b", partition=0, **interval)
+    predict.stage_partition(wh, cfg, "flight_id", [both], run_id="b", partition=0, **interval)  # a retried partition
+    assert predict.publish(wh, cfg, "flight_id", run_id="b", partitions=1, **interval) == 200
+    assert write(one.iloc[:60], "c") == 60
     rows = wh.fetch("ml/predictions_summary", table=cfg.table)[0]
     assert rows["row_count"] == 60 and rows["intervals"] == 1
 
+    predict.stage_partition(wh, cfg, "flight_id", [one], run_id="d", partition=0, **interval)
+    with pytest.raises(predict.IncompleteRunError, match="1 of 2 partitions"):
+        predict.publish(wh, cfg, "flight_id", run_id="d", partitions=2, **interval)
     broken = one.assign(score=one["score"] * 2)  # violates the score CHECK halfway through the batch
     with pytest.raises(WarehouseError, match="check constraint"):
-        predict.write_predictions(wh, cfg, broken, run_id="d", **interval)
+        write(broken, "e", partitions=1)
     unregistered = one.assign(model_version=7)  # no such version: the foreign key refuses it
     with pytest.raises(WarehouseError, match="foreign key"):
-        predict.write_predictions(wh, cfg, unregistered, run_id="e", **interval)
+        write(unregistered, "f", partitions=1)
     with wh.transaction() as cur:
         cur.execute("SELECT count(*), min(run_id), max(run_id) FROM ml.flight_delay_predictions")
         assert cur.fetchone() == (60, "c", "c")

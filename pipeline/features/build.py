@@ -8,9 +8,10 @@ import io
 import logging
 
 import pandas as pd
+from psycopg2 import sql
 
 from pipeline.config import DatasetConfig
-from pipeline.data.warehouse import Warehouse
+from pipeline.data.warehouse import Warehouse, statement
 from pipeline.errors import PermanentError
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,12 @@ class FeatureTableError(PermanentError, ValueError):
 
 
 def extract_feature_table(
-    warehouse: Warehouse, dataset: DatasetConfig, start: dt.datetime, end: dt.datetime, require_label: bool
+    warehouse: Warehouse,
+    dataset: DatasetConfig,
+    start: dt.datetime,
+    end: dt.datetime,
+    require_label: bool,
+    partition: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Run the dataset's feature query for entities whose timestamp lies in ``[start, end)``.
 
@@ -30,6 +36,8 @@ def extract_feature_table(
         dataset: the ``dataset`` config section (query file, key, timestamp, label, features).
         start, end: window bounds, timezone-aware; bound as ``%(start)s`` and ``%(end)s``.
         require_label: training batches need the label column; scoring batches do not.
+        partition: ``(i, n)``: only the entities in hash partition ``i`` of ``n`` by key (disjoint
+            partitions that together hold every entity); None for all.
 
     Returns:
         One row per entity: the key, timestamp, features and (if present) label columns, with the
@@ -42,7 +50,7 @@ def extract_feature_table(
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
     frame = warehouse.read_frame(
-        dataset.sql_path.read_text(), {"start": start, "end": end}, dataset.categorical_features
+        feature_query(dataset, partition), window_params(start, end, partition), dataset.categorical_features
     )
     expected = [dataset.key, dataset.timestamp, *dataset.features] + ([dataset.label] if require_label else [])
     missing = [c for c in expected if c not in frame.columns]
@@ -52,6 +60,30 @@ def extract_feature_table(
         )
     log.info("extracted %d rows x %d columns of %s for [%s, %s)", len(frame), frame.shape[1], dataset.name, start, end)
     return frame
+
+
+def feature_query(dataset: DatasetConfig, partition: tuple[int, int] | None = None) -> sql.Composable:
+    """The dataset's feature query (bind parameters ``start``, ``end``), restricted to one hash
+    partition by key when ``partition`` is given (then also ``partition``, ``partitions``)."""
+    query = sql.SQL(dataset.sql_path.read_text().strip().rstrip(";"))
+    if partition is None:
+        return query
+    return statement("io/partition_query", query=query, key=sql.Identifier(dataset.key))
+
+
+def window_params(start: dt.datetime, end: dt.datetime, partition: tuple[int, int] | None = None) -> dict:
+    """Bind parameters of :func:`feature_query`."""
+    params = {"start": start, "end": end}
+    if partition is not None:
+        params |= {"partition": partition[0], "partitions": partition[1]}
+    return params
+
+
+def count_entities(warehouse: Warehouse, dataset: DatasetConfig, start: dt.datetime, end: dt.datetime) -> int:
+    """How many rows the feature query returns for ``[start, end)`` (planning scoring partitions)."""
+    with warehouse.transaction() as cur:
+        cur.execute(statement("io/count_query", query=feature_query(dataset)), window_params(start, end))
+        return cur.fetchone()[0]
 
 
 def to_parquet(frame: pd.DataFrame) -> tuple[bytes, str]:

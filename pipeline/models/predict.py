@@ -1,12 +1,14 @@
-"""Batch scoring and the idempotent write of one data interval's predictions."""
+"""Batch scoring, and the staged, idempotent write of one data interval's predictions."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
+from psycopg2 import sql
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import DatasetConfig, PredictionsConfig
@@ -42,66 +44,117 @@ def key_type(frame: pd.DataFrame, key: str) -> str:
 
 
 def ensure_table(warehouse: Warehouse, predictions: PredictionsConfig, key: str, sql_key_type: str) -> None:
-    """Create the predictions table and its views ``<table>_latest`` (newest champion prediction per
-    entity) and ``<table>_shadow_comparison`` (champion against each shadow challenger per interval)."""
-    from psycopg2 import sql
-
-    warehouse.run(
-        "ml/predictions_schema",
-        schema=sql.Identifier(predictions.schema_name),
-        table=predictions.table,
-        latest_view=f"{predictions.table}_latest",
-        comparison_view=f"{predictions.table}_shadow_comparison",
-        key=sql.Identifier(key),
-        key_type=sql.SQL(sql_key_type),
-    )
+    """Create the predictions table, its staging table, and its views ``<table>_latest`` (newest
+    champion prediction per entity) and ``<table>_shadow_comparison`` (champion against each shadow
+    challenger per interval), if they do not exist."""
+    warehouse.run("ml/predictions_schema", **_names(predictions, key), key_type=sql.SQL(sql_key_type))
 
 
-def write_predictions(
+def _names(predictions: PredictionsConfig, key: str) -> dict[str, sql.Composable | str]:
+    return {
+        "schema": sql.Identifier(predictions.schema_name),
+        "table": predictions.table,
+        "staging": f"{predictions.table}_staging",
+        "staging_index": sql.Identifier(f"{predictions.table_name}_staging_run"),
+        "latest_view": f"{predictions.table}_latest",
+        "comparison_view": f"{predictions.table}_shadow_comparison",
+        "key": sql.Identifier(key),
+    }
+
+
+class IncompleteRunError(RuntimeError):
+    """Publishing found fewer staged partitions than planned: a partition has not been scored yet."""
+
+
+def stage_partition(
     warehouse: Warehouse,
     predictions: PredictionsConfig,
-    scored: pd.DataFrame,
+    key: str,
+    chunks: Iterable[pd.DataFrame],
     *,
     model_name: str,
     start: dt.datetime,
     end: dt.datetime,
     run_id: str,
+    partition: int,
 ) -> int:
-    """Replace all predictions of ``model_name`` for the interval ``[start, end)`` with ``scored``.
-
-    One transaction: an advisory lock on (table, model, interval), COPY of the batch into a temp
-    table, DELETE of the interval's previous rows, INSERT of the new ones. A rerun, retry or
-    backfill of the interval therefore never duplicates rows, and readers never see half a batch.
-    ``predicted_at`` defaults to the transaction's timestamp (audit metadata, not data logic).
+    """Write one partition's predictions to the staging table, replacing what this run staged for
+    that partition before (so a retried partition is idempotent). One COPY per chunk, one transaction.
 
     Args:
-        scored: rows of :func:`score` for every version that scored the interval, with added columns
-            ``model_version`` (int) and ``is_champion`` (bool).
+        chunks: frames of :func:`score` rows, with added ``model_version`` (int) and ``is_champion``
+            (bool), for every version that scored the partition.
 
     Returns:
-        Rows written.
+        Rows staged.
 
     Raises:
+        WarehouseError: any statement failed; the partition's previous staged rows are then untouched.
+    """
+    ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id, "partition": partition}
+    names = _names(predictions, key)
+    rows = 0
+    with warehouse.transaction() as cur:
+        cur.execute(statement("ml/predictions_stage_clear", staging=names["staging"]), ids)
+        for chunk in chunks:
+            batch = chunk.assign(
+                model_name=model_name,
+                data_interval_start=start,
+                data_interval_end=end,
+                run_id=run_id,
+                partition=partition,
+            )
+            rows += write_frame(cur, batch, names["staging"])
+    return rows
+
+
+def publish(
+    warehouse: Warehouse,
+    predictions: PredictionsConfig,
+    key: str,
+    *,
+    model_name: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    run_id: str,
+    partitions: int,
+) -> int:
+    """Replace all predictions of ``model_name`` for ``[start, end)`` with what run ``run_id`` staged.
+
+    One transaction under an advisory lock on (table, model, interval): check that all ``partitions``
+    are staged, delete the interval's previous rows, insert the staged ones, clear the staging rows.
+    A rerun, retry or backfill of the interval never duplicates rows; readers never see half a batch.
+
+    Returns:
+        Rows published.
+
+    Raises:
+        IncompleteRunError: fewer partitions staged than planned; nothing is changed.
         WarehouseError: any statement failed; the previous rows are then untouched.
     """
-    batch = scored.assign(model_name=model_name, data_interval_start=start, data_interval_end=end, run_id=run_id)
-    lock = f"{predictions.table}:{model_name}:{start.isoformat()}:{end.isoformat()}"
+    ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id}
+    names = _names(predictions, key)
     with warehouse.transaction() as cur:
-        fetch(cur, "ml/advisory_lock", {"lock_key": lock})
-        cur.execute(statement("ml/predictions_staging", table=predictions.table))
-        write_frame(cur, batch, "predictions_staging")
-        cur.execute(
-            statement("ml/predictions_swap", table=predictions.table),
-            {"model_name": model_name, "start": start, "end": end},
+        fetch(
+            cur,
+            "ml/advisory_lock",
+            {"lock_key": f"{predictions.table}:{model_name}:{start.isoformat()}:{end.isoformat()}"},
         )
-    versions = sorted(scored["model_version"].unique().tolist())
+        staged = fetch(cur, "ml/predictions_staged", ids, staging=names["staging"])[0]
+        if staged["partitions"] != partitions:  # every partition has rows: its batch passed min row count
+            raise IncompleteRunError(
+                f"run {run_id} staged {staged['partitions']} of {partitions} partitions for "
+                f"[{start}, {end}); score the missing partitions, then publish again"
+            )
+        cur.execute(
+            statement("ml/predictions_publish", table=names["table"], staging=names["staging"], key=names["key"]), ids
+        )
     log.info(
-        "wrote %d predictions of %s %s for [%s, %s) to %s",
-        len(scored),
+        "published %d predictions of %s for [%s, %s) to %s",
+        staged["row_count"],
         model_name,
-        versions,
         start,
         end,
         predictions.table,
     )
-    return len(scored)
+    return staged["row_count"]

@@ -1,2 +1,4 @@
 -- Result columns and types of a query, without running it to completion.
-SELECT * FROM ({query}) AS q LIMIT 0
+SELECT * FROM (
+{query}
+) AS q LIMIT 0

@@ -18,6 +18,11 @@ CREATE TABLE IF NOT EXISTS {table} (
     FOREIGN KEY (model_name, model_version) REFERENCES ml.model_versions (model_name, version)
 );
 
+-- Where a predict run's partitions land before the interval is published (unlogged: a crash loses
+-- only staging rows, which the retry writes again).
+CREATE UNLOGGED TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS, partition integer NOT NULL);
+CREATE INDEX IF NOT EXISTS {staging_index} ON {staging} (run_id, model_name, data_interval_start, partition);
+
 CREATE OR REPLACE VIEW {latest_view} AS
 SELECT DISTINCT ON ({key}) *
 FROM {table}

@@ -1,0 +1,632 @@
+"""``make bench``: the warehouse I/O paths against raw COPY and pandas, on the real ``flights`` table
+and a 10x synthetic scale-up of it, in one run on the same data. Not part of the test suite.
+
+Measured (issue 4):
+
+- extraction of ``SELECT * FROM <table>`` (20 columns: integers, nullable integers, floats, text,
+  ``timestamptz``): our :func:`~pipeline.data.warehouse.read_frame` (carrier, origin and dest as
+  categories), raw ``COPY ... TO STDOUT`` with the bytes discarded, ``pd.read_sql`` through
+  SQLAlchemy, and, for memory, our :func:`~pipeline.data.warehouse.iter_batches`;
+- prediction writes (key, model version, run id, ``timestamptz``, score, label): our
+  :func:`~pipeline.data.warehouse.write_frame`, raw ``COPY ... FROM STDIN`` of the server's own CSV of
+  the same rows, and ``DataFrame.to_sql`` (on the real table's row count; its time for the larger
+  write is extrapolated at its measured rate, as it is linear and takes minutes);
+- end-to-end scoring of the scaled table through the real feature query (``sql/features/flights.sql``
+  on the scaled table): extract in chunks, score with a HistGradientBoosting pipeline from
+  :func:`pipeline.models.train.train_model`, write the predictions with ``write_frame``; at 10x and
+  at half of it, to show that peak memory does not follow the row count.
+
+Every measurement runs in a fresh subprocess (so peak RSS is the method's own and no method warms
+another's allocator), the methods take turns run after run (so background load hits them alike),
+and the figures are medians. The data lives in a database ``bench`` of the local cluster
+(``warehouse.local_dir`` / ``warehouse.local_port``), never in the demo's database.
+
+Usage: ``python benchmarks/bench.py [--runs 3] [--runs-small 5] [--scale 10] [--keep]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import inspect
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make the pipeline package importable from a clone
+    sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results.json"
+WORK_DIR = ROOT / ".local" / "bench"
+DATABASE = "bench"
+SCALED = "bench.flights_scaled"
+HALF = "bench.flights_scaled_half"
+WRITE_TARGET = "bench.write_target"
+SCORE_TARGET = "bench.score_target"
+KEY_STRIDE = 10_000_000  # flight_id offset of each copy; above raw.flights' largest id
+CATEGORICAL = ["carrier", "origin", "dest"]
+# The whole of 2013 in UTC, plus the New York evening of 31 December.
+SCORE_START = dt.datetime(2013, 1, 1, tzinfo=dt.UTC)
+SCORE_END = dt.datetime(2014, 1, 2, tzinfo=dt.UTC)
+TARGETS = {
+    "extract_vs_read_sql": 5.0,  # ours at least 5x faster than pd.read_sql
+    "extract_vs_copy_raw": 1.6,  # ours at most 1.6x the raw COPY time
+    "write_vs_copy_raw": 0.6,  # ours at least 60% of raw COPY's rows/s
+    "write_vs_to_sql": 10.0,  # ours at least 10x to_sql's rows/s
+    "score_peak_rss_mb": 1500.0,  # scoring the 10x table under 1.5 GB
+    "score_rss_growth": 2.0,  # memory above the baseline does not double when the rows double
+}
+
+
+# --- measurements, each run in a subprocess: python benchmarks/bench.py --worker '<json>' ----------
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _connect(url: str):
+    import psycopg2
+
+    return psycopg2.connect(url, options="-c timezone=UTC")
+
+
+def _extract(job: dict) -> dict:
+    import pandas as pd
+
+    from pipeline.data.warehouse import Warehouse, engine_for, statement
+
+    url, method = job["url"], job["method"]
+    conn = _connect(url)
+    with conn.cursor() as cur:
+        query = statement("bench/select_all", table=job["table"]).as_string(cur)
+    warehouse = Warehouse(url)
+    engine = engine_for(url)
+    base = _peak_rss_mb()
+    start = time.perf_counter()
+    if method == "ours":
+        rows = len(warehouse.read_frame(query, {}, CATEGORICAL))
+    elif method == "iter_batches":
+        rows = sum(len(f) for f in warehouse.iter_batches(query, {}, CATEGORICAL, job["rows_per_batch"]))
+    elif method == "copy_raw":
+        with conn.cursor() as cur, open(os.devnull, "wb", buffering=1 << 20) as sink:
+            cur.copy_expert(statement("io/copy_query_out", query=_sql(query)), sink)
+            rows = cur.rowcount
+    elif method == "read_sql":
+        rows = len(pd.read_sql(query, engine))
+    else:
+        raise ValueError(method)
+    seconds = time.perf_counter() - start
+    conn.close()
+    return {"seconds": seconds, "rows": rows, "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base}
+
+
+def _sql(text: str):
+    from psycopg2 import sql
+
+    return sql.SQL(text)
+
+
+def prediction_frame(rows: int):
+    """``rows`` synthetic predictions with the six columns of the issue's write anchor."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(42)
+    score = rng.random(rows)
+    return pd.DataFrame(
+        {
+            "flight_id": np.arange(1, rows + 1, dtype="int64"),
+            "model_version": pd.Series("7", index=range(rows), dtype="str"),
+            "run_id": pd.Series("scheduled__2013-03-12T00:00:00+00:00", index=range(rows), dtype="str"),
+            "predicted_at": pd.Series(
+                pd.Timestamp("2013-03-12 06:00:00", tz="UTC") + pd.to_timedelta(np.arange(rows) % 3600, unit="s")
+            ).astype("datetime64[us, UTC]"),
+            "score": score,
+            "predicted_label": (score >= 0.5).astype("int16"),
+        }
+    )
+
+
+def _write(job: dict) -> dict:
+    from pipeline.data.warehouse import Warehouse, engine_for, statement, write_csv, write_frame
+
+    url, method, rows = job["url"], job["method"], job["rows"]
+    frame = prediction_frame(rows)
+    warehouse = Warehouse(url)
+    warehouse.run("raw/truncate", table=WRITE_TARGET)
+    base = _peak_rss_mb()
+    start = time.perf_counter()
+    if method == "ours":
+        with warehouse.transaction() as cur:
+            write_frame(cur, frame, WRITE_TARGET)
+    elif method == "copy_raw":
+        with warehouse.transaction() as cur, open(job["csv"], "rb") as stream:
+            write_csv(cur, stream, WRITE_TARGET, list(frame.columns), null="")
+    elif method == "to_sql":
+        schema, _, name = WRITE_TARGET.partition(".")
+        frame.to_sql(name, engine_for(url), schema=schema, if_exists="append", index=False)
+    else:
+        raise ValueError(method)
+    seconds = time.perf_counter() - start
+    with warehouse.transaction() as cur:
+        cur.execute(statement("bench/count", table=WRITE_TARGET))
+        loaded = cur.fetchone()[0]
+    if loaded != rows:
+        raise RuntimeError(f"{method} loaded {loaded} rows, not {rows}")
+    return {"seconds": seconds, "rows": rows, "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base}
+
+
+def _score(job: dict) -> dict:
+    """Score every flight of ``job["table"]`` through the real feature query, in chunks."""
+    import joblib
+
+    from pipeline.config import load_config
+    from pipeline.data.warehouse import Warehouse, write_frame
+    from pipeline.models import predict
+
+    cfg = load_config(warehouse={"url": job["url"]})
+    dataset = cfg.dataset
+    query = feature_query(job["table"])
+    params = {"start": SCORE_START, "end": SCORE_END}
+    model = joblib.load(job["model"])
+    reader, writer = Warehouse(job["url"]), Warehouse(job["url"])
+    writer.run("raw/truncate", table=SCORE_TARGET)
+    base = _peak_rss_mb()
+    start = time.perf_counter()
+    hook = getattr(predict, "score_in_chunks", None)
+    result = _call_score_in_chunks(hook, reader, cfg, model, query, params, job) if hook else None
+    if result is not None:
+        rows, method = result, "pipeline.models.predict.score_in_chunks"
+    else:
+        method = "iter_batches + predict.score + write_frame (benchmark's own loop)"
+        rows = 0
+        # The read's COPY holds its connection until the last chunk, so the writes use another one.
+        with writer.transaction() as out:
+            for chunk in reader.iter_batches(query, params, dataset.categorical_features, job["rows_per_batch"]):
+                scored = predict.score(model, chunk, dataset, cfg.model.decision_threshold)
+                batch = scored.assign(
+                    model_name=cfg.model.name,
+                    model_version=1,
+                    is_champion=True,
+                    data_interval_start=SCORE_START,
+                    data_interval_end=SCORE_END,
+                    run_id="bench",
+                )
+                rows += write_frame(out, batch, SCORE_TARGET)
+    seconds = time.perf_counter() - start
+    return {"seconds": seconds, "rows": rows, "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base, "method": method}
+
+
+def _call_score_in_chunks(hook, warehouse, cfg, model, query, params, job) -> int | None:
+    """Call the pipeline's own chunked scoring if its parameters are ones we can supply by name;
+    None (use the benchmark's loop) otherwise. Returns the rows scored."""
+    available = {
+        "warehouse": warehouse,
+        "cfg": cfg,
+        "config": cfg,
+        "dataset": cfg.dataset,
+        "predictions": cfg.predictions,
+        "pipeline": model,
+        "model": model,
+        "query": query,
+        "params": params,
+        "start": SCORE_START,
+        "end": SCORE_END,
+        "threshold": cfg.model.decision_threshold,
+        "rows_per_batch": job["rows_per_batch"],
+        "chunk_rows": job["rows_per_batch"],
+        "table": SCORE_TARGET,
+        "model_name": cfg.model.name,
+        "model_version": 1,
+        "run_id": "bench",
+    }
+    try:
+        bound = inspect.signature(hook).bind(
+            **{n: available[n] for n in inspect.signature(hook).parameters if n in available}
+        )
+    except TypeError:
+        return None
+    result = hook(*bound.args, **bound.kwargs)
+    return result if isinstance(result, int) else len(result)
+
+
+def feature_query(table: str) -> str:
+    """The dataset's real feature query, reading flights from ``table`` instead of ``raw.flights``."""
+    from pipeline.config import load_config
+
+    text = load_config().dataset.sql_path.read_text()
+    if text.count("raw.flights") != 1:
+        raise RuntimeError("the feature query no longer reads raw.flights exactly once; update the benchmark")
+    return text.replace("raw.flights", table)
+
+
+WORKERS = {"extract": _extract, "write": _write, "score": _score}
+
+
+# --- the driver ---------------------------------------------------------------------------------
+
+
+def run_worker(job: dict) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"benchmark worker {job} failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def median_of(results: list[dict]) -> dict:
+    return {
+        "seconds": statistics.median(r["seconds"] for r in results),
+        "runs": [round(r["seconds"], 3) for r in results],
+        "rows": results[0]["rows"],
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "base_rss_mb": statistics.median(r["base_rss_mb"] for r in results),
+    }
+
+
+def interleaved(jobs: dict[str, dict], runs: int, log) -> dict[str, dict]:
+    """Run every job ``runs`` times, taking turns; the median per job."""
+    results: dict[str, list[dict]] = {name: [] for name in jobs}
+    for i in range(runs):
+        for name, job in jobs.items():
+            result = run_worker(job)
+            results[name].append(result)
+            log(f"  run {i + 1}/{runs} {name:<24} {result['seconds']:8.2f} s  peak RSS {result['peak_rss_mb']:7.0f} MB")
+    return {name: median_of(r) for name, r in results.items()}
+
+
+def machine(url: str) -> dict:
+    import pandas as pd
+    import psycopg2
+    import pyarrow
+    import sklearn
+    import sqlalchemy
+
+    from pipeline.data.warehouse import Warehouse
+
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in _read("/proc/cpuinfo").splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor() or "unknown",
+    )
+    mem_kb = next(
+        (int(line.split()[1]) for line in _read("/proc/meminfo").splitlines() if line.startswith("MemTotal")), 0
+    )
+    server = Warehouse(url).fetch("bench/server_version")[0]["server_version"]
+    return {
+        "cpu": cpu,
+        "cpus": os.cpu_count(),
+        "memory_gb": round(mem_kb / 1024**2, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "postgresql": server,
+        "pandas": pd.__version__,
+        "pyarrow": pyarrow.__version__,
+        "psycopg2": psycopg2.__version__.split()[0],
+        "scikit_learn": sklearn.__version__,
+        "sqlalchemy": sqlalchemy.__version__,
+    }
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""
+
+
+def prepare(url: str, scale: int, log) -> dict:
+    """Seed the real data, build the scaled table and its half, the write targets and the model."""
+    from pipeline.config import load_config
+    from pipeline.data.seed import seed
+    from pipeline.data.warehouse import Warehouse, statement
+
+    warehouse = Warehouse(url)
+    started = time.perf_counter()
+    counts = seed(warehouse)
+    log(f"seeded raw.* ({counts['flights']:,} flights) in {time.perf_counter() - started:.1f} s")
+    started = time.perf_counter()
+    with warehouse.transaction() as cur:
+        cur.execute(statement("bench/schema"))
+        cur.execute(statement("bench/flights_scaled", table=SCALED), {"copies": scale, "key_stride": KEY_STRIDE})
+        cur.execute(statement("bench/flights_subset", view=HALF, table=SCALED), {"max_key": (scale // 2) * KEY_STRIDE})
+        cur.execute(statement("bench/write_target", table=WRITE_TARGET))
+        cur.execute(statement("bench/score_target", table=SCORE_TARGET))
+        cur.execute(statement("bench/count", table=SCALED))
+        scaled_rows = cur.fetchone()[0]
+    log(f"built {SCALED} ({scaled_rows:,} rows, {scale}x) in {time.perf_counter() - started:.1f} s")
+
+    started = time.perf_counter()
+    cfg = load_config(warehouse={"url": url})
+    model_path = WORK_DIR / "model.joblib"
+    train_and_save(warehouse, cfg, model_path)
+    log(f"trained the scoring model in {time.perf_counter() - started:.1f} s")
+    return {"flights": counts["flights"], "scaled_rows": scaled_rows, "model": str(model_path)}
+
+
+def train_and_save(warehouse, cfg, path: Path) -> None:
+    """A model like the pipeline's: the configured estimator on eight weeks of labelled flights."""
+    import joblib
+
+    from pipeline.models.train import train_model
+
+    dataset = cfg.dataset
+    frame = warehouse.read_frame(
+        dataset.sql_path.read_text(),
+        {"start": dt.datetime(2013, 1, 1, tzinfo=dt.UTC), "end": dt.datetime(2013, 2, 26, tzinfo=dt.UTC)},
+        dataset.categorical_features,
+    )
+    train = frame[frame[dataset.label].notna()].copy()
+    train[dataset.label] = train[dataset.label].astype("int64")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    joblib.dump(train_model(train, cfg.model, dataset), path)
+
+
+def ready_csv(url: str, rows: int, path: Path) -> None:
+    """The server's own CSV of ``rows`` prediction rows: what raw COPY loads."""
+    from pipeline.data.warehouse import Warehouse, statement, write_frame
+
+    warehouse = Warehouse(url)
+    with warehouse.transaction() as cur:
+        cur.execute(statement("raw/truncate", table=WRITE_TARGET))
+        write_frame(cur, prediction_frame(rows), WRITE_TARGET)
+        with open(path, "wb") as sink:
+            cur.copy_expert(statement("bench/copy_table_out", table=WRITE_TARGET), sink)
+
+
+def ratio(a: float, b: float) -> float:
+    return round(a / b, 3) if b else float("nan")
+
+
+def evaluate(r: dict) -> list[tuple[str, bool, str]]:
+    """(target, met, figures) per issue-4 target."""
+    t = TARGETS
+    vs_read_sql = ratio(r["extract_read_sql_s"], r["extract_s"])
+    vs_copy = ratio(r["extract_s"], r["extract_copy_raw_s"])
+    write_share = ratio(r["write_copy_raw_s"], r["write_s"])
+    vs_to_sql = ratio(r["write_to_sql_s"], r["write_s"])
+    growth = r["score_rss_growth"]
+    return [
+        (
+            f"extraction >= {t['extract_vs_read_sql']:g}x faster than pd.read_sql",
+            vs_read_sql >= t["extract_vs_read_sql"],
+            f"{vs_read_sql:.1f}x",
+        ),
+        (
+            f"extraction <= {t['extract_vs_copy_raw']:g}x raw COPY time",
+            vs_copy <= t["extract_vs_copy_raw"],
+            f"{vs_copy:.2f}x",
+        ),
+        (
+            f"writes >= {t['write_vs_copy_raw']:.0%} of raw COPY rows/s",
+            write_share >= t["write_vs_copy_raw"],
+            f"{write_share:.0%}",
+        ),
+        (f"writes >= {t['write_vs_to_sql']:g}x to_sql rows/s", vs_to_sql >= t["write_vs_to_sql"], f"{vs_to_sql:.1f}x"),
+        (
+            f"scoring {r['score_rows']:,} rows < {t['score_peak_rss_mb']:g} MB peak RSS",
+            r["score_peak_rss_mb"] < t["score_peak_rss_mb"],
+            f"{r['score_peak_rss_mb']:.0f} MB",
+        ),
+        (
+            "scoring peak RSS (above the post-import baseline) does not double when rows double",
+            growth < t["score_rss_growth"],
+            f"x{growth:.2f} for x{ratio(r['score_rows'], r['score_half_rows']):.1f} rows",
+        ),
+    ]
+
+
+def report(r: dict) -> str:
+    """The figures as Markdown tables, ready to paste into the README."""
+
+    def rate(rows: float, seconds: float) -> str:
+        return f"{rows / seconds / 1000:,.0f}K rows/s" if seconds else "-"
+
+    lines = [
+        f"Extraction, `SELECT *` of flights (20 columns), median of {r['runs_small']} runs (1x) and {r['runs']} (10x):",
+        "",
+        "| method | rows | time | vs raw COPY | peak RSS |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for prefix, label in (("extract_1x", "1x"), ("extract", f"{r['scale']}x")):
+        raw = r[f"{prefix}_copy_raw_s"]
+        for key, name in (
+            ("copy_raw", "raw `COPY ... TO STDOUT`, bytes discarded"),
+            ("", "ours: `read_frame` (streamed COPY -> Arrow -> pandas)"),
+            ("iter_batches", "ours: `iter_batches`, 100K-row frames"),
+            ("read_sql", "`pd.read_sql` (SQLAlchemy + psycopg2)"),
+        ):
+            k = f"{prefix}_{key}" if key else prefix
+            if f"{k}_s" not in r:
+                continue
+            rss = r.get(f"{k}_peak_rss_mb")
+            lines.append(
+                f"| {name} | {r[f'{prefix}_rows']:,} ({label}) | {r[f'{k}_s']:.2f} s | {r[f'{k}_s'] / raw:.2f}x | "
+                + (f"{rss:,.0f} MB |" if rss and key != "copy_raw" else "|")
+            )
+    lines += [
+        "",
+        "Prediction writes (bigint, text, text, timestamptz, float8, smallint) into an unindexed table:",
+        "",
+        "| method | rows | time | throughput | vs raw COPY |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for prefix, label in (("write_1x", "1x"), ("write", f"{r['scale']}x")):
+        raw = r[f"{prefix}_copy_raw_s"]
+        rows = r[f"{prefix}_rows"]
+        lines.append(
+            f"| raw `COPY ... FROM STDIN` of a ready CSV | {rows:,} ({label}) | {raw:.2f} s | {rate(rows, raw)} "
+            "| 100% |"
+        )
+        lines.append(
+            f"| ours: `write_frame` (Arrow CSV piped into COPY) | {rows:,} ({label}) | {r[f'{prefix}_s']:.2f} s | "
+            f"{rate(rows, r[f'{prefix}_s'])} | {raw / r[f'{prefix}_s']:.0%} |"
+        )
+    lines.append(
+        f"| `to_sql` | {r['write_to_sql_measured_rows']:,} | {r['write_to_sql_measured_s']:.2f} s | "
+        f"{rate(r['write_to_sql_measured_rows'], r['write_to_sql_measured_s'])} | "
+        f"{r['write_1x_copy_raw_s'] / r['write_1x_to_sql_s']:.0%} |"
+    )
+    lines += [
+        "",
+        f"End-to-end scoring (feature query -> HistGradientBoosting -> predictions), {r['score_method']}, "
+        f"{r['score_rows_per_batch']:,}-row chunks:",
+        "",
+        "| rows | time | throughput | peak RSS | RSS after imports |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for prefix in ("score_half", "score"):
+        lines.append(
+            f"| {r[f'{prefix}_rows']:,} | {r[f'{prefix}_s']:.1f} s | {rate(r[f'{prefix}_rows'], r[f'{prefix}_s'])} | "
+            f"{r[f'{prefix}_peak_rss_mb']:,.0f} MB | {r[f'{prefix}_base_rss_mb']:,.0f} MB |"
+        )
+    m = r["machine"]
+    lines += [
+        "",
+        f"Machine: {m['cpus']} CPUs ({m['cpu']}), {m['memory_gb']} GB RAM, PostgreSQL {m['postgresql']} on loopback, "
+        f"Python {m['python']}, pandas {m['pandas']}, pyarrow {m['pyarrow']}, psycopg2 {m['psycopg2']}; "
+        f"load average {r['load_average_start']} at the start, {r['load_average_end']} at the end.",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="runs per method on the scaled data (median)")
+    parser.add_argument("--runs-small", type=int, default=5, help="runs per method on the real table")
+    parser.add_argument("--scale", type=int, default=10, help="copies of flights in the scaled table")
+    parser.add_argument("--rows-per-batch", type=int, default=100_000, help="chunk size of streamed reads")
+    parser.add_argument("--url", help="benchmark this database instead of the local cluster's 'bench'")
+    parser.add_argument("--keep", action="store_true", help="keep the bench schema's tables afterwards")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        job = json.loads(args.worker)
+        print(json.dumps(WORKERS[job["kind"]](job)))
+        return 0
+
+    from pipeline.config import load_config
+    from pipeline.data import local_pg
+    from pipeline.data.warehouse import Warehouse
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    began = time.perf_counter()
+    cfg = load_config()
+    path, port = cfg.warehouse.local_path, cfg.warehouse.local_port
+    started_cluster = False
+    if args.url:
+        url = args.url
+    else:
+        started_cluster = not local_pg.is_running(path)
+        url = local_pg.start(path, port, DATABASE)
+    log(f"benchmark database: {url}")
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    r: dict[str, Any] = {
+        "scale": args.scale,
+        "runs": args.runs,
+        "runs_small": args.runs_small,
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
+    try:
+        r["machine"] = machine(url)
+        data = prepare(url, args.scale, log)
+        common = {"url": url, "rows_per_batch": args.rows_per_batch}
+
+        for prefix, table, runs in (("extract_1x", "raw.flights", args.runs_small), ("extract", SCALED, args.runs)):
+            log(f"extraction of {table}:")
+            run_worker({**common, "kind": "extract", "method": "copy_raw", "table": table})  # warm the caches
+            methods = ("copy_raw", "ours", "iter_batches", "read_sql")
+            jobs = {m: {**common, "kind": "extract", "method": m, "table": table} for m in methods}
+            res = interleaved(jobs, runs, log)
+            r[f"{prefix}_rows"] = res["ours"]["rows"]
+            r[f"{prefix}_s"] = res["ours"]["seconds"]
+            r[f"{prefix}_peak_rss_mb"] = res["ours"]["peak_rss_mb"]
+            r[f"{prefix}_base_rss_mb"] = res["ours"]["base_rss_mb"]
+            for m in ("copy_raw", "iter_batches", "read_sql"):
+                r[f"{prefix}_{m}_s"] = res[m]["seconds"]
+                r[f"{prefix}_{m}_peak_rss_mb"] = res[m]["peak_rss_mb"]
+            r[f"{prefix}_runs_s"] = {m: v["runs"] for m, v in res.items()}
+
+        for prefix, rows, runs in (
+            ("write_1x", data["flights"], args.runs_small),
+            ("write", data["scaled_rows"], args.runs),
+        ):
+            log(f"writes of {rows:,} prediction rows:")
+            csv = WORK_DIR / f"predictions_{rows}.csv"
+            ready_csv(url, rows, csv)
+            jobs = {
+                m: {**common, "kind": "write", "method": m, "rows": rows, "csv": str(csv)} for m in ("copy_raw", "ours")
+            }
+            if prefix == "write_1x":  # to_sql is linear and slow: measured on the real table's row count
+                jobs["to_sql"] = {**common, "kind": "write", "method": "to_sql", "rows": rows}
+            res = interleaved(jobs, runs, log)
+            csv.unlink()
+            r[f"{prefix}_rows"] = rows
+            r[f"{prefix}_s"] = res["ours"]["seconds"]
+            r[f"{prefix}_copy_raw_s"] = res["copy_raw"]["seconds"]
+            r[f"{prefix}_runs_s"] = {m: v["runs"] for m, v in res.items()}
+            if "to_sql" in res:
+                r["write_to_sql_measured_rows"] = rows
+                r["write_to_sql_measured_s"] = res["to_sql"]["seconds"]
+        r["write_1x_to_sql_s"] = r["write_to_sql_measured_s"]
+        # to_sql's time for the scaled write, at its measured rate.
+        r["write_to_sql_s"] = r["write_to_sql_measured_s"] * r["write_rows"] / r["write_to_sql_measured_rows"]
+        r["write_to_sql_extrapolated"] = True
+
+        log("end-to-end scoring (one run each):")
+        for prefix, table in (("score_half", HALF), ("score", SCALED)):
+            res = run_worker({**common, "kind": "score", "table": table, "model": data["model"]})
+            log(f"  {table:<26} {res['rows']:>10,} rows {res['seconds']:8.1f} s  peak RSS {res['peak_rss_mb']:7.0f} MB")
+            r[f"{prefix}_rows"] = res["rows"]
+            r[f"{prefix}_s"] = res["seconds"]
+            r[f"{prefix}_peak_rss_mb"] = res["peak_rss_mb"]
+            r[f"{prefix}_base_rss_mb"] = res["base_rss_mb"]
+            r["score_method"] = res["method"]
+        r["score_rows_per_batch"] = args.rows_per_batch
+        r["score_rss_growth"] = ratio(
+            r["score_peak_rss_mb"] - r["score_base_rss_mb"], r["score_half_peak_rss_mb"] - r["score_half_base_rss_mb"]
+        )
+        r["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
+        r["extract_vs_copy_raw"] = ratio(r["extract_s"], r["extract_copy_raw_s"])
+        r["extract_speedup_vs_read_sql"] = ratio(r["extract_read_sql_s"], r["extract_s"])
+        r["write_share_of_copy_raw"] = ratio(r["write_copy_raw_s"], r["write_s"])
+        r["write_speedup_vs_to_sql"] = ratio(r["write_to_sql_s"], r["write_s"])
+        checks = evaluate(r)
+        r["targets"] = {name: {"met": met, "value": value} for name, met, value in checks}
+        r["benchmark_s"] = round(time.perf_counter() - began, 1)
+    finally:
+        if not args.keep:
+            Warehouse(url).run("bench/drop_schema")
+        if started_cluster:
+            local_pg.stop(path)
+
+    RESULTS.write_text(json.dumps(r, indent=2) + "\n")
+    print()
+    print(report(r))
+    print()
+    for name, met, value in checks:
+        print(f"{'PASS' if met else 'MISS'}  {name}: {value}")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {r['benchmark_s']:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,410 @@
+"""Retraining-interval study: replay the data day by day through the pipeline's own code and compare
+retraining policies. ``python -m pipeline.study --help``.
+
+Each day ``d`` (a UTC midnight, the logical time a daily DAG run's data interval ends at), every policy
+first decides whether to retrain as of ``d``, then scores the entities whose timestamp lies in
+``[d, d + 1 day)`` with its current model: next-day predictions, from a model that has seen no data
+from ``d`` on. Policies:
+
+- ``never``: the first model only;
+- ``monthly``: retrain on the 1st of each month;
+- ``weekly``: retrain on Mondays;
+- ``drift``: each day, measure what the ``monitor`` DAG measures over the last
+  ``monitoring.window_days`` before ``d`` and apply the same rule, :func:`decide_retrain`, with
+  ``cfg.monitoring``; retrain when it says so.
+
+Every model of every policy is :func:`train_model` fitted on the training rows of
+``TimeSplit.ending_at(d, cfg.training)`` (:func:`split_by_time`); the first one, shared by all
+policies, is trained as of ``start``. Training is deterministic (fixed seed), so a model trained as of
+the same day by two policies is fitted once and its measured fit time charged to each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
+from pipeline.monitoring.drift import feature_drift, prediction_drift
+from pipeline.monitoring.performance import realized_performance
+from pipeline.monitoring.trigger import decide_retrain
+
+log = logging.getLogger("pipeline.study")
+
+POLICIES = ("never", "monthly", "weekly", "drift")
+DAY = dt.timedelta(days=1)
+DEFAULT_OUT = PROJECT_ROOT / ".local" / "study"
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model trained as of ``trained_at`` (its split's holdout end, a UTC midnight)."""
+
+    trained_at: dt.datetime
+    pipeline: Any
+    split: TimeSplit
+    holdout_scores: np.ndarray
+    fit_seconds: float
+
+    @property
+    def name(self) -> str:
+        """The ISO date it was trained as of, which identifies it in the results."""
+        return self.trained_at.date().isoformat()
+
+
+@dataclass
+class StudyResult:
+    """What the replay measured. Days are ``datetime.date`` (UTC); ``model`` is a :attr:`Model.name`.
+
+    - ``predictions``: one row per (policy, entity scored): the dataset's key, ``score`` (float64
+      probability), the label (nullable Int64; null when it never arrived), ``policy``, ``day``, ``model``.
+    - ``daily``: :func:`realized_performance` by ``policy`` and ``day``.
+    - ``monthly``: the same by ``policy`` and ``month`` (``"YYYY-MM"``), each month's predictions pooled.
+    - ``retrains``: one row per model trained after the first: ``policy``, ``day``, ``model``,
+      ``fit_seconds`` (float, wall), ``reasons`` (list of str: the trigger's, or the schedule).
+    - ``drift``: one row per monitored day of the drift policy (after ``start``): ``day``, ``model``,
+      ``window_rows``, ``drifted_features`` (voting features drifted by PSI), ``voting_features``,
+      ``score_psi``, ``realized_roc_auc`` (None without labelled predictions of both classes),
+      ``retrain``, ``suppressed`` (bool), ``reasons`` (list of str).
+    - ``summary``: one row per policy, in the order asked: ``policy``, ``retrains`` (int, after the
+      first model), ``train_seconds`` (wall seconds of all its fits, the first model's included),
+      ``mean_daily_auc`` (mean of the daily ROC AUCs), ``pooled_auc`` (all its predictions pooled).
+    - ``timings``: wall seconds of the replay's parts, and ``unique_fits``.
+    """
+
+    predictions: pd.DataFrame
+    daily: pd.DataFrame
+    monthly: pd.DataFrame
+    retrains: pd.DataFrame
+    drift: pd.DataFrame
+    summary: pd.DataFrame
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def extraction_window(cfg: PipelineConfig, start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The feature-table window a replay of ``[start, end)`` needs: the first model's training window
+    and holdout before ``start``, then through ``end``."""
+    return start - dt.timedelta(days=cfg.training.window_days + cfg.training.holdout_days), end
+
+
+def scheduled_retrain(policy: str, day: dt.datetime) -> bool:
+    """Whether a scheduled policy retrains as of ``day``: ``monthly`` on the 1st, ``weekly`` on Mondays."""
+    return (policy == "monthly" and day.day == 1) or (policy == "weekly" and day.weekday() == 0)
+
+
+def replay(
+    frame: pd.DataFrame, cfg: PipelineConfig, start: dt.datetime, end: dt.datetime, policies: Sequence[str] = POLICIES
+) -> StudyResult:
+    """Replay ``[start, end)`` day by day for each policy (see the module docstring).
+
+    Args:
+        frame: the feature table with labels (:func:`extract_feature_table`, ``require_label=True``)
+            covering at least :func:`extraction_window`; its timestamp column is timezone-aware.
+        cfg: the pipeline config; its ``dataset``, ``model``, ``training`` and ``monitoring`` sections are used.
+        start, end: timezone-aware midnights, ``start < end``; the first model is trained as of ``start``.
+        policies: a subset of :data:`POLICIES`.
+
+    Returns:
+        The :class:`StudyResult`.
+
+    Raises:
+        ValueError: an unknown policy, or ``start``/``end`` not timezone-aware midnights in order.
+        TrainingDataError: a training window or holdout has no labelled rows.
+    """
+    unknown = sorted(set(policies) - set(POLICIES))
+    if unknown or not policies:
+        raise ValueError(f"policies must be some of {list(POLICIES)}, got {list(policies)}")
+    for t in (start, end):
+        if t.tzinfo is None or t != t.replace(hour=0, minute=0, second=0, microsecond=0):
+            raise ValueError(f"start and end must be timezone-aware midnights, got {t}")
+    if start >= end:
+        raise ValueError(f"start {start} is not before end {end}")
+    ds, mon = cfg.dataset, cfg.monitoring
+    frame = frame.sort_values(ds.timestamp, kind="stable").reset_index(drop=True)
+    stamps = frame[ds.timestamp]
+    models: dict[dt.datetime, Model] = {}
+    reference: dict[str, pd.DataFrame] = {}  # the drift policy's current model -> its training rows
+    clock = {"monitor_seconds": 0.0, "score_seconds": 0.0}
+
+    def rows(lo: dt.datetime, hi: dt.datetime) -> pd.DataFrame:
+        return frame.iloc[stamps.searchsorted(lo) : stamps.searchsorted(hi)]
+
+    def model_as_of(day: dt.datetime) -> Model:
+        if day not in models:
+            split = TimeSplit.ending_at(day, cfg.training)
+            train, holdout = split_by_time(frame, split, ds)
+            began = time.perf_counter()
+            pipeline = train_model(train, cfg.model, ds)
+            seconds = time.perf_counter() - began
+            models[day] = Model(day, pipeline, split, predict_proba(pipeline, holdout, ds), seconds)
+        return models[day]
+
+    def monitor(day: dt.datetime, model: Model, made: list[pd.DataFrame], last_trigger: dt.datetime | None):
+        began = time.perf_counter()
+        window_start = day - dt.timedelta(days=mon.window_days)
+        window = rows(window_start, day)
+        if window.empty:
+            return None
+        if model.name not in reference:
+            reference.clear()
+            reference[model.name] = split_by_time(frame, model.split, ds)[0]
+        features = feature_drift(
+            reference[model.name], window, ds.numeric_features, ds.categorical_features, mon.thresholds
+        )
+        scores = prediction_drift(model.holdout_scores, predict_proba(model.pipeline, window, ds), mon.thresholds)
+        auc = realized_auc(made, model.name, window_start.date(), ds.label)
+        voting = mon.features or ds.features
+        decision = decide_retrain(features, scores, auc, mon, voting, last_trigger, day)
+        psi = features[(features["metric"] == "psi") & features["feature"].isin(voting)]
+        clock["monitor_seconds"] += time.perf_counter() - began
+        return {
+            "day": day.date(),
+            "model": model.name,
+            "window_rows": len(window),
+            "drifted_features": int(psi["drifted"].sum()),
+            "voting_features": len(voting),
+            "score_psi": float(scores.loc[scores["metric"] == "psi", "value"].iloc[0]),
+            "realized_roc_auc": auc,
+            "retrain": decision.retrain,
+            "suppressed": decision.suppressed,
+            "reasons": decision.reasons,
+        }
+
+    began = time.perf_counter()
+    first = model_as_of(start)
+    current = dict.fromkeys(policies, first)
+    made: dict[str, list[pd.DataFrame]] = {p: [] for p in policies}
+    retrains, drift, last_trigger = [], [], None
+    day = start
+    while day < end:
+        for policy in policies:
+            reasons = []
+            if day > start and policy == "drift":
+                check = monitor(day, current[policy], made[policy], last_trigger)
+                if check:
+                    drift.append(check)
+                if check and check["retrain"]:
+                    reasons, last_trigger = check["reasons"], day
+            elif day > start and scheduled_retrain(policy, day):
+                reasons = [f"scheduled: {policy}"]
+            if reasons:
+                current[policy] = model = model_as_of(day)
+                retrains.append(
+                    {"policy": policy, "day": day.date(), "model": model.name, "fit_seconds": model.fit_seconds}
+                    | {"reasons": reasons}
+                )
+            batch = rows(day, day + DAY)
+            if len(batch):
+                scoring = time.perf_counter()
+                scores = predict_proba(current[policy].pipeline, batch, ds)
+                clock["score_seconds"] += time.perf_counter() - scoring
+                made[policy].append(
+                    pd.DataFrame(
+                        {ds.key: batch[ds.key].to_numpy(), "score": scores, ds.label: batch[ds.label].array}
+                    ).assign(policy=policy, day=day.date(), model=current[policy].name)
+                )
+        day += DAY
+        if day.day == 1 or day == end:
+            _log_month(made, retrains, day - DAY, ds.label, time.perf_counter() - began)
+    timings = clock | {
+        "replay_seconds": time.perf_counter() - began,
+        "unique_fits": len(models),
+        "fit_seconds_unique": sum(m.fit_seconds for m in models.values()),
+    }
+    return _result(made, retrains, drift, first, list(policies), ds.label, timings)
+
+
+def realized_auc(made: list[pd.DataFrame], model: str, since: dt.date, label: str) -> float | None:
+    """ROC AUC of the labelled predictions ``model`` made for days from ``since`` on.
+
+    Args:
+        made: one policy's daily prediction frames (``day``, ``model``, ``score``, ``label``), oldest first.
+        model: a :attr:`Model.name`.
+        since: first day of the monitoring window.
+        label: the label column.
+
+    Returns:
+        The ROC AUC, or None when there is no labelled prediction or a single class.
+    """
+    own = []
+    for frame in reversed(made):  # oldest first, one frame per day
+        if frame["day"].iloc[0] < since:
+            break
+        if frame["model"].iloc[0] == model:
+            own.append(frame)
+    if not own:
+        return None
+    performance = realized_performance(pd.concat(own, ignore_index=True), label, by=())
+    if performance.empty or pd.isna(performance["roc_auc"].iloc[0]):
+        return None
+    return float(performance["roc_auc"].iloc[0])
+
+
+def _log_month(made: dict, retrains: list[dict], day: dt.datetime, label: str, elapsed: float) -> None:
+    month = day.strftime("%Y-%m")
+    for policy, frames in made.items():
+        frames = [f for f in frames[-31:] if f["day"].iloc[0].strftime("%Y-%m") == month]
+        auc = realized_performance(pd.concat(frames), label, by=())["roc_auc"] if frames else pd.Series(dtype=float)
+        count = sum(r["policy"] == policy and r["day"].strftime("%Y-%m") == month for r in retrains)
+        log.info(
+            "%s %-7s pooled ROC AUC %s, %d retrain(s); elapsed %.0f s",
+            month,
+            policy,
+            f"{auc.iloc[0]:.4f}" if len(auc) else "n/a",
+            count,
+            elapsed,
+        )
+
+
+def _result(
+    made: dict, retrains: list[dict], drift: list[dict], first: Model, policies: list[str], label: str, timings: dict
+) -> StudyResult:
+    predictions = pd.concat([f for p in policies for f in made[p]], ignore_index=True)
+    daily = realized_performance(predictions, label, by=["policy", "day"])
+    monthly = realized_performance(
+        predictions.assign(month=pd.to_datetime(predictions["day"]).dt.strftime("%Y-%m")),
+        label,
+        by=["policy", "month"],
+    )
+    retrains = pd.DataFrame(retrains, columns=["policy", "day", "model", "fit_seconds", "reasons"])
+    summary = pd.DataFrame(
+        [
+            {
+                "policy": p,
+                "retrains": int((retrains["policy"] == p).sum()),
+                "train_seconds": first.fit_seconds + float(retrains.loc[retrains["policy"] == p, "fit_seconds"].sum()),
+                "mean_daily_auc": float(daily.loc[daily["policy"] == p, "roc_auc"].mean()),
+                "pooled_auc": float(
+                    realized_performance(predictions[predictions["policy"] == p], label, by=())["roc_auc"].iloc[0]
+                ),
+            }
+            for p in policies
+        ]
+    )
+    drift = pd.DataFrame(
+        drift,
+        columns=[
+            "day",
+            "model",
+            "window_rows",
+            "drifted_features",
+            "voting_features",
+            "score_psi",
+            "realized_roc_auc",
+            "retrain",
+            "suppressed",
+            "reasons",
+        ],
+    )
+    return StudyResult(predictions, daily, monthly, retrains, drift, summary, timings)
+
+
+def markdown_table(result: StudyResult) -> str:
+    """The result table in Markdown: one row per policy with its retrains, training seconds, mean daily
+    and pooled ROC AUC, then each month's pooled ROC AUC."""
+    months = sorted(result.monthly["month"].unique())
+    by_month = result.monthly.pivot(index="policy", columns="month", values="roc_auc")
+    head = ["policy", "retrains", "training s", "mean daily AUC", "pooled AUC", *months]
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] + ["---:"] * (len(head) - 1)) + "|"]
+    for row in result.summary.itertuples():
+        cells = [row.policy, str(row.retrains), f"{row.train_seconds:.0f}", f"{row.mean_daily_auc:.4f}"]
+        cells += [f"{row.pooled_auc:.4f}"] + [f"{by_month.loc[row.policy, m]:.4f}" for m in months]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def save(result: StudyResult, out: Path, meta: dict) -> Path:
+    """Write ``results.json`` (meta, timings, summary, monthly, daily, retrains, drift; no per-flight
+    predictions) and the HTML report with its PNGs into ``out``. Returns the report's path."""
+    from pipeline.visualization.study_report import write_report
+
+    out.mkdir(parents=True, exist_ok=True)
+    tables = {
+        name: json.loads(getattr(result, name).to_json(orient="records", date_format="iso"))
+        for name in ("summary", "monthly", "daily", "retrains", "drift")
+    }
+    doc = {"meta": meta, "timings": result.timings, "table": markdown_table(result), **tables}
+    (out / "results.json").write_text(json.dumps(doc, indent=2, default=str))
+    return write_report(result, out, meta, markdown_table(result))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m pipeline.study``: extract the feature table from the warehouse, replay, write the
+    report and print the result table. Returns the exit code."""
+    from threadpoolctl import threadpool_limits
+
+    from pipeline import jobs
+    from pipeline.config import load_config
+    from pipeline.features.build import extract_feature_table
+
+    def midnight(text: str) -> dt.datetime:
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    parser.add_argument("--start", type=midnight, default=midnight("2013-03-01"), help="first model as of (UTC date)")
+    parser.add_argument("--end", type=midnight, default=midnight("2014-01-01"), help="replay end, exclusive")
+    parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset of %(default)s")
+    parser.add_argument("--max-iter", type=int, help="override model.params.max_iter (default: the config's)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="OpenMP/BLAS threads per fit (default 1; 0: the libraries' default, all cores). On a busy "
+        "2-core machine one thread is several times faster than two that wait for each other",
+    )
+    parser.add_argument("--config", help="config file (default $PIPELINE_CONFIG or config/pipeline.yaml)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    log.setLevel(logging.INFO)
+
+    began = time.perf_counter()
+    cfg = load_config(args.config, **({"model": {"params": {"max_iter": args.max_iter}}} if args.max_iter else {}))
+    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
+    lo, hi = extraction_window(cfg, args.start, args.end)
+    frame = extract_feature_table(jobs.open_warehouse(cfg), cfg.dataset, lo, hi, require_label=True)
+    extracted = time.perf_counter() - began
+    log.info(
+        "extracted %d rows for [%s, %s) in %.1f s; replaying %s",
+        len(frame),
+        lo.date(),
+        hi.date(),
+        extracted,
+        ", ".join(policies),
+    )
+    with threadpool_limits(args.threads or None):
+        result = replay(frame, cfg, args.start, args.end, policies)
+    result.timings["extract_seconds"] = extracted
+    meta = {
+        "start": args.start.date().isoformat(),
+        "end": args.end.date().isoformat(),
+        "policies": policies,
+        "rows": len(frame),
+        "model": cfg.model.model_dump(),
+        "training": cfg.training.model_dump(),
+        "monitoring": cfg.monitoring.model_dump(),
+        "code_version": jobs.code_version(),
+        "threads": args.threads or "library default",
+    }
+    reporting = time.perf_counter()
+    report = save(result, args.out, meta)
+    result.timings["report_seconds"] = time.perf_counter() - reporting
+    result.timings["total_seconds"] = time.perf_counter() - began
+    log.info("report: %s (timings: %s)", report, {k: round(v, 1) for k, v in result.timings.items()})
+    print(markdown_table(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

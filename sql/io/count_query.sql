@@ -1,0 +1,4 @@
+-- Rows a query returns.
+SELECT count(*) AS row_count FROM (
+{query}
+) AS q

@@ -1,0 +1,15 @@
+-- Replace one interval's predictions with what this run staged, then clear the staging rows. Runs in
+-- one transaction after an advisory lock on the interval, so readers see the old rows or the new
+-- ones, never a mix, and a rerun, retry or backfill never duplicates rows.
+DELETE FROM {table}
+WHERE model_name = %(model_name)s AND data_interval_start = %(start)s AND data_interval_end = %(end)s;
+INSERT INTO {table} ({key}, score, predicted_label, model_name, model_version, is_champion, predicted_at,
+                     data_interval_start, data_interval_end, run_id)
+SELECT {key}, score, predicted_label, model_name, model_version, is_champion, predicted_at,
+       data_interval_start, data_interval_end, run_id
+FROM {staging}
+WHERE run_id = %(run_id)s AND model_name = %(model_name)s
+  AND data_interval_start = %(start)s AND data_interval_end = %(end)s;
+DELETE FROM {staging}
+WHERE run_id = %(run_id)s AND model_name = %(model_name)s
+  AND data_interval_start = %(start)s AND data_interval_end = %(end)s

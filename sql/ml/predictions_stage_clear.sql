@@ -1,0 +1,4 @@
+-- Forget what this run staged for one partition of the interval (a retry of the partition).
+DELETE FROM {staging}
+WHERE run_id = %(run_id)s AND model_name = %(model_name)s
+  AND data_interval_start = %(start)s AND data_interval_end = %(end)s AND partition = %(partition)s
