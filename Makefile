@@ -21,9 +21,11 @@ export AIRFLOW__CORE__LOAD_EXAMPLES          := False
 export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN   := postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
 AIRFLOW     := $(VENV)/bin/airflow
 
-# Demo runs: two weekly retrains (the second must beat the first to be promoted), then two daily predicts.
+# Demo runs: two weekly retrains (the second must beat the first to be promoted), three daily predicts,
+# then a monitor run over the week they fall in.
 DEMO_RETRAIN_DATES := 2013-03-04 2013-03-11
-DEMO_PREDICT_DATES := 2013-03-12 2013-03-13
+DEMO_PREDICT_DATES := 2013-03-12 2013-03-13 2013-03-14
+DEMO_MONITOR_DATE  := 2013-03-14
 
 .PHONY: help
 help: ## List the targets
@@ -78,6 +80,9 @@ demo: $(LOGS) seed airflow-db ## Set everything up and run retrain, then predict
 	  echo "airflow dags test predict $$d  (log: $(LOGS)/predict-$$d.log)"; \
 	  $(AIRFLOW) dags test predict $$d >$(LOGS)/predict-$$d.log 2>&1 || { tail -n 40 $(LOGS)/predict-$$d.log; exit 1; }; \
 	done
+	@echo "airflow dags test monitor $(DEMO_MONITOR_DATE)  (log: $(LOGS)/monitor-$(DEMO_MONITOR_DATE).log)"
+	@$(AIRFLOW) dags test monitor $(DEMO_MONITOR_DATE) >$(LOGS)/monitor-$(DEMO_MONITOR_DATE).log 2>&1 \
+	  || { tail -n 40 $(LOGS)/monitor-$(DEMO_MONITOR_DATE).log; exit 1; }
 	@echo
 	@$(PY) -m pipeline.cli summary 2>/dev/null
 

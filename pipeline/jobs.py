@@ -802,6 +802,15 @@ def summary(cfg: PipelineConfig) -> str:
     predict.ensure_table(warehouse, cfg.predictions, cfg.dataset.key, "bigint")
     p = warehouse.fetch("ml/predictions_summary", table=cfg.predictions.table)[0]
     lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {cfg.predictions.table}")
+    for t in warehouse.fetch("ml/monitor_latest", {"model_name": cfg.model.name}):
+        verdict = (
+            "retrain requested" if t["retrain"] else ("suppressed by cooldown" if t["suppressed"] else "no retrain")
+        )
+        lines.append(
+            f"monitor, window ending {t['data_interval_end']:%Y-%m-%d}: v{t['champion_version']}, "
+            f"{t['drifted']} of {t['features']} features drifted (PSI), realized ROC AUC "
+            f"{'n/a' if t['roc_auc'] is None else format(t['roc_auc'], '.3f')}: {verdict} {t['reasons'] or ''}"
+        )
     lines += [
         "",
         "Read them with SQL (make sql):",
