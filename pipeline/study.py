@@ -324,6 +324,21 @@ def markdown_table(result: StudyResult) -> str:
     return "\n".join(lines)
 
 
+def describe(cfg: PipelineConfig, start: dt.datetime, end: dt.datetime, policies: Sequence[str], rows: int) -> dict:
+    """The run's settings for the report and ``results.json``: ``start``, ``end`` (ISO dates),
+    ``policies``, ``rows`` (feature-table rows) and the ``model``, ``training`` and ``monitoring``
+    config sections as dicts."""
+    return {
+        "start": start.date().isoformat(),
+        "end": end.date().isoformat(),
+        "policies": list(policies),
+        "rows": rows,
+        "model": cfg.model.model_dump(),
+        "training": cfg.training.model_dump(),
+        "monitoring": cfg.monitoring.model_dump(),
+    }
+
+
 def save(result: StudyResult, out: Path, meta: dict) -> Path:
     """Write ``results.json`` (meta, timings, summary, monthly, daily, retrains, drift; no per-flight
     predictions) and the HTML report with its PNGs into ``out``. Returns the report's path."""
@@ -386,14 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     with threadpool_limits(args.threads or None):
         result = replay(frame, cfg, args.start, args.end, policies)
     result.timings["extract_seconds"] = extracted
-    meta = {
-        "start": args.start.date().isoformat(),
-        "end": args.end.date().isoformat(),
-        "policies": policies,
-        "rows": len(frame),
-        "model": cfg.model.model_dump(),
-        "training": cfg.training.model_dump(),
-        "monitoring": cfg.monitoring.model_dump(),
+    meta = describe(cfg, args.start, args.end, policies, len(frame)) | {
         "code_version": jobs.code_version(),
         "threads": args.threads or "library default",
     }

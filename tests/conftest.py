@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_PG_DIR = ROOT / ".local" / "test-postgres"
+TEST_PG_ROOT = ROOT / ".local" / "test-postgres"
+TEST_PG_DIR = TEST_PG_ROOT / str(os.getpid())  # one cluster per session, so parallel sessions never collide
 TEST_PG_PORT = None  # chosen in pytest_configure: a free port, so checkouts never collide
 AIRFLOW_DB = "airflow_test"
 
@@ -23,10 +24,9 @@ def pytest_configure(config: pytest.Config) -> None:
     imports it, and give boto3 credentials for the moto server."""
     import socket
 
-    from pipeline.data import local_pg
 
     global TEST_PG_PORT
-    local_pg.stop(TEST_PG_DIR)  # a cluster left over from an interrupted session
+    _remove_abandoned_clusters()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         TEST_PG_PORT = sock.getsockname()[1]
@@ -47,14 +47,31 @@ def pytest_configure(config: pytest.Config) -> None:
         del os.environ[key]
 
 
+def _remove_abandoned_clusters() -> None:
+    """Stop and delete the clusters of test sessions whose process is gone (interrupted runs)."""
+    import shutil
+
+    from pipeline.data import local_pg
+
+    for folder in TEST_PG_ROOT.glob("*"):
+        if folder.name.isdigit() and not Path(f"/proc/{folder.name}").exists():
+            local_pg.stop(folder)
+            shutil.rmtree(local_pg.cluster_dir(folder), ignore_errors=True)
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def pg_port() -> int:
-    """A running local PostgreSQL cluster for the test session (port)."""
+    """A running local PostgreSQL cluster for the test session (port), deleted afterwards."""
+    import shutil
+
     from pipeline.data import local_pg
 
     local_pg.start(TEST_PG_DIR, TEST_PG_PORT, "postgres")
     yield TEST_PG_PORT
     local_pg.stop(TEST_PG_DIR)
+    shutil.rmtree(local_pg.cluster_dir(TEST_PG_DIR), ignore_errors=True)
+    shutil.rmtree(TEST_PG_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

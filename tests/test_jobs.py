@@ -15,35 +15,33 @@ from pipeline.validation import ValidationFailedError
 UTC = dt.UTC
 
 
-def test_failed_validation_is_stored_and_stops_the_run(fresh_seeded_url, tmp_path, make_config):
-    cfg = make_config(fresh_seeded_url, str(tmp_path))
-    ctx = jobs.RunContext(
-        "predict", "manual__bad", dt.datetime(2013, 3, 4, tzinfo=UTC), dt.datetime(2013, 3, 5, tzinfo=UTC)
-    )
-    batch = jobs.extract(cfg, ctx, "scoring")
-    store = open_store(cfg.artifacts)
-    # Corrupt the stored batch the way a broken upstream load would: negative distances everywhere.
-    from pipeline.features.build import from_parquet, to_parquet
-
-    frame = from_parquet(store.get(batch["key"]))
-    frame["distance"] = -frame["distance"]
-    data, sha = to_parquet(frame)
-    store.put(batch["key"], data, overwrite=True)
+def test_a_batch_failing_validation_stops_predict_before_anything_is_written(fresh_seeded_url, tmp_path, make_config):
+    cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
+    day = dt.datetime(2013, 3, 4, tzinfo=UTC)
+    jobs.retrain(cfg, jobs.RunContext("retrain", "r1", day - dt.timedelta(days=1), day))
+    warehouse = jobs.open_warehouse(cfg)
+    # A broken upstream load: negative distances for the day to be scored.
+    with warehouse.transaction() as cur:
+        cur.execute("UPDATE raw.flights SET distance = -distance WHERE time_hour >= %(d)s", {"d": day})
+    ctx = jobs.RunContext("predict", "manual__bad", day, day + dt.timedelta(days=1))
     with pytest.raises(ValidationFailedError, match="distance"):
-        jobs.validate(cfg, ctx, {**batch, "sha256": sha})
-    row = jobs.open_warehouse(cfg).fetch("ml/validation_results_for_run", {"run_id": "manual__bad"})
-    assert len(row) == 1 and row[0]["success"] is False and row[0]["row_count"] == batch["rows"]
+        jobs.predict(cfg, ctx)
+    row = warehouse.fetch("ml/validation_results_for_run", {"run_id": "manual__bad"})
+    assert len(row) == 1 and row[0]["success"] is False and row[0]["row_count"] > 0
     assert any(f["column"] == "distance" for f in row[0]["failed_expectations"])
-    stored = json.loads(store.get(ctx.key("validation-scoring.json")))
+    stored = json.loads(open_store(cfg.artifacts).get(ctx.key("validation-scoring.json")))
     assert stored["success"] is False
+    with warehouse.transaction() as cur:  # not even the predictions tables were created
+        cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_name LIKE 'flight_delay_predictions%%'")
+        assert cur.fetchone()[0] == 0
 
 
 def test_a_changed_batch_is_detected(fresh_seeded_url, tmp_path, make_config):
     cfg = make_config(fresh_seeded_url, str(tmp_path))
     ctx = jobs.RunContext(
-        "predict", "manual__x", dt.datetime(2013, 3, 4, tzinfo=UTC), dt.datetime(2013, 3, 5, tzinfo=UTC)
+        "retrain", "manual__x", dt.datetime(2013, 3, 4, tzinfo=UTC), dt.datetime(2013, 3, 5, tzinfo=UTC)
     )
-    batch = jobs.extract(cfg, ctx, "scoring")
+    batch = jobs.extract(cfg, ctx)
     with pytest.raises(ValueError, match="SHA-256 mismatch"):
         jobs.validate(cfg, ctx, {**batch, "sha256": "0" * 64})
 

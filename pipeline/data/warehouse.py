@@ -203,9 +203,11 @@ def iter_batches(
     ``Int64`` only in the frames where it holds NULLs, and each frame's ``category`` columns list the
     values of that frame. Nothing is yielded for an empty result.
 
-    Runs inside the caller's transaction. The cursor is busy until the generator is exhausted or
-    closed; closing it early reads and discards the rest of the result, so the transaction stays
-    usable. A query that fails part-way raises after the frames before the failure were yielded.
+    Runs inside the caller's transaction. The connection is busy streaming until the generator is
+    exhausted or closed: run no statement on it inside the loop (write through another connection,
+    such as another :meth:`Warehouse.transaction`); doing so raises :class:`WarehouseError` at the
+    end. Closing the generator early reads and discards the rest of the result, so the transaction
+    stays usable. A query that fails part-way raises after the frames before the failure were yielded.
 
     Raises:
         ValueError: ``rows_per_batch`` is less than 1.
@@ -327,6 +329,13 @@ def _copy_out(cur: Cursor, copy_sql: bytes) -> Iterator[IO[bytes]]:
         try:
             with open(write_fd, "wb", buffering=_PIPE_BYTES) as sink:
                 cur.copy_expert(copy_sql, sink)
+        except psycopg2.DatabaseError as exc:
+            if "no COPY in progress" in str(exc):  # another statement ran on the connection meanwhile
+                exc = WarehouseError(
+                    "a statement ran on the connection while iter_batches was streaming from it; "
+                    "run statements inside the loop through another connection"
+                )
+            failure.append(exc)
         except BaseException as exc:  # re-raised in the caller's thread
             failure.append(exc)
 
