@@ -201,8 +201,13 @@ def replay(
             if reasons:
                 current[policy] = model = model_as_of(day)
                 retrains.append(
-                    {"policy": policy, "day": day.date(), "model": model.name, "fit_seconds": model.fit_seconds}
-                    | {"reasons": reasons}
+                    {
+                        "policy": policy,
+                        "day": day.date(),
+                        "model": model.name,
+                        "fit_seconds": model.fit_seconds,
+                        "reasons": reasons,
+                    }
                 )
             batch = rows(day, day + DAY)
             if len(batch):
