@@ -109,7 +109,7 @@ test: install ## Set everything up, lint, and run the whole test suite
 	$(PY) -m pytest
 
 .PHONY: bench
-bench: install ## Benchmark extraction, writes and scoring against raw COPY and pandas (database `bench`; ~10 min)
+bench: install ## Benchmark extraction, writes and scoring against raw COPY and pandas (database `bench`; ~7 min)
 	$(PY) benchmarks/bench.py
 
 .PHONY: lint

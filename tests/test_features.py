@@ -213,6 +213,7 @@ def test_missing_feature_column_from_config_overrides(
         seeded_url,
         str(tmp_path / "artifacts"),
         dataset={"feature_sql": str(sql_file), "numeric_features": ["month"], "categorical_features": ["carrier"]},
+        monitoring={"features": None},  # the default monitored features belong to the full feature table
     )
 
     with pytest.raises(FeatureTableError, match=cfg.dataset.label):

@@ -141,7 +141,9 @@ class Warehouse:
         with self.transaction() as cur:
             return fetch(cur, name, params, **identifiers)
 
-    def read_frame(self, query: str, params: Mapping[str, Any], categorical: Sequence[str] = ()) -> pd.DataFrame:
+    def read_frame(
+        self, query: str | sql.Composable, params: Mapping[str, Any], categorical: Sequence[str] = ()
+    ) -> pd.DataFrame:
         """Run ``query`` and return its result through ``COPY ... TO STDOUT``.
 
         Args:
@@ -162,7 +164,7 @@ class Warehouse:
 
     def iter_batches(
         self,
-        query: str,
+        query: str | sql.Composable,
         params: Mapping[str, Any],
         categorical: Sequence[str] = (),
         rows_per_batch: int = 100_000,
@@ -181,7 +183,9 @@ def fetch(cur: Cursor, name: str, params: Mapping[str, Any] | None = None, **ide
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: Sequence[str] = ()) -> pd.DataFrame:
+def read_frame(
+    cur: Cursor, query: str | sql.Composable, params: Mapping[str, Any], categorical: Sequence[str] = ()
+) -> pd.DataFrame:
     """:meth:`Warehouse.read_frame` on an open cursor (inside the caller's transaction)."""
     copy_sql, options = _prepare_copy_out(cur, query, params, categorical)
     with _copy_out(cur, copy_sql) as stream:
@@ -197,7 +201,7 @@ def read_frame(cur: Cursor, query: str, params: Mapping[str, Any], categorical: 
 
 def iter_batches(
     cur: Cursor,
-    query: str,
+    query: str | sql.Composable,
     params: Mapping[str, Any],
     categorical: Sequence[str] = (),
     rows_per_batch: int = 100_000,
