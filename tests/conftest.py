@@ -24,7 +24,6 @@ def pytest_configure(config: pytest.Config) -> None:
     imports it, and give boto3 credentials for the moto server."""
     import socket
 
-
     global TEST_PG_PORT
     _remove_abandoned_clusters()
     with socket.socket() as sock:

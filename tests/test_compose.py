@@ -191,8 +191,7 @@ def test_pipeline_settings_are_real_config_keys(
         # Relative config paths resolve against the parent of the mounted pipeline package.
         pipeline_dir = next(t for t, s in bind_mounts(service).items() if s == REPO / "pipeline")
         assert str(pipeline_dir.parent) in env["PYTHONPATH"].split(":"), f"{name}: pipeline not importable"
-        for relative in (cfg.dataset.feature_sql, cfg.validation.training_suite,
-                         cfg.validation.scoring_suite):
+        for relative in (cfg.dataset.feature_sql, cfg.validation.training_suite, cfg.validation.scoring_suite):
             in_container = pipeline_dir.parent / PurePosixPath(relative.as_posix())
             assert host_path(service, str(in_container)).is_file(), f"{name}: {in_container} not mounted"
 
@@ -224,10 +223,13 @@ def test_connections_point_at_services_of_this_file(services: dict[str, dict[str
         assert env["AWS_ACCESS_KEY_ID"] == minio_env["MINIO_ROOT_USER"]
         assert env["AWS_SECRET_ACCESS_KEY"] == minio_env["MINIO_ROOT_PASSWORD"]
         assert env["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert environment(services["minio-init"]).items() >= {
-        "MINIO_ROOT_USER": minio_env["MINIO_ROOT_USER"],
-        "MINIO_ROOT_PASSWORD": minio_env["MINIO_ROOT_PASSWORD"],
-    }.items()
+    assert (
+        environment(services["minio-init"]).items()
+        >= {
+            "MINIO_ROOT_USER": minio_env["MINIO_ROOT_USER"],
+            "MINIO_ROOT_PASSWORD": minio_env["MINIO_ROOT_PASSWORD"],
+        }.items()
+    )
 
 
 def test_airflow_image_matches_the_installed_airflow(services: dict[str, dict[str, Any]]) -> None:
