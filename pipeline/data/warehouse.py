@@ -17,7 +17,7 @@ import fcntl
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from typing import IO, Any
@@ -411,13 +411,12 @@ def _widen(fd: int) -> None:
         pass
 
 
-@contextmanager
-def _copy_out(cur: Cursor, copy_sql: bytes) -> Iterator[IO[bytes]]:
-    """A readable stream of ``copy_sql``'s output, written by ``copy_expert`` in a thread.
+def _pipe_writer(name: str, write: Callable[[IO[bytes]], None]) -> tuple[int, threading.Thread, list[BaseException]]:
+    """Run ``write(sink)`` in a thread, ``sink`` being the write end of a pipe with a widened buffer.
 
-    On leaving, the rest of the stream is read and discarded so that the COPY ends and the
-    connection is usable again, then the thread is joined. An error of the COPY (a query failing
-    part-way) is raised then, in preference to the reader's own (which it usually caused).
+    Returns:
+        The pipe's read file descriptor, the started thread, and a list that receives the exception
+        ``write`` raised, if any (for the caller to re-raise in its own thread).
     """
     read_fd, write_fd = os.pipe()
     _widen(write_fd)
@@ -426,19 +425,36 @@ def _copy_out(cur: Cursor, copy_sql: bytes) -> Iterator[IO[bytes]]:
     def produce() -> None:
         try:
             with open(write_fd, "wb", buffering=_PIPE_BYTES) as sink:
-                cur.copy_expert(copy_sql, sink)
-        except psycopg2.DatabaseError as exc:
-            if "no COPY in progress" in str(exc):  # another statement ran on the connection meanwhile
-                exc = WarehouseError(
-                    "a statement ran on the connection while iter_batches was streaming from it; "
-                    "run statements inside the loop through another connection"
-                )
-            failure.append(exc)
-        except BaseException as exc:  # re-raised in the caller's thread
+                write(sink)
+        except BaseException as exc:  # re-raised by the reader
             failure.append(exc)
 
-    thread = threading.Thread(target=produce, name="copy-out", daemon=True)
+    thread = threading.Thread(target=produce, name=name, daemon=True)
     thread.start()
+    return read_fd, thread, failure
+
+
+@contextmanager
+def _copy_out(cur: Cursor, copy_sql: bytes) -> Iterator[IO[bytes]]:
+    """A readable stream of ``copy_sql``'s output, written by ``copy_expert`` in a thread.
+
+    On leaving, the rest of the stream is read and discarded so that the COPY ends and the
+    connection is usable again, then the thread is joined. An error of the COPY (a query failing
+    part-way) is raised then, in preference to the reader's own (which it usually caused).
+    """
+
+    def copy(sink: IO[bytes]) -> None:
+        try:
+            cur.copy_expert(copy_sql, sink)
+        except psycopg2.DatabaseError as exc:
+            if "no COPY in progress" in str(exc):  # another statement ran on the connection meanwhile
+                raise WarehouseError(
+                    "a statement ran on the connection while iter_batches was streaming from it; "
+                    "run statements inside the loop through another connection"
+                ) from exc
+            raise
+
+    read_fd, thread, failure = _pipe_writer("copy-out", copy)
     source = open(read_fd, "rb", buffering=_PIPE_BYTES)
     try:
         yield source
@@ -540,23 +556,16 @@ class _PipeSource:
 @contextmanager
 def _csv_stream(table: pa.Table) -> Iterator[_PipeSource]:
     """``table`` as CSV with a header, formatted in a thread, read from the returned stream."""
-    read_fd, write_fd = os.pipe()
-    _widen(write_fd)
-    failure: list[BaseException] = []
 
-    def produce() -> None:
-        try:
-            with open(write_fd, "wb", buffering=_PIPE_BYTES) as sink:
-                schema = _csv_schema(table.schema)
-                options = pacsv.WriteOptions(batch_size=_WRITE_BATCH_ROWS)
-                with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
-                    for batch in table.to_batches(max_chunksize=_WRITE_BATCH_ROWS):
-                        writer.write_batch(_csv_ready(batch, schema))
-        except BaseException as exc:  # surfaced by _PipeSource.read, or moot if the COPY failed first
-            failure.append(exc)
+    def format_csv(sink: IO[bytes]) -> None:
+        schema = _csv_schema(table.schema)
+        options = pacsv.WriteOptions(batch_size=_WRITE_BATCH_ROWS)
+        with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
+            for batch in table.to_batches(max_chunksize=_WRITE_BATCH_ROWS):
+                writer.write_batch(_csv_ready(batch, schema))
 
-    thread = threading.Thread(target=produce, name="csv-writer", daemon=True)
-    thread.start()
+    # A formatting error is surfaced by _PipeSource.read, or is moot if the COPY failed first.
+    read_fd, thread, failure = _pipe_writer("csv-writer", format_csv)
     source = _PipeSource(read_fd, thread, failure)
     try:
         yield source

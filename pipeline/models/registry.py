@@ -302,20 +302,30 @@ def champion_at(warehouse: Warehouse, model_name: str, at: Any) -> dict | None:
     return rows[0] if rows else None
 
 
+def _verified(store: ArtifactStore, record: dict, file_name: str, sha_column: str) -> bytes:
+    """The bytes of a version's artifact ``file_name``, checked against the SHA-256 in ``sha_column``.
+
+    Raises:
+        ArtifactIntegrityError: the stored bytes differ from those registered (tampering or corruption).
+        ArtifactError: the artifact cannot be read.
+    """
+    data = store.get(f"{version_prefix(record['model_name'], record['version'])}/{file_name}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != record[sha_column]:
+        raise ArtifactIntegrityError(
+            f"{record['model_name']} v{record['version']}: {file_name} SHA-256 {digest} differs from the "
+            f"registered {record[sha_column]}; refusing to load it"
+        )
+    return data
+
+
 def load_training_snapshot(store: ArtifactStore, record: dict) -> bytes:
     """The Parquet snapshot a version was trained on, checked against its registered SHA-256.
 
     Raises:
         ArtifactIntegrityError: the stored bytes differ from those registered.
     """
-    data = store.get(f"{version_prefix(record['model_name'], record['version'])}/{TRAINING_DATA_FILE}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != record["training_data_sha256"]:
-        raise ArtifactIntegrityError(
-            f"{record['model_name']} v{record['version']}: training snapshot SHA-256 "
-            f"{digest} differs from the registered {record['training_data_sha256']}"
-        )
-    return data
+    return _verified(store, record, TRAINING_DATA_FILE, "training_data_sha256")
 
 
 def load_model(store: ArtifactStore, record: dict) -> Pipeline:
@@ -329,11 +339,5 @@ def load_model(store: ArtifactStore, record: dict) -> Pipeline:
             corruption); nothing is unpickled.
         ArtifactError: the artifact cannot be read.
     """
-    data = store.get(f"{version_prefix(record['model_name'], record['version'])}/{MODEL_FILE}")
-    digest = hashlib.sha256(data).hexdigest()
-    if digest != record["model_sha256"]:
-        raise ArtifactIntegrityError(
-            f"{record['model_name']} v{record['version']}: model artifact SHA-256 {digest} "
-            f"differs from the registered {record['model_sha256']}; refusing to load it"
-        )
+    data = _verified(store, record, MODEL_FILE, "model_sha256")
     return joblib.load(io.BytesIO(data))
