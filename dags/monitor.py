@@ -17,52 +17,20 @@ Watches the champion for drift and decay, and asks for a retrain when they cross
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import Asset, dag, get_current_context, task
+from dag_toolkit import config, dag_args, run_stage, timetable
 
-import pendulum
-from airflow.sdk import (
-    Asset,
-    CronDataIntervalTimetable,
-    ExceptionRetryPolicy,
-    RetryAction,
-    RetryRule,
-    dag,
-    get_current_context,
-    task,
-)
-
-from pipeline.config import load_config
-
-CFG = load_config()
+CFG = config()
 RETRAIN_REQUEST = Asset(CFG.retrain_request_asset)
 
 
-@dag(
-    dag_id="monitor",
-    schedule=CronDataIntervalTimetable(CFG.monitoring.schedule, timezone=CFG.schedule.timezone),
-    start_date=pendulum.datetime(*CFG.schedule.start_date.timetuple()[:3], tz=CFG.schedule.timezone),
-    catchup=CFG.schedule.catchup,
-    max_active_runs=1,
-    doc_md=__doc__,
-    tags=["ml", CFG.model.name],
-    default_args={
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=2),
-        "retry_policy": ExceptionRetryPolicy(
-            rules=[
-                RetryRule(
-                    exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it"
-                )
-            ]
-        ),
-    },
-)
+@dag(dag_id="monitor", schedule=timetable(CFG, CFG.monitoring.schedule), max_active_runs=1, **dag_args(CFG, __doc__))
 def monitor():
     @task
     def measure() -> dict:
-        from pipeline import jobs
+        from pipeline.stages import monitor
 
-        return jobs.monitor(*jobs.task_inputs(get_current_context()))
+        return run_stage(monitor.measure)
 
     @task.short_circuit
     def should_retrain(decision: dict) -> bool:

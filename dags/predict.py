@@ -22,69 +22,37 @@ date you pick in the trigger form.
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import dag, task
+from dag_toolkit import config, dag_args, run_stage, timetable
 
-import pendulum
-from airflow.sdk import (
-    CronDataIntervalTimetable,
-    ExceptionRetryPolicy,
-    RetryAction,
-    RetryRule,
-    dag,
-    get_current_context,
-    task,
-)
-
-from pipeline.config import load_config
-
-CFG = load_config()
+CFG = config()
 
 
-@dag(
-    dag_id="predict",
-    schedule=CronDataIntervalTimetable(CFG.schedule.predict, timezone=CFG.schedule.timezone),
-    start_date=pendulum.datetime(*CFG.schedule.start_date.timetuple()[:3], tz=CFG.schedule.timezone),
-    catchup=CFG.schedule.catchup,
-    max_active_runs=4,
-    doc_md=__doc__,
-    tags=["ml", CFG.model.name],
-    default_args={
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=2),
-        "retry_policy": ExceptionRetryPolicy(
-            rules=[
-                RetryRule(
-                    exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it"
-                )
-            ]
-        ),
-    },
-)
+@dag(dag_id="predict", schedule=timetable(CFG, CFG.schedule.predict), max_active_runs=4, **dag_args(CFG, __doc__))
 def predict():
     @task
     def resolve_models() -> dict:
-        from pipeline import jobs
+        from pipeline.stages import predict
 
-        cfg, _ = jobs.task_inputs(get_current_context())
-        return jobs.resolve_models(cfg)
+        return run_stage(predict.resolve_models)
 
     @task
     def plan_scoring() -> list[dict]:
-        from pipeline import jobs
+        from pipeline.stages import predict
 
-        return jobs.plan_scoring(*jobs.task_inputs(get_current_context()))
+        return run_stage(predict.plan_scoring)
 
     @task
     def score_partition(spec: dict, models: dict) -> dict:
-        from pipeline import jobs
+        from pipeline.stages import predict
 
-        return jobs.score_partition(*jobs.task_inputs(get_current_context()), models, spec)
+        return run_stage(predict.score_partition, models, spec)
 
     @task
     def publish(models: dict, plan: list[dict], scored: list[dict]) -> dict:
-        from pipeline import jobs
+        from pipeline.stages import predict
 
-        return jobs.publish(*jobs.task_inputs(get_current_context()), models, plan)
+        return run_stage(predict.publish, models, plan)
 
     models = resolve_models()
     plan = plan_scoring()

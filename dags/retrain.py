@@ -23,38 +23,18 @@ schedule period before the logical date you pick in the trigger form.
 
 from __future__ import annotations
 
-import datetime as dt
+from airflow.sdk import Asset, AssetOrTimeSchedule, Param, dag, get_current_context, task
+from dag_toolkit import config, dag_args, run_stage, timetable
 
-import pendulum
-from airflow.sdk import (
-    Asset,
-    AssetOrTimeSchedule,
-    CronDataIntervalTimetable,
-    ExceptionRetryPolicy,
-    Param,
-    RetryAction,
-    RetryRule,
-    dag,
-    get_current_context,
-    task,
-)
-
-from pipeline.config import load_config
-
-CFG = load_config()
+CFG = config()
 
 
 @dag(
     dag_id="retrain",
     schedule=AssetOrTimeSchedule(
-        timetable=CronDataIntervalTimetable(CFG.schedule.retrain, timezone=CFG.schedule.timezone),
-        assets=[Asset(CFG.retrain_request_asset)],
+        timetable=timetable(CFG, CFG.schedule.retrain), assets=[Asset(CFG.retrain_request_asset)]
     ),
-    start_date=pendulum.datetime(*CFG.schedule.start_date.timetuple()[:3], tz=CFG.schedule.timezone),
-    catchup=CFG.schedule.catchup,
     max_active_runs=1,
-    doc_md=__doc__,
-    tags=["ml", CFG.model.name],
     params={
         "window_days": Param(
             CFG.training.window_days,
@@ -72,46 +52,33 @@ CFG = load_config()
             False, type="boolean", description="Make the new version champion whatever the holdout comparison says."
         ),
     },
-    default_args={
-        "retries": 2,
-        "retry_delay": dt.timedelta(minutes=2),
-        "retry_policy": ExceptionRetryPolicy(
-            rules=[
-                RetryRule(
-                    exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it"
-                )
-            ]
-        ),
-    },
+    **dag_args(CFG, __doc__),
 )
 def retrain():
     @task
     def extract_training_batch() -> dict:
-        from pipeline import jobs
+        from pipeline.stages import retrain
 
-        context = get_current_context()
-        cfg, run = jobs.task_inputs(context)
-        version = context["params"]["from_snapshot_version"]
-        return jobs.snapshot_batch(cfg, run, version) if version else jobs.extract(cfg, run)
+        version = get_current_context()["params"]["from_snapshot_version"]
+        return run_stage(retrain.snapshot, version) if version else run_stage(retrain.extract)
 
     @task
     def validate_training_batch(batch: dict) -> dict:
-        from pipeline import jobs
+        from pipeline.stages import retrain
 
-        return jobs.validate(*jobs.task_inputs(get_current_context()), batch)
+        return run_stage(retrain.validate, batch)
 
     @task
     def train_challenger(batch: dict, validation: dict) -> dict:
-        from pipeline import jobs
+        from pipeline.stages import retrain
 
-        return jobs.train(*jobs.task_inputs(get_current_context()), batch, validation)
+        return run_stage(retrain.train, batch, validation)
 
     @task
     def promote(trained: dict) -> dict:
-        from pipeline import jobs
+        from pipeline.stages import retrain
 
-        context = get_current_context()
-        return jobs.promote(*jobs.task_inputs(context), trained, force=context["params"]["force_promote"])
+        return run_stage(retrain.promote, trained, force=get_current_context()["params"]["force_promote"])
 
     batch = extract_training_batch()
     promote(train_challenger(batch, validate_training_batch(batch)))

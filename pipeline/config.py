@@ -298,3 +298,15 @@ def load_config(path: str | Path | None = None, **overrides: Any) -> PipelineCon
         raise ConfigError(f"invalid pipeline config ({yaml_file}): {problems}") from None
     except Exception as exc:  # YAML syntax errors and unreadable files
         raise ConfigError(f"cannot read pipeline config {yaml_file}: {exc}") from exc
+
+
+def with_window_days(cfg: PipelineConfig, window_days: int | None) -> PipelineConfig:
+    """``cfg`` with ``training.window_days`` replaced (a manual run's override), re-validated.
+
+    Raises:
+        pydantic.ValidationError: ``window_days`` is below 1.
+    """
+    if window_days is None or window_days == cfg.training.window_days:
+        return cfg
+    training = type(cfg.training).model_validate({**cfg.training.model_dump(), "window_days": window_days})
+    return cfg.model_copy(update={"training": training})

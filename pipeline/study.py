@@ -364,9 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     report and print the result table. Returns the exit code."""
     from threadpoolctl import threadpool_limits
 
-    from pipeline import jobs
     from pipeline.config import load_config
     from pipeline.features.build import extract_feature_table
+    from pipeline.stages.retrain import code_version
+    from pipeline.stages.runtime import open_warehouse
 
     def midnight(text: str) -> dt.datetime:
         return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
@@ -393,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = load_config(args.config, **({"model": {"params": {"max_iter": args.max_iter}}} if args.max_iter else {}))
     policies = [p.strip() for p in args.policies.split(",") if p.strip()]
     lo, hi = extraction_window(cfg, args.start, args.end)
-    frame = extract_feature_table(jobs.open_warehouse(cfg), cfg.dataset, lo, hi, require_label=True)
+    frame = extract_feature_table(open_warehouse(cfg), cfg.dataset, lo, hi, require_label=True)
     extracted = time.perf_counter() - began
     log.info(
         "extracted %d rows for [%s, %s) in %.1f s; replaying %s",
@@ -407,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         result = replay(frame, cfg, args.start, args.end, policies)
     result.timings["extract_seconds"] = extracted
     meta = describe(cfg, args.start, args.end, policies, len(frame)) | {
-        "code_version": jobs.code_version(),
+        "code_version": code_version(),
         "threads": args.threads or "library default",
     }
     reporting = time.perf_counter()

@@ -7,12 +7,15 @@ Nothing is skipped when a service is missing: the fixtures start the services, a
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# Airflow puts the DAGs folder on sys.path; tests that load DAG files (and their toolkit) do the same.
+sys.path.insert(0, str(ROOT / "dags"))
 TEST_PG_ROOT = ROOT / ".local" / "test-postgres"
 TEST_PG_DIR = TEST_PG_ROOT / str(os.getpid())  # one cluster per session, so parallel sessions never collide
 TEST_PG_PORT = None  # chosen in pytest_configure: a free port, so checkouts never collide

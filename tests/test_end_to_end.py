@@ -51,14 +51,8 @@ def test_predict_without_champion_fails_and_writes_nothing(stack):
     assert states["resolve_models"] == "failed"
     assert states["publish"] in ("upstream_failed", None)
     assert keys(stack, "") == set()
-    assert (
-        count(
-            stack["warehouse"],
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'ml' "
-            "AND table_name = 'flight_delay_predictions'",
-        )
-        == 0
-    )
+    for table in ("ml.flight_delay_predictions", "ml.flight_delay_predictions_staging"):
+        assert count(stack["warehouse"], f"SELECT count(*) FROM {table}") == 0, table
 
 
 def test_retrain_then_predict_then_rerun(stack, monkeypatch):
@@ -121,7 +115,7 @@ def test_retrain_then_predict_then_rerun(stack, monkeypatch):
 
 def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch):
     """Two retrains (v1, v2), a reproduction of v1 from its snapshot (v3), shadow scoring with v3,
-    then a rollback to v1 through the promote DAG, and invalid rollbacks that change nothing."""
+    then a rollback to v1 through the rollback DAG, and invalid rollbacks that change nothing."""
     import io
 
     import joblib
@@ -183,9 +177,9 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
     assert comparison == flights
     assert count(wh, "SELECT count(*) FROM ml.flight_delay_predictions_latest WHERE model_version = 2") == flights
 
-    # Rollback to v1 through the promote DAG; then invalid rollbacks change nothing.
+    # Rollback to v1 through the rollback DAG; then invalid rollbacks change nothing.
     dagrun, states = run(
-        "promote", dt.datetime(2013, 3, 21, tzinfo=UTC), model_name="flight_delay", version=1, note="v2 misbehaves"
+        "rollback", dt.datetime(2013, 3, 21, tzinfo=UTC), model_name="flight_delay", version=1, note="v2 misbehaves"
     )
     assert dagrun.state == "success", states
     assert wh.fetch("ml/registry_champion", {"model_name": "flight_delay"})[0]["version"] == 1
@@ -200,7 +194,7 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
         {"model_name": "other_model", "version": 2},
         {"model_name": "flight_delay", "version": 1},
     ):
-        dagrun, states = run("promote", dt.datetime(2013, 3, 22, tzinfo=UTC), note="bad", **params)
+        dagrun, states = run("rollback", dt.datetime(2013, 3, 22, tzinfo=UTC), note="bad", **params)
         assert dagrun.state == "failed" and states["rollback"] == "failed"
     after = (
         wh.fetch("ml/registry_list", {"model_name": "flight_delay"}),

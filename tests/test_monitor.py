@@ -9,11 +9,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline import jobs
 from pipeline.config import load_config
 from pipeline.monitoring.trigger import decide_retrain
+from pipeline.stages import RunContext, Runtime, monitor, predict, retrain
+from pipeline.stages.runtime import open_warehouse
 
 UTC = dt.UTC
+MARCH_3 = dt.datetime(2013, 3, 3, tzinfo=UTC)
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 MON = load_config().monitoring
 
@@ -67,17 +69,14 @@ def test_cooldown_suppresses_but_keeps_the_reasons():
 def monitored(fresh_seeded_url, tmp_path, make_config):
     """A champion (v1, trained as of 2013-03-03) and one day of its predictions (2013-03-03)."""
     cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
-    jobs.retrain(
-        cfg, jobs.RunContext("retrain", "r1", dt.datetime(2013, 3, 2, tzinfo=UTC), dt.datetime(2013, 3, 3, tzinfo=UTC))
-    )
-    jobs.predict(
-        cfg, jobs.RunContext("predict", "p1", dt.datetime(2013, 3, 3, tzinfo=UTC), dt.datetime(2013, 3, 4, tzinfo=UTC))
-    )
+    day = dt.timedelta(days=1)
+    retrain.run(Runtime(cfg, RunContext("retrain", "r1", MARCH_3 - day, MARCH_3)))
+    predict.run(Runtime(cfg, RunContext("predict", "p1", MARCH_3, MARCH_3 + day)))
     return cfg
 
 
 def counts(cfg) -> dict[str, int]:
-    wh = jobs.open_warehouse(cfg)
+    wh = open_warehouse(cfg)
     with wh.transaction() as cur:
         out = {}
         for table in ("feature_drift", "model_performance", "retrain_triggers"):
@@ -88,10 +87,10 @@ def counts(cfg) -> dict[str, int]:
 
 def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
     cfg = monitored
-    ctx = jobs.RunContext("monitor", "m1", dt.datetime(2013, 3, 3, tzinfo=UTC), dt.datetime(2013, 3, 4, tzinfo=UTC))
-    first = jobs.monitor(cfg, ctx)
+    ctx = RunContext("monitor", "m1", dt.datetime(2013, 3, 3, tzinfo=UTC), dt.datetime(2013, 3, 4, tzinfo=UTC))
+    first = monitor.measure(Runtime(cfg, ctx))
     after_first = counts(cfg)
-    again = jobs.monitor(cfg, ctx)  # a rerun of the same interval
+    again = monitor.measure(Runtime(cfg, ctx))  # a rerun of the same interval
     assert counts(cfg) == after_first
     assert again["retrain"] == first["retrain"]
     features = len(cfg.dataset.features)
@@ -101,7 +100,7 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
     )  # + score's psi, wasserstein, jensen_shannon
     assert features > 0 and after_first["retrain_triggers"] == 1
     # Realized performance exists for the day that was predicted (its labels are in the warehouse).
-    perf = jobs.open_warehouse(cfg)
+    perf = open_warehouse(cfg)
     with perf.transaction() as cur:
         cur.execute("SELECT value FROM ml.model_performance WHERE metric = 'rows' AND day = '2013-03-03'")
         rows = cur.fetchone()[0]
@@ -115,10 +114,10 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
     eager = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(update={"trigger_prediction_psi": 1e-9})})
     asked = []
     for day in range(4, 14):
-        ctx = jobs.RunContext(
+        ctx = RunContext(
             "monitor", f"m{day}", dt.datetime(2013, 3, day, tzinfo=UTC), dt.datetime(2013, 3, day + 1, tzinfo=UTC)
         )
-        decision = jobs.monitor(eager, ctx)
+        decision = monitor.measure(Runtime(eager, ctx))
         assert decision["reasons"]
         if decision["retrain"]:
             asked.append(day)
@@ -158,7 +157,9 @@ def test_an_asset_triggered_retrain_runs_as_of_the_request():
     class Dag:
         dag_id = "retrain"
 
-    ctx = jobs.RunContext.from_airflow(
+    from dag_toolkit import run_context
+
+    ctx = run_context(
         {
             "dag": Dag(),
             "run_id": "asset_triggered__x",

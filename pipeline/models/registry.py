@@ -37,6 +37,10 @@ class RegistryError(PermanentError, RuntimeError):
     """A registry request cannot be served (unknown version, no champion, state conflict)."""
 
 
+class NoChampionError(RegistryError):
+    """The model has no champion, so there is nothing to score or monitor."""
+
+
 class ArtifactIntegrityError(RegistryError):
     """A model artifact's SHA-256 differs from the one recorded at registration: it was altered."""
 
@@ -177,6 +181,18 @@ def champion(warehouse: Warehouse, model_name: str) -> dict | None:
     """The current champion's registry row, or None when the model has none."""
     rows = warehouse.fetch("ml/registry_champion", {"model_name": model_name})
     return rows[0] if rows else None
+
+
+def require_champion(warehouse: Warehouse, model_name: str) -> dict:
+    """The current champion's registry row.
+
+    Raises:
+        NoChampionError: the model has no champion yet (run the retrain DAG first).
+    """
+    record = champion(warehouse, model_name)
+    if record is None:
+        raise NoChampionError(f"model {model_name!r} has no champion: run the retrain DAG first. Nothing was written.")
+    return record
 
 
 def decide(warehouse: Warehouse, model_name: str, version: int, decision: Decision) -> dict:

@@ -82,6 +82,38 @@ def realized_performance(
     return pd.DataFrame(rows, columns=[*by, *PERFORMANCE_COLUMNS]).astype(dtypes)
 
 
+def realized_window(
+    made: pd.DataFrame, labels: pd.DataFrame, key: str, timestamp: str, label: str
+) -> tuple[pd.DataFrame, float | None]:
+    """Realized performance of the predictions made over a monitoring window.
+
+    Args:
+        made: one row per prediction made for the window: ``key``, ``model_version`` (int),
+            ``is_champion`` (bool) and ``score`` (probability); every champion prediction pooled,
+            whichever version was champion when it was made.
+        labels: the window's feature table as known now: ``key``, ``timestamp`` (tz-aware) and
+            ``label`` (0/1, null while unknown); without a ``label`` column nothing is measured.
+        key, timestamp, label: the dataset's column names.
+
+    Returns:
+        ``(performance, realized_roc_auc)``: :func:`realized_performance` per ``day`` (the entity's
+        timestamp's date) and ``model_version`` in :func:`to_long` form (no rows while no label has
+        arrived), and the ROC AUC of the labelled champion predictions pooled over the window (None
+        without labelled champion predictions of both classes).
+    """
+    if label not in labels.columns:
+        return pd.DataFrame(), None
+    labelled = made.merge(labels[[key, timestamp, label]], on=key)
+    labelled = labelled[labelled[label].notna()]
+    if labelled.empty:
+        return pd.DataFrame(), None
+    labelled = labelled.assign(day=labelled[timestamp].dt.date, **{label: labelled[label].astype(int)})
+    performance = to_long(realized_performance(labelled, label, by=["day", "model_version"]), ["day", "model_version"])
+    live = labelled[labelled["is_champion"]]
+    auc = performance_metrics(live[label], live["score"])["roc_auc"] if live[label].nunique() == 2 else None
+    return performance, auc
+
+
 def to_long(frame: pd.DataFrame, id_cols: Sequence[str]) -> pd.DataFrame:
     """Reshape a wide metrics frame to ``id_cols + [metric, value]`` rows, for warehouse storage.
 

@@ -1,5 +1,5 @@
 """
-### Promote (rollback)
+### Rollback
 
 Makes an earlier valid model version champion again, from the UI. Trigger it with the model name
 and version; the change is recorded in `ml.champion_history` with reason `rollback`, this run as
@@ -14,43 +14,43 @@ now). The next `predict` run scores with it.
 
 from __future__ import annotations
 
-import pendulum
 from airflow.sdk import Param, dag, get_current_context, task
+from dag_toolkit import config, dag_args, run_stage
 
-from pipeline.config import load_config
-
-CFG = load_config()
+CFG = config()
 
 
 @dag(
-    dag_id="promote",
+    dag_id="rollback",
     schedule=None,
-    start_date=pendulum.datetime(*CFG.schedule.start_date.timetuple()[:3], tz=CFG.schedule.timezone),
-    catchup=False,
     max_active_runs=1,
-    doc_md=__doc__,
-    tags=["ml", CFG.model.name],
     params={
         "model_name": Param(CFG.model.name, type="string", description="Registered model name."),
         "version": Param(1, type="integer", minimum=1, description="The version to make champion."),
         "note": Param("manual rollback", type="string", minLength=1, description="Why; stored in the history."),
     },
+    **{**dag_args(CFG, __doc__), "catchup": False},
 )
-def promote():
+def rollback_version():
     @task(retries=0)
     def rollback() -> dict:
-        from pipeline import jobs
+        from pipeline.stages import rollback as stage
 
         context = get_current_context()
         params = context["params"]
-        valid_from = context.get("logical_date") or context["dag_run"].run_after
-        actor = f"{context['dag'].dag_id}/{context['run_id']}"
-        return jobs.rollback(load_config(), params["model_name"], params["version"], valid_from, actor, params["note"])
+        request = stage.RollbackRequest(
+            model_name=params["model_name"],
+            version=params["version"],
+            valid_from=context.get("logical_date") or context["dag_run"].run_after,
+            actor=f"{context['dag'].dag_id}/{context['run_id']}",
+            note=params["note"],
+        )
+        return run_stage(stage.rollback, request)
 
     rollback()
 
 
-promote_dag = promote()
+rollback_dag = rollback_version()
 
 if __name__ == "__main__":
-    promote_dag.test()
+    rollback_dag.test()

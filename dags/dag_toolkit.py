@@ -1,0 +1,98 @@
+"""The shared DAG toolkit: defaults, retry policy, start date, timetables and tags for every DAG of
+this project, the translation of an Airflow task context into the pipeline's run context, and the
+one-line helper that runs a pipeline stage from a task. Listed in ``.airflowignore``: not a DAG file.
+
+Only light imports at module level (``airflow.sdk``, ``pendulum``, the config model): DAG files are
+parsed often.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pendulum
+from airflow.sdk import (
+    CronDataIntervalTimetable,
+    ExceptionRetryPolicy,
+    RetryAction,
+    RetryRule,
+    get_current_context,
+)
+
+from pipeline.config import PipelineConfig, load_config
+
+T = TypeVar("T")
+
+# Errors that retrying cannot fix (bad config, a failed expectation suite, no champion) fail at once;
+# anything else (a dropped connection, S3 throttling) is retried.
+RETRY_POLICY = ExceptionRetryPolicy(
+    rules=[
+        RetryRule(exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it")
+    ]
+)
+DEFAULT_ARGS = {"retries": 2, "retry_delay": dt.timedelta(minutes=2), "retry_policy": RETRY_POLICY}
+
+
+def config() -> PipelineConfig:
+    """The pipeline config (``PIPELINE_CONFIG`` or ``config/pipeline.yaml`` plus environment
+    overrides). A bad value raises ``ConfigError`` naming the key: the DAG file's import error."""
+    return load_config()
+
+
+def timetable(cfg: PipelineConfig, cron: str) -> CronDataIntervalTimetable:
+    """A cron schedule in the configured time zone whose runs cover ``[previous tick, tick)``: a real
+    data interval, unlike a bare cron string's zero-length one."""
+    return CronDataIntervalTimetable(cron, timezone=cfg.schedule.timezone)
+
+
+def dag_args(cfg: PipelineConfig, doc: str | None) -> dict[str, Any]:
+    """The ``@dag`` arguments every DAG of the project shares: start date, catchup, tags, default
+    args (retries and the retry policy) and the docstring as the UI's documentation."""
+    return {
+        "start_date": pendulum.datetime(*cfg.schedule.start_date.timetuple()[:3], tz=cfg.schedule.timezone),
+        "catchup": cfg.schedule.catchup,
+        "tags": ["ml", cfg.model.name],
+        "default_args": DEFAULT_ARGS,
+        "doc_md": doc,
+    }
+
+
+def run_context(context: dict[str, Any]):
+    """The pipeline's :class:`~pipeline.stages.RunContext` of an Airflow task context, or None for
+    a run without a data interval.
+
+    The interval is the run's ``[data_interval_start, data_interval_end)``. An asset-triggered run
+    (monitor asked for a retrain) has none: it runs as of the logical time its request carries
+    (``as_of``), over the day before it.
+    """
+    from pipeline.stages import RunContext
+
+    start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    if start is None or end is None or start >= end:
+        requested = [
+            dt.datetime.fromisoformat(event.extra["as_of"])
+            for events in (context.get("triggering_asset_events") or {}).values()
+            for event in events
+            if "as_of" in (event.extra or {})
+        ]
+        if not requested:
+            return None
+        end = max(requested)
+        start = end - dt.timedelta(days=1)
+    dag_version = getattr(context.get("ti"), "dag_version_id", None)
+    return RunContext(
+        context["dag"].dag_id, context["run_id"], start, end, None if dag_version is None else str(dag_version)
+    )
+
+
+def run_stage(stage: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a pipeline stage inside the current task: ``stage(Runtime(config, run context), *args)``.
+    The run's ``window_days`` param, where the DAG has one, overrides ``training.window_days``."""
+    from pipeline.config import with_window_days
+    from pipeline.stages import Runtime
+
+    context = get_current_context()
+    cfg = with_window_days(config(), context["params"].get("window_days"))
+    return stage(Runtime(cfg, run_context(context)), *args, **kwargs)

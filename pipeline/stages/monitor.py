@@ -1,0 +1,139 @@
+"""The monitor DAG's stage: measure drift and realized performance over a window, decide whether to
+ask for a retrain, and store it all."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import TypedDict
+
+from pipeline.stages.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class MonitorResult(TypedDict):
+    """A monitor run's decision (``as_of``: the window's end, ISO) and what it rests on."""
+
+    retrain: bool
+    suppressed: bool
+    reasons: list[str]
+    as_of: str
+    champion_version: int
+    window_rows: int
+    drifted_features: list[str]
+    realized_roc_auc: float | None
+
+
+def measure(rt: Runtime) -> MonitorResult:
+    """Measure drift and realized performance over the window that ends at the data interval's end,
+    decide whether to ask for a retrain, and store it all (idempotent per interval).
+
+    - Feature drift: the last ``monitoring.window_days`` of the feature table against the
+      champion's training rows (from its stored snapshot), per feature and metric.
+    - Prediction drift: the champion's scores on the window against its scores on its holdout.
+    - Realized performance: the predictions actually made for intervals in the window, joined to the
+      labels known now (:func:`pipeline.monitoring.performance.realized_window`).
+    - Decision: :func:`pipeline.monitoring.trigger.decide_retrain` with the cooldown counted from the
+      last requested retrain in ``ml.retrain_triggers``.
+
+    Results replace the interval's rows in ``ml.feature_drift``, ``ml.model_performance`` and
+    ``ml.retrain_triggers`` in one transaction.
+
+    Raises:
+        NoChampionError: nothing to monitor yet.
+    """
+    import pandas as pd
+    from psycopg2 import sql
+    from psycopg2.extras import Json
+
+    from pipeline.data.warehouse import fetch, read_frame, statement, write_frame
+    from pipeline.features.build import extract_feature_table, from_parquet
+    from pipeline.models import registry
+    from pipeline.models.train import TimeSplit, predict_proba, split_by_time
+    from pipeline.monitoring.drift import feature_drift, prediction_drift
+    from pipeline.monitoring.performance import realized_window
+    from pipeline.monitoring.trigger import decide_retrain
+
+    cfg, ctx, warehouse = rt.cfg, rt.ctx, rt.warehouse
+    mon, ds, name = cfg.monitoring, cfg.dataset, cfg.model.name
+    record = registry.require_champion(warehouse, name)
+    champion = record["version"]
+    model = registry.load_model(rt.store, record)
+    reference = from_parquet(registry.load_training_snapshot(rt.store, record))
+    split = TimeSplit(record["train_start"], record["holdout_start"], record["holdout_end"])
+    reference_train, reference_holdout = split_by_time(reference, split, ds)
+    window_start = ctx.end - dt.timedelta(days=mon.window_days)
+    current = extract_feature_table(warehouse, ds, window_start, ctx.end, require_label=False)
+    result = MonitorResult(
+        retrain=False,
+        suppressed=False,
+        reasons=[],
+        as_of=ctx.end.isoformat(),
+        champion_version=champion,
+        window_rows=len(current),
+        drifted_features=[],
+        realized_roc_auc=None,
+    )
+    if current.empty:
+        log.warning("no %s rows in [%s, %s): nothing to monitor", ds.name, window_start, ctx.end)
+        return {**result, "reasons": ["no data in the window"]}
+
+    drift = feature_drift(reference_train, current, ds.numeric_features, ds.categorical_features, mon.thresholds)
+    score_drift = prediction_drift(
+        predict_proba(model, reference_holdout, ds), predict_proba(model, current, ds), mon.thresholds
+    ).assign(kind="prediction")
+    window = {"model_name": name, "start": window_start, "end": ctx.end}
+    with warehouse.transaction() as cur:
+        made = read_frame(
+            cur, statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
+        )
+        last = fetch(cur, "ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
+    performance, realized_auc = realized_window(made, current, ds.key, ds.timestamp, ds.label)
+    decision = decide_retrain(drift, score_drift, realized_auc, mon, mon.features or ds.features, last, ctx.end)
+
+    ids = {"model_name": name, "data_interval_start": ctx.start, "data_interval_end": ctx.end, "run_id": ctx.run_id}
+    drift_rows = pd.concat([drift, score_drift], ignore_index=True).assign(
+        model_version=champion, window_start=window_start, **ids
+    )
+    with warehouse.transaction() as cur:
+        cur.execute(statement("ml/monitor_clear"), {"model_name": name, "start": ctx.start, "end": ctx.end})
+        write_frame(cur, drift_rows, "ml.feature_drift")
+        if len(performance):
+            write_frame(cur, performance.assign(**ids), "ml.model_performance")
+        fetch(
+            cur,
+            "ml/monitor_trigger_insert",
+            {
+                "model_name": name,
+                "start": ctx.start,
+                "end": ctx.end,
+                "champion_version": champion,
+                "retrain": decision.retrain,
+                "suppressed": decision.suppressed,
+                "reasons": Json(decision.reasons),
+                "run_id": ctx.run_id,
+            },
+        )
+    drifted = sorted(drift.loc[(drift["metric"] == "psi") & drift["drifted"], "feature"])
+    verdict = "RETRAIN" if decision.retrain else ("suppressed by cooldown" if decision.suppressed else "no retrain")
+    log.info(
+        "monitor %s v%d [%s, %s): %d rows, %d features drifted (PSI), realized ROC AUC %s -> %s %s",
+        name,
+        champion,
+        window_start,
+        ctx.end,
+        len(current),
+        len(drifted),
+        realized_auc,
+        verdict,
+        decision.reasons,
+    )
+    return {
+        **result,
+        "retrain": decision.retrain,
+        "suppressed": decision.suppressed,
+        "reasons": decision.reasons,
+        "drifted_features": drifted,
+        "realized_roc_auc": realized_auc,
+    }

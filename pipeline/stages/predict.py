@@ -1,0 +1,173 @@
+"""The predict DAG's stages: resolve_models -> plan_scoring -> score_partition (mapped) -> publish."""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import TypedDict
+
+from pipeline.stages.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class Models(TypedDict):
+    """The versions a predict run scores with, pinned for the whole run."""
+
+    model_name: str
+    champion: int
+    shadows: list[int]
+
+
+class PartitionSpec(TypedDict):
+    """One hash partition of the interval's entities: ``partition`` in ``0..partitions-1``."""
+
+    partition: int
+    partitions: int
+    rows: int
+
+
+class Scored(TypedDict):
+    """A scored partition: its entities, and the predictions staged for it (every version's)."""
+
+    partition: int
+    rows: int
+    staged: int
+
+
+class Published(TypedDict):
+    """The interval's published predictions; ``rows`` counts every version's."""
+
+    table: str
+    rows: int
+    model_name: str
+    version: int
+    shadows: list[int]
+    partitions: int
+    start: str
+    end: str
+
+
+def resolve_models(rt: Runtime) -> Models:
+    """The champion and the shadow challengers configured in ``predictions``.
+
+    Raises:
+        NoChampionError: the model has no champion yet (run ``retrain`` first).
+        RegistryError: a configured shadow version is unknown or not servable.
+    """
+    from pipeline.models import registry
+
+    name = rt.cfg.model.name
+    champion = registry.require_champion(rt.warehouse, name)["version"]
+    shadows = set(rt.cfg.predictions.shadow_versions)
+    if rt.cfg.predictions.shadow_latest_candidate:
+        shadows |= {row["version"] for row in rt.warehouse.fetch("ml/registry_latest_candidate", {"model_name": name})}
+    shadows.discard(champion)
+    for version in shadows:
+        status = registry.get_version(rt.warehouse, name, version)["status"]
+        if status not in ("candidate", "archived"):
+            raise registry.RegistryError(f"shadow version {name} v{version} is {status}; it cannot score")
+    return Models(model_name=name, champion=champion, shadows=sorted(shadows))
+
+
+def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
+    """Count the interval's entities and split them into hash partitions of about
+    ``predictions.rows_per_partition`` rows (at most ``predictions.max_partitions``); Airflow maps
+    :func:`score_partition` over the list."""
+    from pipeline.features.build import count_entities
+
+    rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.ctx.start, rt.ctx.end)
+    pc = rt.cfg.predictions
+    partitions = max(1, min(pc.max_partitions, math.ceil(rows / pc.rows_per_partition)))
+    log.info("%d entities in [%s, %s): %d scoring partition(s)", rows, rt.ctx.start, rt.ctx.end, partitions)
+    return [PartitionSpec(partition=i, partitions=partitions, rows=rows) for i in range(partitions)]
+
+
+def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
+    """Extract, validate and score one hash partition of the interval, and stage its predictions.
+
+    Memory is bounded by the partition (``predictions.rows_per_partition``), not the interval: the
+    partition is validated whole, then scored and written in chunks of ``predictions.chunk_rows``
+    by every pinned version (champion and shadow challengers). Idempotent per partition.
+
+    Raises:
+        ValidationFailedError: the partition's batch fails the scoring suite; nothing is staged.
+    """
+    from pipeline.features.build import extract_feature_table
+    from pipeline.models import registry
+    from pipeline.models.predict import score, stage_partition
+
+    cfg, ctx, ds = rt.cfg, rt.ctx, rt.cfg.dataset
+    partition, partitions = spec["partition"], spec["partitions"]
+    frame = extract_feature_table(rt.warehouse, ds, ctx.start, ctx.end, False, (partition, partitions))
+    name = "scoring" if partitions == 1 else f"scoring-{partition + 1}-of-{partitions}"
+    rt.validate(frame, "scoring", name, ctx.start, ctx.end)
+    versions = [(models["champion"], True)] + [(v, False) for v in models["shadows"]]
+    loaded = [
+        (registry.load_model(rt.store, registry.get_version(rt.warehouse, models["model_name"], v)), v, live)
+        for v, live in versions
+    ]
+    step = cfg.predictions.chunk_rows
+
+    def chunks():
+        for first in range(0, len(frame), step):
+            part = frame.iloc[first : first + step]
+            for model, version, live in loaded:
+                yield score(model, part, ds, cfg.model.decision_threshold).assign(
+                    model_version=version, is_champion=live
+                )
+
+    staged = stage_partition(
+        rt.warehouse,
+        cfg.predictions,
+        ds.key,
+        chunks(),
+        model_name=models["model_name"],
+        start=ctx.start,
+        end=ctx.end,
+        run_id=ctx.run_id,
+        partition=partition,
+    )
+    log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
+    return Scored(partition=partition, rows=len(frame), staged=staged)
+
+
+def publish(rt: Runtime, models: Models, plan: list[PartitionSpec]) -> Published:
+    """Publish every staged partition as the interval's predictions, atomically
+    (:func:`pipeline.models.predict.publish`).
+
+    Raises:
+        IncompleteRunError: a planned partition has not been staged; nothing changes.
+    """
+    from pipeline.models.predict import publish as publish_staged
+
+    rows = publish_staged(
+        rt.warehouse,
+        rt.cfg.predictions,
+        rt.cfg.dataset.key,
+        model_name=models["model_name"],
+        start=rt.ctx.start,
+        end=rt.ctx.end,
+        run_id=rt.ctx.run_id,
+        partitions=len(plan),
+    )
+    return Published(
+        table=rt.cfg.predictions.table,
+        rows=rows,
+        model_name=models["model_name"],
+        version=models["champion"],
+        shadows=models["shadows"],
+        partitions=len(plan),
+        start=rt.ctx.start.isoformat(),
+        end=rt.ctx.end.isoformat(),
+    )
+
+
+def run(rt: Runtime) -> Published:
+    """The whole predict DAG in one call (CLI): resolve the models, plan the partitions, score them
+    one after another, publish."""
+    models = resolve_models(rt)
+    plan = plan_scoring(rt)
+    for spec in plan:
+        score_partition(rt, models, spec)
+    return publish(rt, models, plan)

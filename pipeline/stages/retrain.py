@@ -1,0 +1,342 @@
+"""The retrain DAG's stages: extract (or reuse a version's snapshot) -> validate -> train -> promote."""
+
+from __future__ import annotations
+
+import logging
+import platform
+import subprocess
+from typing import TypedDict
+
+from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.stages.runtime import Runtime, sha256, to_json
+
+log = logging.getLogger(__name__)
+
+
+class Split(TypedDict):
+    """A :class:`~pipeline.models.train.TimeSplit` as ISO strings."""
+
+    train_start: str
+    holdout_start: str
+    holdout_end: str
+
+
+class Batch(TypedDict):
+    """A training batch stored as Parquet in the artifact store (times as ISO strings)."""
+
+    kind: str
+    key: str
+    uri: str
+    rows: int
+    sha256: str
+    start: str
+    end: str
+    split: Split
+    reproduces: int | None
+
+
+class Validation(TypedDict):
+    """:meth:`ValidationReport.summary` plus where the full result is stored."""
+
+    suite_name: str
+    batch_name: str
+    success: bool
+    evaluated: int
+    failed_count: int
+    failed: list[dict]
+    artifact_uri: str
+
+
+class Trained(TypedDict):
+    """A registered challenger and its holdout comparison with the champion."""
+
+    model_name: str
+    version: int
+    metric: str
+    challenger_metric: float
+    metrics: dict[str, float]
+    champion_version: int | None
+    champion_metric: float | None
+    artifact_uri: str
+    reproduces: int | None
+
+
+class Promotion(TypedDict):
+    """The promotion decision recorded for a challenger."""
+
+    model_name: str
+    version: int
+    decision: str
+    reason: str
+    status: str
+
+
+def extract(rt: Runtime) -> Batch:
+    """Extract the training window and holdout that end at the data interval's end, and store them
+    as the run's Parquet training batch (``runs/<dag>/<run>/training.parquet``).
+
+    Raises:
+        FeatureTableError, WarehouseError: the feature query failed or returned a malformed table.
+    """
+    from pipeline.features.build import extract_feature_table, to_parquet
+    from pipeline.models.train import TimeSplit
+
+    split = TimeSplit.ending_at(rt.ctx.end, rt.cfg.training)
+    frame = extract_feature_table(rt.warehouse, rt.cfg.dataset, split.train_start, split.holdout_end, True)
+    data, digest = to_parquet(frame)
+    return _stored_batch(rt, data, digest, len(frame), split.to_dict(), None)
+
+
+def snapshot(rt: Runtime, version: int) -> Batch:
+    """A training batch made from a registered version's stored snapshot, for reproducible retraining:
+    the same rows, the same split, and (in :func:`train`) the same config as that version.
+
+    Raises:
+        RegistryError: unknown version.
+        ArtifactIntegrityError: the snapshot's SHA-256 differs from the registered one.
+    """
+    from pipeline.models import registry
+
+    record = registry.get_version(rt.warehouse, rt.cfg.model.name, version)
+    data = registry.load_training_snapshot(rt.store, record)
+    split = {k: record[k].isoformat() for k in ("train_start", "holdout_start", "holdout_end")}
+    return _stored_batch(
+        rt, data, record["training_data_sha256"], record["train_rows"] + record["holdout_rows"], split, version
+    )
+
+
+def _stored_batch(rt: Runtime, data: bytes, digest: str, rows: int, split: Split, reproduces: int | None) -> Batch:
+    key = rt.ctx.key("training.parquet")
+    uri = rt.store.put(key, data, overwrite=True)
+    start, end = split["train_start"], split["holdout_end"]
+    return Batch(
+        kind="training",
+        key=key,
+        uri=uri,
+        rows=rows,
+        sha256=digest,
+        start=start,
+        end=end,
+        split=split,
+        reproduces=reproduces,
+    )
+
+
+def load_batch(rt: Runtime, batch: Batch):
+    """The stored batch's bytes and frame, checked against the SHA-256 taken at extraction.
+
+    Raises:
+        ValueError: the stored batch changed since extraction.
+    """
+    from pipeline.features.build import from_parquet
+
+    data = rt.store.get(batch["key"])
+    if sha256(data) != batch["sha256"]:
+        raise ValueError(f"batch {rt.store.uri(batch['key'])} changed since extraction (SHA-256 mismatch)")
+    return data, from_parquet(data)
+
+
+def validate(rt: Runtime, batch: Batch) -> Validation:
+    """Validate a stored training batch against the training suite (:meth:`Runtime.validate`).
+
+    Raises:
+        ValidationFailedError: naming every failed expectation; the result is stored first.
+    """
+    _, frame = load_batch(rt, batch)
+    return rt.validate(frame, "training", "training", batch["start"], batch["end"])
+
+
+def config_of_version(cfg: PipelineConfig, record: dict) -> PipelineConfig:
+    """``cfg`` with the dataset, model, training and promotion sections a version was trained with
+    (where to find the warehouse and artifacts still comes from ``cfg``)."""
+    stored = record["config"]
+    sections = {k: stored[k] for k in ("dataset", "model", "training", "promotion")}
+    return type(cfg).model_validate({**cfg.model_dump(), **sections})
+
+
+def code_version() -> str:
+    """The git commit of the code, with ``-dirty`` for uncommitted changes, or ``unknown``."""
+    try:
+        rev = subprocess.run(
+            ["git", "-C", str(PROJECT_ROOT), "describe", "--always", "--dirty", "--abbrev=40"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return rev.stdout.strip() if rev.returncode == 0 else "unknown"
+
+
+def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
+    """Train a challenger on a training batch, evaluate it, the baseline and the champion on the same
+    holdout, and register it with its artifacts and lineage (model card included).
+
+    A batch from :func:`snapshot` is retrained with the config of the version it reproduces.
+
+    Raises:
+        TrainingDataError: the training window or holdout has no labelled rows.
+        RegistryError, ArtifactError: registering or storing the version failed (it is then ``failed``).
+    """
+    import sklearn
+
+    from pipeline.models import registry
+    from pipeline.models.evaluate import baseline_metrics, classification_metrics, permutation_importance_frame
+    from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
+    from pipeline.visualization.model_card import model_card_html
+
+    cfg = rt.cfg
+    if batch["reproduces"]:
+        cfg = config_of_version(cfg, registry.get_version(rt.warehouse, cfg.model.name, batch["reproduces"]))
+    ds, metric = cfg.dataset, cfg.promotion.metric
+    data, frame = load_batch(rt, batch)
+    split = TimeSplit.from_dict(batch["split"])
+    train_df, holdout = split_by_time(frame, split, ds)
+    y_train, y_holdout = train_df[ds.label].to_numpy(), holdout[ds.label].to_numpy()
+    log.info("training %s on %d rows, holdout %d rows", cfg.model.estimator, len(train_df), len(holdout))
+    model = train_model(train_df, cfg.model, ds)
+    probability = predict_proba(model, holdout, ds)
+    metrics = classification_metrics(y_holdout, probability)
+    baseline = baseline_metrics(y_train, y_holdout)
+    current = registry.champion(rt.warehouse, cfg.model.name)
+    champion = None
+    if current is not None:
+        champion_probability = predict_proba(registry.load_model(rt.store, current), holdout, ds)
+        champion = {"version": current["version"], "metrics": classification_metrics(y_holdout, champion_probability)}
+    log.info(
+        "holdout %s: challenger %.4f, baseline %.4f, champion %s",
+        metric,
+        metrics[metric],
+        baseline[metric],
+        None if champion is None else f"v{champion['version']} {champion['metrics'][metric]:.4f}",
+    )
+
+    model_bytes, model_sha = registry.serialize_model(model)
+    new = registry.NewVersion(
+        model_name=cfg.model.name,
+        metrics=metrics,
+        baseline_metrics=baseline,
+        params={"estimator": cfg.model.estimator, "params": cfg.model.params, "random_seed": cfg.model.random_seed},
+        train_start=split.train_start,
+        train_end=split.holdout_start,
+        holdout_start=split.holdout_start,
+        holdout_end=split.holdout_end,
+        train_rows=len(train_df),
+        holdout_rows=len(holdout),
+        training_data_sha256=batch["sha256"],
+        config=cfg.model_dump(mode="json", exclude={"warehouse", "artifacts"}),
+        code_version=code_version(),
+        sklearn_version=sklearn.__version__,
+        python_version=platform.python_version(),
+        dag_id=rt.ctx.dag_id,
+        run_id=rt.ctx.run_id,
+        dag_version=rt.ctx.dag_version,
+        reproduces_version=batch["reproduces"],
+    )
+    importance = permutation_importance_frame(model, holdout, ds.features, ds.label, cfg.model.random_seed)
+    feature_schema = {
+        "key": ds.key,
+        "timestamp": ds.timestamp,
+        "label": ds.label,
+        "numeric_features": ds.numeric_features,
+        "categorical_features": ds.categorical_features,
+        "dtypes": {c: str(t) for c, t in frame.dtypes.items()},
+    }
+
+    def artifacts(version: int) -> dict[str, bytes]:
+        card = {
+            **new.__dict__,
+            "version": version,
+            "estimator": cfg.model.estimator,
+            "actor": rt.ctx.actor,
+            "baseline": baseline,
+            "champion": champion,
+            "validation": validation,
+        }
+        evaluation = {
+            "metric": metric,
+            "challenger": metrics,
+            "baseline": baseline,
+            "champion": champion,
+            "permutation_importance": importance.to_dict(orient="records"),
+        }
+        lineage = {
+            **new.params,
+            "config": new.config,
+            "sklearn_version": new.sklearn_version,
+            "python_version": new.python_version,
+        }
+        return {
+            "metrics.json": to_json(evaluation),
+            "params.json": to_json(lineage),
+            "feature_schema.json": to_json(feature_schema),
+            registry.VALIDATION_FILE: to_json(validation),
+            registry.TRAINING_DATA_FILE: data,
+            "training_data.sha256": f"{batch['sha256']}  {registry.TRAINING_DATA_FILE}\n".encode(),
+            "model_card.html": model_card_html(
+                card=card, y_holdout=y_holdout, probability=probability, importance=importance
+            ),
+        }
+
+    record = registry.register(rt.warehouse, rt.store, new, model_bytes, model_sha, artifacts)
+    return Trained(
+        model_name=cfg.model.name,
+        version=record["version"],
+        metric=metric,
+        challenger_metric=metrics[metric],
+        metrics=metrics,
+        champion_version=None if champion is None else champion["version"],
+        champion_metric=None if champion is None else champion["metrics"][metric],
+        artifact_uri=record["artifact_uri"],
+        reproduces=batch["reproduces"],
+    )
+
+
+def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
+    """Apply the promotion rule (:func:`pipeline.models.evaluate.promotion_decision`) to a trained
+    challenger and record the decision; a promotion is live from the data interval's end.
+    A reproduction (:func:`snapshot`) is never promoted.
+
+    Raises:
+        RegistryError: the version is not an undecided candidate.
+    """
+    from pipeline.models import registry
+    from pipeline.models.evaluate import promotion_decision
+
+    metric = trained["metric"]
+    if trained["reproduces"]:
+        verdict = "rejected"
+        reason = (
+            f"reproduction of v{trained['reproduces']} from its snapshot; reproductions "
+            "are never promoted (roll back to serve a version again)"
+        )
+    else:
+        verdict, reason = promotion_decision(
+            metric, trained["challenger_metric"], trained["champion_metric"], rt.cfg.promotion.min_improvement, force
+        )
+    decision = registry.Decision(
+        verdict,
+        reason,
+        metric,
+        trained["challenger_metric"],
+        trained["champion_metric"],
+        trained["champion_version"],
+        rt.ctx.end,
+        rt.ctx.actor,
+    )
+    row = registry.decide(rt.warehouse, trained["model_name"], trained["version"], decision)
+    return Promotion(
+        model_name=row["model_name"],
+        version=row["version"],
+        decision=row["decision"],
+        reason=row["decision_reason"],
+        status=row["status"],
+    )
+
+
+def run(rt: Runtime, force: bool = False, from_version: int | None = None) -> dict:
+    """The whole retrain DAG in one call (CLI): extract (or reuse a version's snapshot), validate,
+    train, promote. Returns the promotion merged over the trained challenger's summary."""
+    batch = snapshot(rt, from_version) if from_version else extract(rt)
+    trained = train(rt, batch, validate(rt, batch))
+    return {**trained, **promote(rt, trained, force)}
