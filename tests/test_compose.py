@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
+from check_jsonschema.builtin_schemas import get_builtin_schema
 import pytest
 import yaml
 
@@ -22,8 +23,6 @@ from pipeline.config import PipelineConfig, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
-# shared/ sits beside the repository checkout (/work/shared beside /work/main).
-SCHEMA_FILE = Path(__file__).resolve().parents[2] / "shared" / "schemas" / "compose-spec.json"
 
 AIRFLOW_SERVICES = {
     "airflow-init",
@@ -121,11 +120,8 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_compose_file_matches_the_compose_spec_schema(compose: dict[str, Any]) -> None:
-    assert SCHEMA_FILE.is_file(), (
-        f"Compose JSON Schema not found at {SCHEMA_FILE}; the shared/ folder must sit beside the "
-        "repository checkout (see shared/schemas/README.md)"
-    )
-    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    # The Compose Specification's JSON Schema as vendored (and kept current) by check-jsonschema.
+    schema = get_builtin_schema("vendor.compose-spec")
     jsonschema.Draft7Validator.check_schema(schema)
     errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(compose), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors)
