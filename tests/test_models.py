@@ -10,6 +10,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline.config import load_config
+from pipeline.data import schema
 from pipeline.data.artifacts import ArtifactError, LocalStore
 from pipeline.data.warehouse import Warehouse, WarehouseError
 from pipeline.models import predict, registry
@@ -167,7 +168,7 @@ def model_bytes():
 
 def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    wh.run("ml/schema")
+    schema.upgrade(wh, CFG)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     v1 = registry.register(wh, store, _new_version("r1"), data, sha, files({"metrics.json": b"{}"}))
@@ -198,7 +199,7 @@ def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_byt
 
 def test_tampered_model_artifact_is_refused(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    wh.run("ml/schema")
+    schema.upgrade(wh, CFG)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     record = registry.register(wh, store, _new_version("r1"), data, sha, files({}))
@@ -211,12 +212,13 @@ def test_tampered_model_artifact_is_refused(empty_url, tmp_path, model_bytes):
 
 def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    wh.run("ml/schema")
+    schema.upgrade(wh, CFG)
     data, sha = model_bytes
     for run in ("r1", "r2"):  # versions 1 and 2 of flight_delay, which the rows reference
         registry.register(wh, LocalStore(tmp_path), _new_version(run, "flight_delay"), data, sha, files({}))
     cfg = CFG.predictions
-    predict.ensure_table(wh, cfg, "flight_id", "bigint")
+    with wh.transaction() as cur:  # an empty database has no feature query to describe: the key is bigint
+        cur.execute(schema.predictions_ddl(cfg, "flight_id", "bigint"))
     start, end = dt.datetime(2013, 3, 4, tzinfo=UTC), dt.datetime(2013, 3, 5, tzinfo=UTC)
     scores = np.linspace(0, 1, 100)
     one = pd.DataFrame(
@@ -264,7 +266,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
 
 def test_champion_history_answers_which_version_was_live(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    wh.run("ml/schema")
+    schema.upgrade(wh, CFG)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     for run in ("r1", "r2", "r3"):
@@ -289,7 +291,7 @@ def test_champion_history_answers_which_version_was_live(empty_url, tmp_path, mo
 @pytest.mark.parametrize("case", ["unknown", "failed", "already_champion", "missing_artifact", "tampered"])
 def test_invalid_rollback_changes_nothing(empty_url, tmp_path, model_bytes, case):
     wh = Warehouse(empty_url)
-    wh.run("ml/schema")
+    schema.upgrade(wh, CFG)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     registry.register(wh, store, _new_version("r1"), data, sha, files({}))

@@ -17,9 +17,6 @@ from pipeline.models.train import predict_proba
 
 log = logging.getLogger(__name__)
 
-# The predictions table's key column type, by the pandas dtype of the dataset's key.
-_KEY_TYPES = {"i": "bigint", "u": "bigint", "O": "text"}
-
 
 def score(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, threshold: float) -> pd.DataFrame:
     """Score every row of a feature-table batch.
@@ -38,19 +35,9 @@ def score(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, thres
     )
 
 
-def key_type(frame: pd.DataFrame, key: str) -> str:
-    """The SQL type for the predictions table's key column, from the key's pandas dtype."""
-    return _KEY_TYPES.get(frame[key].dtype.kind, "text")
-
-
-def ensure_table(warehouse: Warehouse, predictions: PredictionsConfig, key: str, sql_key_type: str) -> None:
-    """Create the predictions table, its staging table, and its views ``<table>_latest`` (newest
-    champion prediction per entity) and ``<table>_shadow_comparison`` (champion against each shadow
-    challenger per interval), if they do not exist."""
-    warehouse.run("ml/predictions_schema", **_names(predictions, key), key_type=sql.SQL(sql_key_type))
-
-
-def _names(predictions: PredictionsConfig, key: str) -> dict[str, sql.Composable | str]:
+def table_names(predictions: PredictionsConfig, key: str) -> dict[str, sql.Composable | str]:
+    """The identifiers of a model's predictions table, its staging table, index and views, for the
+    statements that create, fill and read them."""
     return {
         "schema": sql.Identifier(predictions.schema_name),
         "table": predictions.table,
@@ -92,7 +79,7 @@ def stage_partition(
         WarehouseError: any statement failed; the partition's previous staged rows are then untouched.
     """
     ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id, "partition": partition}
-    names = _names(predictions, key)
+    names = table_names(predictions, key)
     rows = 0
     with warehouse.transaction() as cur:
         cur.execute(statement("ml/predictions_stage_clear", staging=names["staging"]), ids)
@@ -133,7 +120,7 @@ def publish(
         WarehouseError: any statement failed; the previous rows are then untouched.
     """
     ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id}
-    names = _names(predictions, key)
+    names = table_names(predictions, key)
     with warehouse.transaction() as cur:
         fetch(
             cur,

@@ -81,6 +81,8 @@ class NewVersion:
     run_id: str
     dag_version: str | None = None
     reproduces_version: int | None = None
+    feature_sql_sha256: str | None = None
+    expectation_suites: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ def register(
             "metrics": Json(new.metrics),
             "baseline_metrics": Json(new.baseline_metrics),
             "params": Json(new.params),
+            "expectation_suites": None if new.expectation_suites is None else Json(new.expectation_suites),
         }
         fetch(cur, "ml/registry_insert", row)
     try:

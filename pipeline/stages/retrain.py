@@ -232,6 +232,11 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         run_id=rt.ctx.run_id,
         dag_version=rt.ctx.dag_version,
         reproduces_version=batch["reproduces"],
+        feature_sql_sha256=sha256(ds.sql_path.read_bytes()),
+        expectation_suites={
+            path.name: sha256(path.read_bytes())
+            for path in (cfg.validation.suite_path("training"), cfg.validation.suite_path("scoring"))
+        },
     )
     importance = permutation_importance_frame(model, holdout, ds.features, ds.label, cfg.model.random_seed)
     feature_schema = {

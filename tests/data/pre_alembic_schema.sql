@@ -1,3 +1,6 @@
+-- A warehouse as the pipeline created it before migrations (sql/ml/schema.sql and
+-- sql/ml/predictions_schema.sql for the flights model, as of commit 1a4230d): the starting point of
+-- the test that upgrading adopts it in place.
 -- The ML layer: model registry, validation results. Idempotent.
 SELECT pg_advisory_xact_lock(hashtext('pipeline ddl'));  -- concurrent tasks run this DDL too
 
@@ -134,3 +137,50 @@ CREATE TABLE IF NOT EXISTS ml.retrain_triggers (
     decided_at          timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (model_name, data_interval_start, data_interval_end)
 );
+
+
+-- Per-model predictions table, its newest-per-entity view, and the champion/challenger comparison. bigint is the entity key's type.
+SELECT pg_advisory_xact_lock(hashtext('pipeline ddl'));  -- concurrent tasks run this DDL too
+
+CREATE SCHEMA IF NOT EXISTS ml;
+
+CREATE TABLE IF NOT EXISTS ml.flight_delay_predictions (
+    flight_id               bigint       NOT NULL,
+    score               double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
+    predicted_label     smallint         NOT NULL,
+    model_name          text             NOT NULL,
+    model_version       integer          NOT NULL,
+    is_champion         boolean          NOT NULL,
+    predicted_at        timestamptz      NOT NULL DEFAULT now(),
+    data_interval_start timestamptz      NOT NULL,
+    data_interval_end   timestamptz      NOT NULL,
+    run_id              text             NOT NULL,
+    PRIMARY KEY (model_name, data_interval_start, data_interval_end, model_version, flight_id),
+    FOREIGN KEY (model_name, model_version) REFERENCES ml.model_versions (model_name, version)
+);
+
+-- Where a predict run's partitions land before the interval is published (unlogged: a crash loses
+-- only staging rows, which the retry writes again).
+CREATE UNLOGGED TABLE IF NOT EXISTS ml.flight_delay_predictions_staging (LIKE ml.flight_delay_predictions INCLUDING DEFAULTS, partition integer NOT NULL);
+CREATE INDEX IF NOT EXISTS flight_delay_predictions_staging_run ON ml.flight_delay_predictions_staging (run_id, model_name, data_interval_start, partition);
+
+CREATE OR REPLACE VIEW ml.flight_delay_predictions_latest AS
+SELECT DISTINCT ON (flight_id) *
+FROM ml.flight_delay_predictions
+WHERE is_champion
+ORDER BY flight_id, predicted_at DESC, data_interval_end DESC;
+
+-- Champion against each shadow challenger, per data interval, on the same entities.
+CREATE OR REPLACE VIEW ml.flight_delay_predictions_shadow_comparison AS
+SELECT c.model_name, c.data_interval_start, c.data_interval_end,
+       c.model_version AS champion_version, s.model_version AS challenger_version,
+       count(*) AS entities,
+       avg(c.score) AS champion_mean_score, avg(s.score) AS challenger_mean_score,
+       avg(abs(c.score - s.score)) AS mean_abs_score_difference,
+       avg((c.predicted_label = s.predicted_label)::int) AS label_agreement
+FROM ml.flight_delay_predictions AS c
+JOIN ml.flight_delay_predictions AS s
+  ON s.model_name = c.model_name AND s.data_interval_start = c.data_interval_start
+ AND s.data_interval_end = c.data_interval_end AND s.flight_id = c.flight_id AND NOT s.is_champion
+WHERE c.is_champion
+GROUP BY 1, 2, 3, 4, 5;

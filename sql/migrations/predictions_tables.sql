@@ -1,5 +1,7 @@
--- Per-model predictions table, its newest-per-entity view, and the champion/challenger comparison. {key_type} is the entity key's type.
-SELECT pg_advisory_xact_lock(hashtext('pipeline ddl'));  -- concurrent tasks run this DDL too
+-- A model's predictions table at the head revision's shape, its staging table, its newest-per-entity
+-- view and the champion/challenger comparison; {key_type} is the entity key's type, as the feature
+-- query returns it. Run by `pipeline db upgrade` for each configured model (IF NOT EXISTS: an existing
+-- table is left to the revisions, which alter every deployed predictions table).
 
 CREATE SCHEMA IF NOT EXISTS {schema};
 
