@@ -32,8 +32,8 @@ AIRFLOW_SERVICES = {
     "airflow-triggerer",
 }
 # Services whose code reads the pipeline config: the scheduler runs tasks (LocalExecutor), seed loads data.
-PIPELINE_SERVICES = {"airflow-scheduler", "seed"}
-EXPECTED_SERVICES = AIRFLOW_SERVICES | {"postgres", "warehouse", "minio", "minio-init", "seed"}
+PIPELINE_SERVICES = {"airflow-scheduler", "seed", "warehouse-migrate"}
+EXPECTED_SERVICES = AIRFLOW_SERVICES | {"postgres", "warehouse", "minio", "minio-init", "seed", "warehouse-migrate"}
 REQUIRED_PIPELINE_ENV = {
     "PIPELINE_CONFIG",
     "PIPELINE_WAREHOUSE__URL",
@@ -242,3 +242,13 @@ def test_airflow_image_matches_the_installed_airflow(services: dict[str, dict[st
         assert service["image"].rsplit(":", 1)[1] == base[0].rsplit(":", 1)[1]
         for copied in re.findall(r"^COPY\s+(\S+)", service["build"]["dockerfile_inline"], re.MULTILINE):
             assert (REPO / service["build"]["context"] / copied).is_file(), f"{name}: COPY {copied} missing"
+
+
+def test_the_schema_is_upgraded_before_airflow_starts(services: dict[str, dict[str, Any]]) -> None:
+    """Tasks never run DDL: every Airflow service waits for the migration service to finish, which runs
+    `pipeline db upgrade` after the seed."""
+    migrate = services["warehouse-migrate"]
+    assert migrate["command"][-2:] == ["db", "upgrade"]
+    assert migrate["depends_on"]["seed"]["condition"] == "service_completed_successfully"
+    for name in AIRFLOW_SERVICES:
+        assert services[name]["depends_on"]["warehouse-migrate"]["condition"] == "service_completed_successfully", name
