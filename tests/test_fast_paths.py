@@ -1,7 +1,6 @@
-"""Tests of the streaming COPY paths on a real PostgreSQL database: ``iter_batches`` against
-``read_frame`` (rows, dtypes, nulls, batch sizes, empty results, early exit, failures part-way),
-and ``write_frame`` round trips of a large frame, including a formatting failure that must abort the
-COPY instead of loading a truncated batch."""
+"""Tests of the bulk paths on a real PostgreSQL database: ``read_frame`` (rows, dtypes, nulls, empty
+results, failures part-way) and ``BulkSession.write_frame`` round trips of a large frame, including
+data that cannot be converted, which must fail the write instead of loading part of it."""
 
 from __future__ import annotations
 
@@ -12,7 +11,7 @@ import pandas as pd
 import pytest
 
 from pipeline.config import load_config
-from pipeline.data.warehouse import Warehouse, WarehouseError, iter_batches, read_frame, write_frame
+from pipeline.data.warehouse import Warehouse, WarehouseError
 
 # Fixture DDL/queries only; the code under test reads its own statements from sql/.
 GENERATED = """
@@ -47,15 +46,7 @@ def warehouse(empty_url: str) -> Warehouse:
     wh.engine.dispose()
 
 
-def concat(frames: list[pd.DataFrame], categorical: list[str]) -> pd.DataFrame:
-    """Batches glued back together; categories differ per batch, so categoricals are compared as text."""
-    frame = pd.concat(frames, ignore_index=True)
-    for name in categorical:
-        frame[name] = frame[name].astype("str").where(frame[name].notna())
-    return frame
-
-
-def test_iter_batches_matches_read_frame_on_the_feature_query(seeded_url: str) -> None:
+def test_read_frame_on_the_feature_query(seeded_url: str) -> None:
     cfg = load_config()
     dataset = cfg.dataset
     query = dataset.sql_path.read_text()
@@ -63,73 +54,40 @@ def test_iter_batches_matches_read_frame_on_the_feature_query(seeded_url: str) -
     wh = Warehouse(seeded_url)
     try:
         whole = wh.read_frame(query, params, dataset.categorical_features)
-        batches = list(wh.iter_batches(query, params, dataset.categorical_features, rows_per_batch=1_000))
     finally:
         wh.engine.dispose()
 
     assert len(whole) > 5_000
-    assert [len(b) for b in batches[:-1]] == [1_000] * (len(batches) - 1)
-    assert 0 < len(batches[-1]) <= 1_000
-    for batch in batches:
-        for name in dataset.categorical_features:
-            assert isinstance(batch[name].dtype, pd.CategoricalDtype)
-            assert list(batch[name].cat.categories) == sorted(batch[name].dropna().unique())
-        assert batch[dataset.timestamp].dtype == "datetime64[us, UTC]"
-    expected = concat([whole], dataset.categorical_features)
-    pd.testing.assert_frame_equal(concat(batches, dataset.categorical_features), expected)
-    # The label is NULL for cancelled flights: Int64 where a batch has one, int64 where it has none.
+    for name in dataset.categorical_features:
+        assert isinstance(whole[name].dtype, pd.CategoricalDtype)
+        assert list(whole[name].cat.categories) == sorted(whole[name].dropna().unique())
+    assert whole[dataset.timestamp].dtype == "datetime64[us, UTC]"
+    # The label is NULL for cancelled flights: Int64.
     assert whole[dataset.label].dtype == pd.Int64Dtype()
-    assert {str(b[dataset.label].dtype) for b in batches} <= {"Int64", "int64"}
 
 
-def test_iter_batches_nulls_and_batch_sizes(warehouse: Warehouse) -> None:
-    rows, size = 25_000, 4_096  # not a multiple, and smaller than Arrow's CSV blocks
-    with warehouse.transaction() as cur:
-        whole = read_frame(cur, GENERATED, {"rows": rows}, ["c"])
-        batches = list(iter_batches(cur, GENERATED, {"rows": rows}, ["c"], rows_per_batch=size))
+def test_read_frame_nulls_on_a_large_result(warehouse: Warehouse) -> None:
+    rows = 25_000
+    whole = warehouse.read_frame(GENERATED, {"rows": rows}, ["c"])
 
-    assert [len(b) for b in batches] == [size] * (rows // size) + [rows % size]
+    assert len(whole) == rows
     assert whole["id"].dtype == "int64" and whole["n"].dtype == pd.Int64Dtype()
-    assert whole["ts"].dtype == "datetime64[us, UTC]"
-    glued = concat(batches, ["c"])
-    pd.testing.assert_frame_equal(glued, concat([whole], ["c"]))
-    assert glued["n"].isna().sum() == rows // 7
-    assert glued["x"].isna().sum() == rows // 5
-    assert glued["s"].isna().sum() == rows // 3
-    assert (glued["s"] == "").sum() == len(range(1, rows + 1, 3))  # '' stays distinct from NULL
-    assert glued["ts"].isna().sum() == rows // 13
-    assert glued["ts"].iloc[0] == pd.Timestamp("2013-01-01 00:01:00.000001", tz="UTC")
-    for batch in batches:
-        assert batch["id"].dtype == "int64"
-        assert batch["x"].dtype == "float64"
-        assert batch["n"].dtype == pd.Int64Dtype()  # every batch of 4,096 rows holds a multiple of 7
+    assert whole["x"].dtype == "float64" and whole["ts"].dtype == "datetime64[us, UTC]"
+    assert whole["n"].isna().sum() == rows // 7
+    assert whole["x"].isna().sum() == rows // 5
+    assert whole["s"].isna().sum() == rows // 3
+    assert (whole["s"] == "").sum() == len(range(1, rows + 1, 3))  # '' stays distinct from NULL
+    assert whole["ts"].isna().sum() == rows // 13
+    assert whole["c"].isna().sum() == rows // 9
+    assert list(whole["c"].cat.categories) == ["c0", "c1", "c2", "c3"]
+    assert whole["ts"].iloc[0] == pd.Timestamp("2013-01-01 00:01:00.000001", tz="UTC")
 
 
-def test_iter_batches_empty_result_and_one_small_batch(warehouse: Warehouse) -> None:
-    with warehouse.transaction() as cur:
-        assert list(iter_batches(cur, GENERATED, {"rows": 0}, ["c"])) == []
-        empty = read_frame(cur, GENERATED, {"rows": 0}, ["c"])
-        (only,) = list(iter_batches(cur, GENERATED, {"rows": 10}, ["c"], rows_per_batch=1_000))
+def test_read_frame_empty_result(warehouse: Warehouse) -> None:
+    empty = warehouse.read_frame(GENERATED, {"rows": 0}, ["c"])
 
     assert empty.empty and empty["id"].dtype == "int64" and empty["ts"].dtype == "datetime64[us, UTC]"
     assert isinstance(empty["c"].dtype, pd.CategoricalDtype)
-    assert only["id"].tolist() == list(range(1, 11))
-
-
-def test_iter_batches_rejects_a_bad_batch_size(warehouse: Warehouse) -> None:
-    with warehouse.transaction() as cur, pytest.raises(ValueError, match="rows_per_batch"):
-        next(iter_batches(cur, GENERATED, {"rows": 10}, rows_per_batch=0))
-
-
-def test_leaving_iter_batches_early_keeps_the_transaction_usable(warehouse: Warehouse) -> None:
-    with warehouse.transaction() as cur:
-        batches = iter_batches(cur, GENERATED, {"rows": 50_000}, rows_per_batch=1_000)
-        first = next(batches)
-        batches.close()  # the rest of the COPY is read and discarded
-        cur.execute("SELECT 42")
-        assert cur.fetchone() == (42,)
-
-    assert first["id"].tolist() == list(range(1, 1_001))
 
 
 def test_a_query_failing_part_way_raises(warehouse: Warehouse) -> None:
@@ -137,9 +95,6 @@ def test_a_query_failing_part_way_raises(warehouse: Warehouse) -> None:
 
     with pytest.raises(WarehouseError, match="division by zero"):
         warehouse.read_frame(failing, {})
-    with pytest.raises(WarehouseError, match="division by zero"):
-        for _ in warehouse.iter_batches(failing, {}, rows_per_batch=1_000):
-            pass
 
 
 def test_write_frame_round_trip_of_a_large_frame(warehouse: Warehouse) -> None:
@@ -162,8 +117,8 @@ def test_write_frame_round_trip_of_a_large_frame(warehouse: Warehouse) -> None:
     with warehouse.transaction() as cur:
         cur.execute(CREATE_TARGET)
 
-    with warehouse.transaction() as cur:
-        assert write_frame(cur, frame, "public.target") == rows
+    with warehouse.bulk() as session:
+        assert session.write_frame(frame, "public.target") == rows
     back = warehouse.read_frame("SELECT * FROM target ORDER BY id", {}, categorical=["c"])
 
     assert back["n"].dtype == pd.Int64Dtype() and back["ts"].dtype == "datetime64[us, UTC]"
@@ -184,22 +139,25 @@ def test_write_frame_nanosecond_timestamps_round_to_microseconds(warehouse: Ware
     frame = pd.DataFrame({"id": [1], "ts": pd.Series([pd.Timestamp("2013-01-01 00:00:00.123456789", tz="UTC")])})
     with warehouse.transaction() as cur:
         cur.execute(CREATE_TARGET)
-        write_frame(cur, frame, "public.target")
+    with warehouse.bulk() as session:
+        session.write_frame(frame, "public.target")
+    with warehouse.transaction() as cur:
         cur.execute("SELECT ts FROM target")
         assert cur.fetchone()[0] == dt.datetime(2013, 1, 1, 0, 0, 0, 123457, tzinfo=dt.UTC)
 
 
-def test_write_frame_formatting_failure_aborts_the_copy(warehouse: Warehouse) -> None:
+def test_write_frame_unconvertible_data_writes_nothing(warehouse: Warehouse) -> None:
     with warehouse.transaction() as cur:
         cur.execute(CREATE_TARGET)
-    # Arrow converts a column of lists but cannot write it as CSV: the COPY must fail, not load 0 rows.
+    # A column of lists cannot become text: the write fails, and the earlier write of the session too.
     frame = pd.DataFrame({"id": [1, 2], "s": [[1], [2]]})
 
-    with pytest.raises(WarehouseError, match="COPY from stdin failed") as info:
-        with warehouse.transaction() as cur:
-            write_frame(cur, frame, "public.target")
+    with pytest.raises(WarehouseError, match="cannot write to public.target") as info:
+        with warehouse.bulk() as session:
+            session.write_frame(pd.DataFrame({"id": [3], "s": ["fine"]}), "public.target")
+            session.write_frame(frame, "public.target")
 
-    assert "list" in str(info.value.__cause__.__cause__)
+    assert "list" in str(info.value.__cause__)
     with warehouse.transaction() as cur:
         cur.execute("SELECT count(*) FROM target")
         assert cur.fetchone() == (0,)

@@ -1,13 +1,13 @@
 """Tests of the warehouse I/O layer on a real, empty PostgreSQL database: the dtypes of
-``read_frame``'s COPY path, parameter binding, errors, and ``write_frame``'s COPY load inside a
-transaction that commits or rolls back as a whole."""
+``read_frame``'s ADBC path (numeric mapped to float64 on purpose), parameter binding, errors, and
+``BulkSession.write_frame``'s load inside a transaction that commits or rolls back as a whole."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from pipeline.data.warehouse import Warehouse, WarehouseError, read_frame, statement, write_frame
+from pipeline.data.warehouse import Warehouse, WarehouseError, statement
 
 # Fixture DDL/DML only; the code under test reads its own statements from sql/.
 CREATE_SAMPLE = """
@@ -72,7 +72,7 @@ def test_read_frame_dtypes(warehouse: Warehouse) -> None:
     assert frame["n"].iloc[1] is pd.NA
     assert frame["x"].dtype == "float64"
     assert frame["x"].iloc[0] == 1.5 and pd.isna(frame["x"].iloc[1])
-    assert frame["amount"].dtype == "float64"  # numeric
+    assert frame["amount"].dtype == "float64"  # numeric, on purpose (the module docstring)
     assert frame["amount"].tolist()[::2] == [12.25, -1.5]
     assert pd.isna(frame["amount"].iloc[1])
 
@@ -225,8 +225,8 @@ def test_write_frame_round_trip(warehouse: Warehouse) -> None:
         }
     )
 
-    with warehouse.transaction() as cur:
-        written = write_frame(cur, frame, "public.target")
+    with warehouse.bulk() as session:
+        written = session.write_frame(frame, "public.target")
     back = warehouse.read_frame("SELECT id, n, x, ts, s FROM target ORDER BY id", {})
 
     assert written == 3
@@ -246,8 +246,9 @@ def test_write_frame_round_trip(warehouse: Warehouse) -> None:
 def test_write_frame_empty_string_is_not_null(warehouse: Warehouse) -> None:
     frame = pd.DataFrame({"id": [1, 2], "s": pd.Series(["", None], dtype=object)})
 
+    with warehouse.bulk() as session:
+        session.write_frame(frame, "public.target")
     with warehouse.transaction() as cur:
-        write_frame(cur, frame, "public.target")
         cur.execute("SELECT id, s IS NULL, s FROM target ORDER BY id")
         assert cur.fetchall() == [(1, False, ""), (2, True, None)]
 
@@ -255,20 +256,22 @@ def test_write_frame_empty_string_is_not_null(warehouse: Warehouse) -> None:
 def test_write_frame_sees_its_own_rows_before_commit(warehouse: Warehouse) -> None:
     frame = pd.DataFrame({"id": [10, 11], "s": ["a", "b"]})
 
-    with warehouse.transaction() as cur:
-        write_frame(cur, frame, "public.target")
-        inside = read_frame(cur, "SELECT id FROM target ORDER BY id", {})
+    with warehouse.bulk() as session:
+        session.write_frame(frame, "public.target")
+        inside = session.read_frame("SELECT id FROM target ORDER BY id", {})
+        assert count(warehouse, "target") == 0  # another connection sees nothing before the commit
 
     assert inside["id"].tolist() == [10, 11]
+    assert count(warehouse, "target") == 2
 
 
 def test_failed_transaction_writes_nothing(warehouse: Warehouse) -> None:
     frame = pd.DataFrame({"id": [1, 2], "s": ["a", "b"]})
 
     with pytest.raises(WarehouseError, match="null value"):
-        with warehouse.transaction() as cur:
-            write_frame(cur, frame, "public.target")
-            cur.execute("INSERT INTO target (id) VALUES (NULL)")  # violates NOT NULL
+        with warehouse.bulk() as session:
+            session.write_frame(frame, "public.target")
+            session.write_frame(pd.DataFrame({"id": [None], "s": ["c"]}), "public.target")  # violates NOT NULL
 
     assert count(warehouse, "target") == 0
 
@@ -278,17 +281,20 @@ def test_python_error_in_transaction_rolls_back_and_propagates(warehouse: Wareho
         pass
 
     with pytest.raises(Boom):
-        with warehouse.transaction() as cur:
-            write_frame(cur, pd.DataFrame({"id": [1]}), "public.target")
+        with warehouse.bulk() as session:
+            session.write_frame(pd.DataFrame({"id": [1]}), "public.target")
             raise Boom
 
     assert count(warehouse, "target") == 0
 
 
 def test_write_frame_bad_data_raises_warehouse_error(warehouse: Warehouse) -> None:
-    with pytest.raises(WarehouseError, match="target"):
-        with warehouse.transaction() as cur:
-            write_frame(cur, pd.DataFrame({"id": ["not a number"]}), "public.target")
+    with pytest.raises(WarehouseError, match="not a number"):
+        with warehouse.bulk() as session:
+            session.write_frame(pd.DataFrame({"id": ["not a number"]}), "public.target")
+    with pytest.raises(WarehouseError, match="target has no column"):
+        with warehouse.bulk() as session:
+            session.write_frame(pd.DataFrame({"id": [1], "nope": [2]}), "public.target")
 
     assert count(warehouse, "target") == 0
 
@@ -312,3 +318,15 @@ def test_unreachable_warehouse(pg_port: int) -> None:
             wh.read_frame("SELECT 1 AS one", {})
     finally:
         wh.engine.dispose()
+
+
+def test_numeric_maps_to_float64_and_text_keeps_exact_decimals(warehouse: Warehouse) -> None:
+    frame = warehouse.read_frame(
+        "SELECT 0.1::numeric AS a, 12345678901234567890.5::numeric AS big, 'NaN'::numeric AS nan, "
+        "12345678901234567890.5::numeric::text AS exact",
+        {},
+    )
+
+    assert frame["a"].dtype == frame["big"].dtype == "float64"
+    assert frame["a"].iloc[0] == 0.1 and frame["big"].iloc[0] == 1.2345678901234567e19 and pd.isna(frame["nan"][0])
+    assert frame["exact"].iloc[0] == "12345678901234567890.5"

