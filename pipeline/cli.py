@@ -210,6 +210,36 @@ def champion_at(ctx: typer.Context, at: Timestamp) -> None:
 
 
 @app.command()
+def study(
+    ctx: typer.Context,
+    out: Annotated[Path | None, typer.Option(help="output folder (default .local/study)")] = None,
+    start: Annotated[
+        dt.datetime, typer.Option(parser=_timestamp, metavar="DATE", help="first model as of (UTC date)")
+    ] = "2013-03-01",
+    end: Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="DATE", help="replay end, exclusive")] = (
+        "2014-01-01"
+    ),
+    policies: Annotated[str, typer.Option(help="comma-separated subset of never,monthly,weekly,drift")] = (
+        "never,monthly,weekly,drift"
+    ),
+    max_iter: Annotated[int | None, typer.Option(help="override model.params.max_iter")] = None,
+    threads: Annotated[
+        int, typer.Option(help="OpenMP/BLAS threads per fit (0: every core; one is fastest on a busy 2-core machine)")
+    ] = 1,
+) -> None:
+    """Replay 2013 day by day through the monitor's code and compare retraining policies (HTML report)."""
+    from pipeline.experiments import retraining
+
+    cfg = ctx.obj
+    if max_iter:
+        cfg = cfg.model_copy(
+            update={"model": cfg.model.model_copy(update={"params": {**cfg.model.params, "max_iter": max_iter}})}
+        )
+    chosen = [p.strip() for p in policies.split(",") if p.strip()]
+    print(retraining.run(cfg, out or retraining.DEFAULT_OUT, start, end, chosen, threads))
+
+
+@app.command()
 def summary(ctx: typer.Context) -> None:
     """Print the registry, champion history, predictions and the latest monitor decision."""
     print(summary_report(ctx.obj))

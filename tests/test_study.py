@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from pipeline.cli import main
 from pipeline.config import load_config
+from pipeline.experiments.retraining import POLICIES, describe, markdown_table, replay, save
 from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
-from pipeline.study import POLICIES, describe, main, markdown_table, replay, save
 
 START = dt.datetime(2013, 3, 1, tzinfo=dt.UTC)
 END = dt.datetime(2013, 4, 10, tzinfo=dt.UTC)
@@ -203,7 +204,7 @@ def test_bad_arguments_are_refused(cfg, table):
 
 def test_cli_replays_real_data_from_the_warehouse(seeded_url, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", seeded_url)
-    code = main(["--out", str(tmp_path), "--start", "2013-03-01", "--end", "2013-03-05", "--max-iter", "5"])
+    code = main(["study", "--out", str(tmp_path), "--start", "2013-03-01", "--end", "2013-03-05", "--max-iter", "5"])
     assert code == 0
     table = capsys.readouterr().out.strip().splitlines()
     assert table[0].startswith("| policy | retrains |") and [row.split(" | ")[0] for row in table[2:]] == [

@@ -29,11 +29,10 @@ def measure(rt: Runtime) -> MonitorResult:
     """Measure drift and realized performance over the window that ends at the data interval's end,
     decide whether to ask for a retrain, and store it all (idempotent per interval).
 
-    - Feature drift: the last ``monitoring.window_days`` of the feature table against the
-      champion's training rows (from its stored snapshot), per feature and metric.
-    - Prediction drift: the champion's scores on the window against its scores on its holdout.
-    - Realized performance: the predictions actually made for intervals in the window, joined to the
-      labels known now (:func:`pipeline.monitoring.performance.realized_window`).
+    - Measure (:func:`pipeline.monitoring.window.evaluate_window`): the last
+      ``monitoring.window_days`` of the feature table against the champion's training rows (from
+      its stored snapshot), its scores there against its holdout scores, and the predictions
+      actually made for the window joined to the labels known now.
     - Decision: :func:`pipeline.monitoring.trigger.decide_retrain` with the cooldown counted from the
       last requested retrain in ``ml.retrain_triggers``.
 
@@ -51,9 +50,8 @@ def measure(rt: Runtime) -> MonitorResult:
     from pipeline.features.build import extract_feature_table, from_parquet
     from pipeline.models import registry
     from pipeline.models.train import TimeSplit, predict_proba, split_by_time
-    from pipeline.monitoring.drift import feature_drift, prediction_drift
-    from pipeline.monitoring.performance import realized_window
     from pipeline.monitoring.trigger import decide_retrain
+    from pipeline.monitoring.window import evaluate_window
 
     cfg, ctx, warehouse = rt.cfg, rt.ctx, rt.warehouse
     mon, ds, name = cfg.monitoring, cfg.dataset, cfg.model.name
@@ -79,21 +77,22 @@ def measure(rt: Runtime) -> MonitorResult:
         log.warning("no %s rows in [%s, %s): nothing to monitor", ds.name, window_start, ctx.end)
         return {**result, "reasons": ["no data in the window"]}
 
-    drift = feature_drift(reference_train, current, ds.numeric_features, ds.categorical_features, mon.thresholds)
-    score_drift = prediction_drift(
-        predict_proba(model, reference_holdout, ds), predict_proba(model, current, ds), mon.thresholds
-    ).assign(kind="prediction")
     window = {"model_name": name, "start": window_start, "end": ctx.end}
     with warehouse.bulk() as session:
         made = session.read_frame(
             statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
         )
     last = warehouse.fetch("ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
-    performance, realized_auc = realized_window(made, current, ds.key, ds.timestamp, ds.label)
-    decision = decide_retrain(drift, score_drift, realized_auc, mon, mon.features or ds.features, last, ctx.end)
+    scores = predict_proba(model, reference_holdout, ds)
+    evaluation = evaluate_window(model, reference_train, scores, current, made, ds, mon)
+    voting = mon.features or ds.features
+    decision = decide_retrain(
+        evaluation.feature_drift, evaluation.prediction_drift, evaluation.realized_roc_auc, mon, voting, last, ctx.end
+    )
+    drift, performance, realized_auc = evaluation.feature_drift, evaluation.performance, evaluation.realized_roc_auc
 
     ids = {"model_name": name, "data_interval_start": ctx.start, "data_interval_end": ctx.end, "run_id": ctx.run_id}
-    drift_rows = pd.concat([drift, score_drift], ignore_index=True).assign(
+    drift_rows = pd.concat([drift, evaluation.prediction_drift], ignore_index=True).assign(
         model_version=champion, window_start=window_start, **ids
     )
     with warehouse.bulk() as session:
@@ -114,7 +113,7 @@ def measure(rt: Runtime) -> MonitorResult:
                 "run_id": ctx.run_id,
             },
         )
-    drifted = sorted(drift.loc[(drift["metric"] == "psi") & drift["drifted"], "feature"])
+    drifted = evaluation.drifted_features()
     verdict = "RETRAIN" if decision.retrain else ("suppressed by cooldown" if decision.suppressed else "no retrain")
     log.info(
         "monitor %s v%d [%s, %s): %d rows, %d features drifted (PSI), realized ROC AUC %s -> %s %s",

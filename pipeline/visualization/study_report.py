@@ -9,14 +9,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
+from pipeline.experiments.result import StudyResult
 from pipeline.visualization.plots import _png
-
-if TYPE_CHECKING:
-    from pipeline.study import StudyResult
 
 TEMPLATE = Path(__file__).with_name("study_report.html.j2")
 COLOURS = {"never": "tab:gray", "monthly": "tab:blue", "weekly": "tab:green", "drift": "tab:red"}

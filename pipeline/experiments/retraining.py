@@ -1,5 +1,5 @@
 """Retraining-interval study: replay the data day by day through the pipeline's own code and compare
-retraining policies. ``python -m pipeline.study --help``.
+retraining policies. ``pipeline study --help``.
 
 Each day ``d`` (a UTC midnight, the logical time a daily DAG run's data interval ends at), every policy
 first decides whether to retrain as of ``d``, then scores the entities whose timestamp lies in
@@ -9,8 +9,10 @@ from ``d`` on. Policies:
 - ``never``: the first model only;
 - ``monthly``: retrain on the 1st of each month;
 - ``weekly``: retrain on Mondays;
-- ``drift``: each day, measure what the ``monitor`` DAG measures over the last
-  ``monitoring.window_days`` before ``d`` and apply the same rule, :func:`decide_retrain`, with
+- ``drift``: each day, measure the last ``monitoring.window_days`` before ``d`` with the function the
+  ``monitor`` stage calls, :func:`~pipeline.monitoring.window.evaluate_window` (the realized ROC AUC
+  pools every prediction the policy made for the window, whichever of its models made it, as the
+  monitor pools every champion prediction), and apply the same rule, :func:`decide_retrain`, with
   ``cfg.monitoring``; retrain when it says so.
 
 Every model of every policy is :func:`train_model` fitted on the training rows of
@@ -21,13 +23,12 @@ the same day by two policies is fitted once and its measured fit time charged to
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.experiments.result import StudyResult
 from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
-from pipeline.monitoring.drift import feature_drift, prediction_drift
 from pipeline.monitoring.performance import realized_performance
 from pipeline.monitoring.trigger import decide_retrain
+from pipeline.monitoring.window import evaluate_window
 
-log = logging.getLogger("pipeline.study")
+log = logging.getLogger(__name__)
 
 POLICIES = ("never", "monthly", "weekly", "drift")
 DAY = dt.timedelta(days=1)
@@ -61,35 +63,6 @@ class Model:
     def name(self) -> str:
         """The ISO date it was trained as of, which identifies it in the results."""
         return self.trained_at.date().isoformat()
-
-
-@dataclass
-class StudyResult:
-    """What the replay measured. Days are ``datetime.date`` (UTC); ``model`` is a :attr:`Model.name`.
-
-    - ``predictions``: one row per (policy, entity scored): the dataset's key, ``score`` (float64
-      probability), the label (nullable Int64; null when it never arrived), ``policy``, ``day``, ``model``.
-    - ``daily``: :func:`realized_performance` by ``policy`` and ``day``.
-    - ``monthly``: the same by ``policy`` and ``month`` (``"YYYY-MM"``), each month's predictions pooled.
-    - ``retrains``: one row per model trained after the first: ``policy``, ``day``, ``model``,
-      ``fit_seconds`` (float, wall), ``reasons`` (list of str: the trigger's, or the schedule).
-    - ``drift``: one row per monitored day of the drift policy (after ``start``): ``day``, ``model``,
-      ``window_rows``, ``drifted_features`` (voting features drifted by PSI), ``voting_features``,
-      ``score_psi``, ``realized_roc_auc`` (None without labelled predictions of both classes),
-      ``retrain``, ``suppressed`` (bool), ``reasons`` (list of str).
-    - ``summary``: one row per policy, in the order asked: ``policy``, ``retrains`` (int, after the
-      first model), ``train_seconds`` (wall seconds of all its fits, the first model's included),
-      ``mean_daily_auc`` (mean of the daily ROC AUCs), ``pooled_auc`` (all its predictions pooled).
-    - ``timings``: wall seconds of the replay's parts, and ``unique_fits``.
-    """
-
-    predictions: pd.DataFrame
-    daily: pd.DataFrame
-    monthly: pd.DataFrame
-    retrains: pd.DataFrame
-    drift: pd.DataFrame
-    summary: pd.DataFrame
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 def extraction_window(cfg: PipelineConfig, start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -159,23 +132,38 @@ def replay(
         if model.name not in reference:
             reference.clear()
             reference[model.name] = split_by_time(frame, model.split, ds)[0]
-        features = feature_drift(
-            reference[model.name], window, ds.numeric_features, ds.categorical_features, mon.thresholds
+        recent = [f for f in made[-mon.window_days :] if f["day"].iloc[0] >= window_start.date()]
+        predictions = (
+            (
+                pd.concat(recent, ignore_index=True)[[ds.key, "score", "model"]]
+                if recent
+                else pd.DataFrame({ds.key: [], "score": [], "model": []})
+            )
+            .rename(columns={"model": "model_version"})
+            .assign(is_champion=True)
         )
-        scores = prediction_drift(model.holdout_scores, predict_proba(model.pipeline, window, ds), mon.thresholds)
-        auc = realized_auc(made, model.name, window_start.date(), ds.label)
+        evaluation = evaluate_window(
+            model.pipeline, reference[model.name], model.holdout_scores, window, predictions, ds, mon
+        )
         voting = mon.features or ds.features
-        decision = decide_retrain(features, scores, auc, mon, voting, last_trigger, day)
-        psi = features[(features["metric"] == "psi") & features["feature"].isin(voting)]
+        decision = decide_retrain(
+            evaluation.feature_drift,
+            evaluation.prediction_drift,
+            evaluation.realized_roc_auc,
+            mon,
+            voting,
+            last_trigger,
+            day,
+        )
         clock["monitor_seconds"] += time.perf_counter() - began
         return {
             "day": day.date(),
             "model": model.name,
             "window_rows": len(window),
-            "drifted_features": int(psi["drifted"].sum()),
+            "drifted_features": len(evaluation.drifted_features(voting)),
             "voting_features": len(voting),
-            "score_psi": float(scores.loc[scores["metric"] == "psi", "value"].iloc[0]),
-            "realized_roc_auc": auc,
+            "score_psi": evaluation.score_psi,
+            "realized_roc_auc": evaluation.realized_roc_auc,
             "retrain": decision.retrain,
             "suppressed": decision.suppressed,
             "reasons": decision.reasons,
@@ -228,32 +216,6 @@ def replay(
         "fit_seconds_unique": sum(m.fit_seconds for m in models.values()),
     }
     return _result(made, retrains, drift, first, list(policies), ds.label, timings)
-
-
-def realized_auc(made: list[pd.DataFrame], model: str, since: dt.date, label: str) -> float | None:
-    """ROC AUC of the labelled predictions ``model`` made for days from ``since`` on.
-
-    Args:
-        made: one policy's daily prediction frames (``day``, ``model``, ``score``, ``label``), oldest first.
-        model: a :attr:`Model.name`.
-        since: first day of the monitoring window.
-        label: the label column.
-
-    Returns:
-        The ROC AUC, or None when there is no labelled prediction or a single class.
-    """
-    own = []
-    for frame in reversed(made):  # oldest first, one frame per day
-        if frame["day"].iloc[0] < since:
-            break
-        if frame["model"].iloc[0] == model:
-            own.append(frame)
-    if not own:
-        return None
-    performance = realized_performance(pd.concat(own, ignore_index=True), label, by=())
-    if performance.empty or pd.isna(performance["roc_auc"].iloc[0]):
-        return None
-    return float(performance["roc_auc"].iloc[0])
 
 
 def _log_month(made: dict, retrains: list[dict], day: dt.datetime, label: str, elapsed: float) -> None:
@@ -359,41 +321,27 @@ def save(result: StudyResult, out: Path, meta: dict) -> Path:
     return write_report(result, out, meta, markdown_table(result))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pipeline.study``: extract the feature table from the warehouse, replay, write the
-    report and print the result table. Returns the exit code."""
+def run(
+    cfg: PipelineConfig, out: Path, start: dt.datetime, end: dt.datetime, policies: Sequence[str], threads: int = 1
+) -> str:
+    """``pipeline study``: extract the feature table from the warehouse, replay, write the report into
+    ``out``, and return the result table (Markdown).
+
+    Args:
+        threads: OpenMP/BLAS threads per fit (0: the libraries' default, every core).
+
+    Raises:
+        ValueError, TrainingDataError: as :func:`replay`.
+        WarehouseError, LocalClusterError: the warehouse cannot be read.
+    """
     from threadpoolctl import threadpool_limits
 
-    from pipeline.config import load_config
     from pipeline.features.build import extract_feature_table
     from pipeline.stages.retrain import code_version
     from pipeline.stages.runtime import open_warehouse
 
-    def midnight(text: str) -> dt.datetime:
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
-
-    parser = argparse.ArgumentParser(prog="python -m pipeline.study", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
-    parser.add_argument("--start", type=midnight, default=midnight("2013-03-01"), help="first model as of (UTC date)")
-    parser.add_argument("--end", type=midnight, default=midnight("2014-01-01"), help="replay end, exclusive")
-    parser.add_argument("--policies", default=",".join(POLICIES), help="comma-separated subset of %(default)s")
-    parser.add_argument("--max-iter", type=int, help="override model.params.max_iter (default: the config's)")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="OpenMP/BLAS threads per fit (default 1; 0: the libraries' default, all cores). On a busy "
-        "2-core machine one thread is several times faster than two that wait for each other",
-    )
-    parser.add_argument("--config", help="config file (default $PIPELINE_CONFIG or config/pipeline.yaml)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    log.setLevel(logging.INFO)
-
     began = time.perf_counter()
-    cfg = load_config(args.config, **({"model": {"params": {"max_iter": args.max_iter}}} if args.max_iter else {}))
-    policies = [p.strip() for p in args.policies.split(",") if p.strip()]
-    lo, hi = extraction_window(cfg, args.start, args.end)
+    lo, hi = extraction_window(cfg, start, end)
     frame = extract_feature_table(open_warehouse(cfg), cfg.dataset, lo, hi, require_label=True)
     extracted = time.perf_counter() - began
     log.info(
@@ -404,21 +352,16 @@ def main(argv: list[str] | None = None) -> int:
         extracted,
         ", ".join(policies),
     )
-    with threadpool_limits(args.threads or None):
-        result = replay(frame, cfg, args.start, args.end, policies)
+    with threadpool_limits(threads or None):
+        result = replay(frame, cfg, start, end, policies)
     result.timings["extract_seconds"] = extracted
-    meta = describe(cfg, args.start, args.end, policies, len(frame)) | {
+    meta = describe(cfg, start, end, policies, len(frame)) | {
         "code_version": code_version(),
-        "threads": args.threads or "library default",
+        "threads": threads or "library default",
     }
     reporting = time.perf_counter()
-    report = save(result, args.out, meta)
+    report = save(result, out, meta)
     result.timings["report_seconds"] = time.perf_counter() - reporting
     result.timings["total_seconds"] = time.perf_counter() - began
     log.info("report: %s (timings: %s)", report, {k: round(v, 1) for k, v in result.timings.items()})
-    print(markdown_table(result))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return markdown_table(result)
