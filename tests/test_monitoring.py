@@ -8,10 +8,12 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.metrics import roc_auc_score
 
+from pipeline.config import DatasetConfig, MonitoringConfig
+from pipeline.metrics import DEFAULT_DRIFT_THRESHOLDS
 from pipeline.monitoring.drift import (
     COLUMNS,
-    DEFAULT_THRESHOLDS,
     EPSILON,
     feature_drift,
     jensen_shannon,
@@ -21,6 +23,7 @@ from pipeline.monitoring.drift import (
     wasserstein,
 )
 from pipeline.monitoring.performance import PERFORMANCE_COLUMNS, realized_performance, to_long
+from pipeline.monitoring.window import evaluate_window
 
 N = 5000
 NUMERIC = ["x", "engines"]
@@ -156,7 +159,7 @@ def test_feature_drift_schema_and_thresholds():
     not_psi = result[result["metric"] != "psi"]
     assert not_psi["threshold"].isna().all() and not not_psi["drifted"].any()  # no threshold: never drifted
     defaults = feature_drift(sample(0, n=200), sample(1, n=100), NUMERIC, CATEGORICAL)
-    assert set(zip(defaults["metric"], defaults["threshold"], strict=True)) == set(DEFAULT_THRESHOLDS.items())
+    assert set(zip(defaults["metric"], defaults["threshold"], strict=True)) == set(DEFAULT_DRIFT_THRESHOLDS.items())
 
 
 # --- realized performance ------------------------------------------------------------------------
@@ -224,6 +227,59 @@ def test_to_long_keeps_one_row_per_group_and_metric():
     assert long["value"].dtype == "float64"
     auc = long[(long["day"] == "2013-03-01") & (long["metric"] == "roc_auc")]["value"]
     assert auc.tolist() == [pytest.approx(3 / 4)]
+
+
+# --- one monitoring window ----------------------------------------------------------------------
+
+
+class ScoreByX:
+    """A model stub: P(class 1) is the logistic of feature ``x``."""
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        p = 1 / (1 + np.exp(-features["x"].to_numpy(dtype=float)))
+        return np.column_stack([1 - p, p])
+
+
+def test_evaluate_window_pools_every_champion_version_and_leaves_shadows_out():
+    ds = DatasetConfig(
+        name="t",
+        feature_sql="sql/features/flights.sql",
+        key="id",
+        timestamp="ts",
+        label="delayed",
+        numeric_features=NUMERIC,
+        categorical_features=CATEGORICAL,
+    )
+    labels = pd.array([1, 0, 1, 0, 1, 0, None, 1], dtype="Int64")
+    current = sample(1, n=8).assign(id=range(8), ts=pd.Timestamp("2013-03-02", tz="UTC"), delayed=labels)
+    champion = [0.9, 0.2, 0.4, 0.6, 0.7, 0.1, 0.5, 0.3]  # v1 made ids 0-3, v2 (promoted since) ids 4-7
+    made = pd.DataFrame(
+        {
+            "id": [*range(8), *range(8)],
+            "model_version": [1] * 4 + [2] * 4 + [3] * 8,
+            "is_champion": [True] * 8 + [False] * 8,  # v3 scored in shadow
+            "score": champion + [1 - s for s in champion],
+        }
+    )
+    reference = sample(0, n=200)
+    holdout_scores = ScoreByX().predict_proba(sample(2, n=100))[:, 1]
+
+    result = evaluate_window(
+        ScoreByX(), reference, holdout_scores, current, made, ds, MonitoringConfig(thresholds={"psi": 0.25})
+    )
+
+    known = ~labels.isna()
+    expected = roc_auc_score(np.asarray(labels[known], dtype=int), np.asarray(champion)[known])
+    assert result.realized_roc_auc == pytest.approx(expected)
+    assert sorted(result.performance["model_version"].unique()) == [1, 2, 3]
+    assert result.feature_drift.equals(feature_drift(reference, current, NUMERIC, CATEGORICAL, {"psi": 0.25}))
+    assert set(result.prediction_drift["kind"]) == {"prediction"} and set(result.prediction_drift["feature"]) == {
+        "score"
+    }
+    assert result.score_psi == result.prediction_drift.loc[result.prediction_drift["metric"] == "psi", "value"].iloc[0]
+    psi_drifted = result.feature_drift[(result.feature_drift["metric"] == "psi") & result.feature_drift["drifted"]]
+    assert result.drifted_features() == sorted(psi_drifted["feature"])
+    assert result.drifted_features(["x"]) == [f for f in result.drifted_features() if f == "x"]
 
 
 # --- bad input -----------------------------------------------------------------------------------

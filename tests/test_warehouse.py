@@ -1,5 +1,5 @@
 """Tests of the warehouse I/O layer on a real, empty PostgreSQL database: the dtypes of
-``read_frame``'s ADBC path (numeric mapped to float64 on purpose), parameter binding, errors, and
+``read_frame``'s COPY path (numeric mapped to float64 on purpose), parameter binding, errors, and
 ``BulkSession.write_frame``'s load inside a transaction that commits or rolls back as a whole."""
 
 from __future__ import annotations
@@ -253,16 +253,16 @@ def test_write_frame_empty_string_is_not_null(warehouse: Warehouse) -> None:
         assert cur.fetchall() == [(1, False, ""), (2, True, None)]
 
 
-def test_write_frame_sees_its_own_rows_before_commit(warehouse: Warehouse) -> None:
+def test_a_bulk_session_commits_writes_and_statements_together(warehouse: Warehouse) -> None:
     frame = pd.DataFrame({"id": [10, 11], "s": ["a", "b"]})
 
     with warehouse.bulk() as session:
         session.write_frame(frame, "public.target")
-        inside = session.read_frame("SELECT id FROM target ORDER BY id", {})
         assert count(warehouse, "target") == 0  # another connection sees nothing before the commit
+        session.execute("raw/truncate", table="public.sample")  # a statement in the same transaction
 
-    assert inside["id"].tolist() == [10, 11]
-    assert count(warehouse, "target") == 2
+    assert warehouse.read_frame("SELECT id FROM target ORDER BY id", {})["id"].tolist() == [10, 11]
+    assert count(warehouse, "sample") == 0
 
 
 def test_failed_transaction_writes_nothing(warehouse: Warehouse) -> None:

@@ -1,34 +1,44 @@
-"""Thin I/O to the PostgreSQL warehouse: statements from ``sql/``, transactions, and Arrow-native bulk
-reads and writes through ADBC (``adbc-driver-postgresql``, binary ``COPY`` underneath; no row-by-row
-INSERT, no ``read_sql``/``to_sql``).
+"""Thin I/O to the PostgreSQL warehouse: statements from ``sql/``, transactions, and bulk reads and
+writes (no row-by-row INSERT, no ``read_sql``/``to_sql``).
 
 Statements are templates: identifiers (table and column names) are composed with
-:mod:`psycopg2.sql`, values are always bind parameters in ``%(name)s`` form. Small statements run on
-a pooled psycopg2 connection; bulk work runs on an ADBC connection, with the statement's parameters
-bound client-side by psycopg2 (``mogrify``, the same binding psycopg2 always does). Every session
-runs in UTC, so ``timestamptz`` values cross the wire unambiguously.
+:mod:`psycopg2.sql`, values are always bind parameters in ``%(name)s`` form. Every session runs in
+UTC, so ``timestamptz`` values cross the wire unambiguously.
 
-Types of a bulk read (:meth:`Warehouse.read_frame`): integers of any width become ``int64``
-(``Int64`` when the column holds NULLs), ``real``/``double precision`` ``float64``, ``numeric``
-``float64`` on purpose (a double's 15-17 significant digits: cast to ``text`` in the query to keep
-exact decimals), ``timestamptz`` ``datetime64[us, UTC]``, ``timestamp`` ``datetime64[us]``, ``date``
-Python dates, ``boolean`` ``bool``, text ``str`` (or ``category`` on request). Other types (``jsonb``,
-arrays...) are refused with a message saying to cast them.
+- **Writes** go through ADBC (``adbc-driver-postgresql``: Arrow in, binary ``COPY`` underneath), in a
+  :class:`BulkSession` transaction with the statements around them (:meth:`Warehouse.bulk`).
+- **Reads** (:meth:`Warehouse.read_frame`) stay hand-written, because ADBC missed the extraction bar in
+  ``make bench`` (1.6x to 2x the time of a raw ``COPY ... TO STDOUT`` at 3.37M rows, against at most
+  1.3x; its binary decoding runs on one thread): ``COPY ... TO STDOUT`` runs in a thread that writes
+  into an OS pipe while Arrow's streaming CSV reader parses the other end, so parsing overlaps the
+  transfer and the CSV text is never held in memory. The README's Performance section has the figures.
+
+Types of a read: integers become ``int64`` (``Int64`` when the column holds NULLs), ``real``/``double
+precision`` ``float64``, ``numeric`` ``float64`` on purpose (a double's 15-17 significant digits: cast
+to ``text`` in the query to keep exact decimals), ``timestamptz`` ``datetime64[us, UTC]``,
+``timestamp`` ``datetime64[us]``, ``date`` Python dates, ``boolean`` ``bool``, text ``str`` (or
+``category`` on request). Other types (``jsonb``, arrays...) are refused with a message saying to cast
+them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+import os
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
-from typing import Any
+from typing import IO, Any
 from urllib.parse import quote
 
+import numpy as np
 import pandas as pd
 import psycopg2
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 from psycopg2 import sql
 from psycopg2.extensions import cursor as Cursor
 from sqlalchemy import Engine, create_engine
@@ -41,11 +51,28 @@ log = logging.getLogger(__name__)
 SQL_DIR = PROJECT_ROOT / "sql"
 
 
-# The PostgreSQL types a bulk read maps (ADBC's type names); anything else must be cast in the query.
-_MAPPED_TYPES = frozenset(
-    {"int2", "int4", "int8", "float4", "float8", "numeric", "bool", "text", "varchar", "bpchar", "date"}
-    | {"timestamp", "timestamptz"}
-)
+# PostgreSQL type OID -> Arrow type used to parse COPY's CSV output. See pg_type.dat in PostgreSQL.
+_ARROW_TYPES: dict[int, pa.DataType] = {
+    16: pa.bool_(),
+    20: pa.int64(),
+    21: pa.int64(),
+    23: pa.int64(),
+    700: pa.float64(),
+    701: pa.float64(),
+    1700: pa.float64(),
+    25: pa.string(),
+    1042: pa.string(),
+    1043: pa.string(),
+    1082: pa.date32(),
+    1114: pa.timestamp("us"),
+    1184: pa.timestamp("us", tz="UTC"),
+}
+
+# Bytes moved per pipe write/read and per COPY FROM message, and the size of the CSV blocks Arrow
+
+# Bytes moved per pipe write/read, and the size of the CSV blocks Arrow parses at a time (about
+# 10,000 rows of a 20-column table).
+_PIPE_BYTES = 1 << 20
 
 
 class WarehouseError(RuntimeError):
@@ -137,7 +164,7 @@ class Warehouse:
 
     @contextmanager
     def bulk(self) -> Iterator[BulkSession]:
-        """A :class:`BulkSession`: one ADBC transaction for statements, bulk reads and bulk writes,
+        """A :class:`BulkSession`: one ADBC transaction for statements and bulk writes,
         committed when the block ends and rolled back on any error, so nothing is half-written.
 
         Raises:
@@ -170,35 +197,7 @@ class Warehouse:
     def read_frame(
         self, query: str | sql.Composable, params: Mapping[str, Any], categorical: Sequence[str] = ()
     ) -> pd.DataFrame:
-        """Run a query and return its result as a DataFrame (:meth:`BulkSession.read_frame`), in a
-        transaction of its own."""
-        with self.bulk() as session:
-            return session.read_frame(query, params, categorical)
-
-
-class BulkSession:
-    """Statements, Arrow-native reads and writes inside one ADBC transaction (:meth:`Warehouse.bulk`)."""
-
-    def __init__(self, conn: Any, cur: Any, bind: Cursor) -> None:
-        self._conn, self._cur, self._bind = conn, cur, bind
-        self._schemas: dict[str, pa.Schema] = {}
-
-    def _bound(self, query: str | sql.Composable, params: Mapping[str, Any] | None) -> str:
-        query = query if isinstance(query, sql.Composable) else sql.SQL(query.strip().rstrip(";"))
-        return self._bind.mogrify(query, params).decode()
-
-    def execute(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> None:
-        """Execute ``sql/<name>.sql`` (one statement) in the session's transaction."""
-        self._cur.execute(self._bound(statement(name, **identifiers), params))
-
-    def fetch(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> list[dict]:
-        """Rows of ``sql/<name>.sql`` as dicts, in the session's transaction."""
-        return self.read_frame(statement(name, **identifiers), params or {}).to_dict(orient="records")
-
-    def read_frame(
-        self, query: str | sql.Composable, params: Mapping[str, Any], categorical: Sequence[str] = ()
-    ) -> pd.DataFrame:
-        """Run ``query`` and return its result, read as Arrow record batches (binary COPY).
+        """Run ``query`` and return its result through ``COPY ... TO STDOUT``.
 
         Args:
             query: a SELECT with ``%(name)s`` bind parameters (text, or composed with identifiers).
@@ -212,12 +211,24 @@ class BulkSession:
             WarehouseError: the query fails (a missing table, say), returns a type not mapped here,
                 or lacks a ``categorical`` column.
         """
-        self._cur.execute(self._bound(query, params))
-        table = self._cur.fetch_arrow_table()
-        missing = [c for c in categorical if c not in table.column_names]
-        if missing:
-            raise WarehouseError(f"the query returns no column(s) {missing}; it returns {table.column_names}")
-        return _to_frame(table, set(categorical))
+        with self.transaction() as cur:
+            return read_frame(cur, query, params, categorical)
+
+
+class BulkSession:
+    """Statements and Arrow-native writes inside one ADBC transaction (:meth:`Warehouse.bulk`)."""
+
+    def __init__(self, conn: Any, cur: Any, bind: Cursor) -> None:
+        self._conn, self._cur, self._bind = conn, cur, bind
+        self._schemas: dict[str, pa.Schema] = {}
+
+    def _bound(self, query: str | sql.Composable, params: Mapping[str, Any] | None) -> str:
+        query = query if isinstance(query, sql.Composable) else sql.SQL(query.strip().rstrip(";"))
+        return self._bind.mogrify(query, params).decode()
+
+    def execute(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> None:
+        """Execute ``sql/<name>.sql`` (one statement) in the session's transaction."""
+        self._cur.execute(self._bound(statement(name, **identifiers), params))
 
     def write_frame(self, frame: pd.DataFrame, table: str) -> int:
         """Bulk-load ``frame`` into ``table`` (``"schema.table"``) in the session's transaction.
@@ -265,41 +276,235 @@ def _reason(exc: Exception) -> str:
     return str(exc).strip()
 
 
-def _to_frame(table: pa.Table, categorical: set[str]) -> pd.DataFrame:
-    """``table`` as pandas with the module's dtypes, one column at a time (each Arrow column is
-    released once converted)."""
+def read_frame(
+    cur: Cursor, query: str | sql.Composable, params: Mapping[str, Any], categorical: Sequence[str] = ()
+) -> pd.DataFrame:
+    """:meth:`Warehouse.read_frame` on an open cursor (inside the caller's transaction)."""
+    copy_sql, options = _prepare_copy_out(cur, query, params, categorical)
+    with _copy_out(cur, copy_sql) as stream:
+        reader = pacsv.open_csv(stream, **options)
+        columns = [_column_builder(field.type) for field in reader.schema]
+        for batch in reader:  # each batch copied out while the next is in flight, then freed
+            for column, array in zip(columns, batch.columns, strict=True):
+                column.append(array)
+    return pd.DataFrame(
+        {name: column.finish() for name, column in zip(reader.schema.names, columns, strict=True)}, copy=False
+    )
+
+
+def _prepare_copy_out(
+    cur: Cursor, query: str | sql.Composable, params: Mapping[str, Any], categorical: Sequence[str]
+) -> tuple[bytes, dict[str, Any]]:
+    """The bound ``COPY (query) TO STDOUT`` statement and the options of Arrow's CSV reader for it.
+    ``query`` is SQL text, or a composed statement (from :func:`statement`) with identifiers filled."""
+    query_sql = query if isinstance(query, sql.Composable) else sql.SQL(query.strip().rstrip(";"))
+    cur.execute(statement("io/describe_query", query=query_sql), params)
+    types: dict[str, pa.DataType] = {}
+    for col in cur.description:
+        if col.type_code not in _ARROW_TYPES:
+            raise WarehouseError(
+                f"column {col.name!r} has PostgreSQL type OID {col.type_code}, which has no "
+                "mapping; cast it in the query to integer, double precision, text or timestamptz"
+            )
+        types[col.name] = _ARROW_TYPES[col.type_code]
+    missing = [c for c in categorical if c not in types]
+    if missing:
+        raise WarehouseError(f"the query returns no column(s) {missing}; it returns {list(types)}")
+    for name in categorical:
+        # Parsed straight into dictionary arrays: pandas gets categories without re-hashing strings.
+        types[name] = pa.dictionary(pa.int32(), types[name])
+    # psycopg2 binds parameters client-side; mogrify is the same binding, done before COPY wraps the query.
+    copy_sql = cur.mogrify(statement("io/copy_query_out", query=query_sql), params)
+    options = {
+        "read_options": pacsv.ReadOptions(block_size=_PIPE_BYTES),
+        # Quoted text may hold line breaks: without this, Arrow splits blocks inside such a value.
+        "parse_options": pacsv.ParseOptions(newlines_in_values=True),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=types,
+            null_values=[""],  # COPY's NULL is an unquoted empty field; text such as 'NA' is data
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            true_values=["t"],  # COPY writes booleans as t/f
+            false_values=["f"],
+        ),
+    }
+    return copy_sql, options
+
+
+def _to_frame(table: pa.Table) -> pd.DataFrame:
+    """``table`` as pandas with :meth:`Warehouse.read_frame`'s dtypes, one column at a time: each
+    Arrow column is released once converted, so the peak is the frame plus one column."""
     columns: dict[str, pd.Series] = {}
-    for field in table.schema:
+    for name in table.column_names:
         column = table.column(0)
         table = table.remove_column(0)
-        columns[field.name] = _to_series(field, column, field.name in categorical)
+        if pa.types.is_integer(column.type) and column.null_count:
+            series = column.to_pandas(types_mapper={column.type: pd.Int64Dtype()}.get)
+        else:
+            series = column.to_pandas()
+        if isinstance(series.dtype, pd.CategoricalDtype):
+            series = _as_astype_category(series)
+        columns[name] = series
         del column
     return pd.DataFrame(columns, copy=False)
 
 
-def _to_series(field: pa.Field, column: pa.ChunkedArray, categorical: bool) -> pd.Series:
-    type_name = (field.metadata or {}).get(b"POSTGRESQL:type", b"?").decode()
-    if type_name not in _MAPPED_TYPES:
-        raise WarehouseError(
-            f"column {field.name!r} has PostgreSQL type {type_name}, which has no mapping; cast it in "
-            "the query to integer, double precision, text or timestamptz"
-        )
-    if type_name == "numeric":  # float64 on purpose (see the module docstring); 'NaN' parses as NaN
-        if isinstance(column.type, pa.ExtensionType):
-            column = pa.chunked_array([c.storage for c in column.chunks], column.type.storage_type)
-        return pc.cast(column, pa.float64()).to_pandas()
-    kind = column.type
-    if pa.types.is_integer(kind):
-        column = column.cast(pa.int64())
-        if column.null_count:
-            return column.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
-        return column.to_pandas()
-    if pa.types.is_floating(kind):
-        return column.cast(pa.float64()).to_pandas()
-    if categorical:
-        if not pa.types.is_string(kind):
-            raise WarehouseError(f"column {field.name!r} is {type_name}, not text: it cannot be categorical")
-        series = pc.dictionary_encode(column).to_pandas()
-        # Sorted categories, as astype("category") gives (Arrow keeps them in first-seen order).
-        return series.cat.reorder_categories(series.cat.categories.sort_values())
-    return column.to_pandas()
+class _NumpyColumn:
+    """A streamed int64, float64 or timestamp column, copied batch by batch into one growing NumPy
+    array: the result is never held twice (Arrow batches, then pandas), and the copying overlaps the
+    transfer. Integers with NULLs get a mask (``Int64``); float NULLs become NaN, timestamp ones NaT.
+    """
+
+    _FIRST_CAPACITY = 1 << 16
+
+    def __init__(self, arrow_type: pa.DataType) -> None:
+        self.arrow_type = arrow_type
+        if pa.types.is_timestamp(arrow_type):
+            dtype = np.dtype(f"datetime64[{arrow_type.unit}]")
+        else:
+            dtype = np.dtype(arrow_type.to_pandas_dtype())
+        self.values = np.empty(0, dtype)
+        self.mask: np.ndarray | None = None  # integers only, made at the first NULL
+        self.rows = 0
+
+    def _reserve(self, rows: int) -> None:
+        if rows <= len(self.values):
+            return
+        capacity = max(rows, 2 * len(self.values), self._FIRST_CAPACITY)
+        # realloc: a large block grows by remapping pages, without copying them.
+        self.values.resize(capacity, refcheck=False)
+        if self.mask is not None:
+            self.mask.resize(capacity, refcheck=False)  # new entries are False
+
+    def append(self, array: pa.Array) -> None:
+        n = len(array)
+        self._reserve(self.rows + n)
+        target = self.values[self.rows : self.rows + n]
+        itemsize = self.values.dtype.itemsize
+        # The values buffer as is (NULL slots hold arbitrary values), then the NULLs marked.
+        buffer = array.buffers()[1]
+        if buffer is None:  # no values at all (every slot NULL)
+            target.view(np.int64)[:] = 0
+        else:
+            target[:] = np.frombuffer(buffer, self.values.dtype, count=n, offset=array.offset * itemsize)
+        if array.null_count:
+            nulls = array.is_null().to_numpy(zero_copy_only=False)
+            if target.dtype.kind == "f":
+                target[nulls] = np.nan
+            elif target.dtype.kind == "M":
+                target[nulls] = np.datetime64("NaT")
+            else:
+                if self.mask is None:
+                    self.mask = np.zeros(len(self.values), bool)
+                self.mask[self.rows : self.rows + n] = nulls
+        del target
+        self.rows += n
+
+    def finish(self) -> pd.Series:
+        values, mask = self.values, self.mask
+        self.values = self.mask = None
+        values.resize(self.rows, refcheck=False)
+        if mask is not None:
+            mask.resize(self.rows, refcheck=False)
+            return pd.Series(pd.arrays.IntegerArray(values, mask), copy=False)
+        series = pd.Series(values, copy=False)
+        if pa.types.is_timestamp(self.arrow_type) and self.arrow_type.tz is not None:
+            series = series.dt.tz_localize(self.arrow_type.tz)
+        return series
+
+
+class _ArrowColumn:
+    """A streamed column of any other type (text, category, boolean, date), kept as Arrow arrays
+    and converted at the end (text stays Arrow-backed in pandas; categories are small)."""
+
+    def __init__(self, arrow_type: pa.DataType) -> None:
+        self.arrow_type = arrow_type
+        self.chunks: list[pa.Array] = []
+
+    def append(self, array: pa.Array) -> None:
+        self.chunks.append(array)
+
+    def finish(self) -> pd.Series:
+        table = pa.table({"c": pa.chunked_array(self.chunks, self.arrow_type)})
+        self.chunks = []
+        return _to_frame(table)["c"]
+
+
+def _column_builder(arrow_type: pa.DataType) -> _NumpyColumn | _ArrowColumn:
+    fixed_width = pa.types.is_int64(arrow_type) or pa.types.is_float64(arrow_type)
+    if fixed_width or pa.types.is_timestamp(arrow_type):
+        return _NumpyColumn(arrow_type)
+    return _ArrowColumn(arrow_type)
+
+
+def _as_astype_category(series: pd.Series) -> pd.Series:
+    """A categorical from an Arrow dictionary with the categories ``astype("category")`` would give:
+    only the values present (a slice keeps its batch's whole dictionary), sorted (Arrow keeps them in
+    first-seen order). Works on the codes, 25 times faster than ``remove_unused_categories``."""
+    cat = series.array
+    codes = cat.codes
+    used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(cat.categories)))
+    categories = cat.categories[used]
+    order = categories.argsort()
+    remap = np.full(len(cat.categories) + 1, -1, dtype=codes.dtype)  # the last slot maps NULL's -1 to -1
+    remap[used[order]] = np.arange(len(used), dtype=codes.dtype)
+    recoded = pd.Categorical.from_codes(remap[codes], categories[order], validate=False)
+    return pd.Series(recoded, index=series.index, name=series.name)
+
+
+def _widen(fd: int) -> None:
+    """Give a pipe a 1 MiB buffer (Linux; the 64 KiB default costs a context switch per 64 KiB)."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or above /proc/sys/fs/pipe-max-size
+        pass
+
+
+def _pipe_writer(name: str, write: Callable[[IO[bytes]], None]) -> tuple[int, threading.Thread, list[BaseException]]:
+    """Run ``write(sink)`` in a thread, ``sink`` being the write end of a pipe with a widened buffer.
+
+    Returns:
+        The pipe's read file descriptor, the started thread, and a list that receives the exception
+        ``write`` raised, if any (for the caller to re-raise in its own thread).
+    """
+    read_fd, write_fd = os.pipe()
+    _widen(write_fd)
+    failure: list[BaseException] = []
+
+    def produce() -> None:
+        try:
+            with open(write_fd, "wb", buffering=_PIPE_BYTES) as sink:
+                write(sink)
+        except BaseException as exc:  # re-raised by the reader
+            failure.append(exc)
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    return read_fd, thread, failure
+
+
+@contextmanager
+def _copy_out(cur: Cursor, copy_sql: bytes) -> Iterator[IO[bytes]]:
+    """A readable stream of ``copy_sql``'s output, written by ``copy_expert`` in a thread.
+
+    On leaving, the rest of the stream is read and discarded so that the COPY ends and the
+    connection is usable again, then the thread is joined. An error of the COPY (a query failing
+    part-way) is raised then, in preference to the reader's own (which it usually caused).
+    """
+
+    def copy(sink: IO[bytes]) -> None:
+        cur.copy_expert(copy_sql, sink)
+
+    read_fd, thread, failure = _pipe_writer("copy-out", copy)
+    source = open(read_fd, "rb", buffering=_PIPE_BYTES)
+    try:
+        yield source
+    finally:
+        try:
+            while source.read(_PIPE_BYTES):
+                pass
+        finally:
+            source.close()
+            thread.join()
+        if failure:
+            raise failure[0]

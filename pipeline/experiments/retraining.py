@@ -145,7 +145,7 @@ def replay(
         evaluation = evaluate_window(
             model.pipeline, reference[model.name], model.holdout_scores, window, predictions, ds, mon
         )
-        voting = mon.features or ds.features
+        voting = cfg.voting_features
         decision = decide_retrain(
             evaluation.feature_drift,
             evaluation.prediction_drift,

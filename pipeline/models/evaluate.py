@@ -7,14 +7,18 @@ import pandas as pd
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from pipeline.errors import PermanentError
+from pipeline.metrics import AVERAGE_PRECISION, BRIER, CLASSIFICATION, LOG_LOSS, ROC_AUC
 
-# Metric name -> (function of (y_true, probability), True when higher is better).
-METRICS = {
-    "roc_auc": (roc_auc_score, True),
-    "average_precision": (average_precision_score, True),
-    "log_loss": (lambda y, p: log_loss(y, p, labels=[0, 1]), False),
-    "brier": (brier_score_loss, False),
+_FUNCTIONS = {
+    ROC_AUC: roc_auc_score,
+    AVERAGE_PRECISION: average_precision_score,
+    LOG_LOSS: lambda y, p: log_loss(y, p, labels=[0, 1]),
+    BRIER: brier_score_loss,
 }
+
+# Metric name -> (function of (y_true, probability), True when higher is better), in the order of
+# :data:`pipeline.metrics.CLASSIFICATION`, which names them.
+METRICS = {m.name: (_FUNCTIONS[m.name], m.higher_is_better) for m in CLASSIFICATION}
 
 
 class EvaluationError(PermanentError, ValueError):
@@ -29,7 +33,7 @@ def classification_metrics(y_true: np.ndarray, probability: np.ndarray) -> dict[
         probability: shape (n,), predicted probability of class 1.
 
     Returns:
-        ``{"roc_auc", "average_precision", "log_loss", "brier"}`` -> float, plus ``"rows"``.
+        each of :data:`pipeline.metrics.CLASSIFICATION_METRICS` -> float, plus ``"rows"``.
 
     Raises:
         EvaluationError: fewer than one example of each class.
@@ -88,6 +92,6 @@ def permutation_importance_frame(
 
     sample = holdout.sample(n=min(max_rows, len(holdout)), random_state=seed)
     result = permutation_importance(
-        model, sample[features], sample[label].to_numpy(), scoring="roc_auc", n_repeats=n_repeats, random_state=seed
+        model, sample[features], sample[label].to_numpy(), scoring=ROC_AUC, n_repeats=n_repeats, random_state=seed
     )
     return pd.DataFrame({"feature": features, "mean": result.importances_mean, "std": result.importances_std})

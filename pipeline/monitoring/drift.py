@@ -13,7 +13,7 @@ the current window is recent data. Three distances, each a float that grows with
 They are effect sizes, not hypothesis tests: a test's p-value goes to zero for any difference once
 the samples are large, while these settle at the size of the shift, so one threshold per metric
 serves every window size (provided the window is not so small that sampling noise dominates; see
-:data:`DEFAULT_THRESHOLDS`).
+:data:`pipeline.metrics.DRIFT_STATISTICS`, which names the three and holds their default thresholds).
 
 Binning, shared by PSI and Jensen-Shannon:
 
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -40,7 +39,16 @@ from numpy.typing import ArrayLike
 from scipy.spatial.distance import jensenshannon as _scipy_jensenshannon
 from scipy.stats import wasserstein_distance as _scipy_wasserstein
 
-Kind = Literal["numeric", "categorical"]
+from pipeline.metrics import (
+    DEFAULT_DRIFT_THRESHOLDS,
+    DRIFT_METRICS,
+    DRIFT_STATISTICS,
+    JENSEN_SHANNON,
+    PSI,
+    TRIGGER_DRIFT_METRIC,
+    WASSERSTEIN,
+)
+from pipeline.metrics import FeatureKind as Kind
 
 DEFAULT_BINS = 10
 
@@ -49,19 +57,6 @@ DEFAULT_BINS = 10
 # 0.05 * ln(0.05 / 1e-4) = 0.31 on its own: a new category or a jump in nulls of that size is
 # "significant". A bin empty in both samples contributes 0.
 EPSILON = 1e-4
-
-METRICS = ("psi", "wasserstein", "jensen_shannon")
-
-# A value above its threshold is drift. The three defaults mark a "significant" shift and agree with
-# each other on a normal feature whose mean moves by half a reference standard deviation: with decile
-# bins its population values are PSI 0.24, Wasserstein / std 0.50, Jensen-Shannon distance 0.20.
-# PSI 0.25 is also the conventional line for "significant shift, act" (below 0.1 stable, 0.1-0.25
-# moderate; Siddiqi 2006; Yurdakul 2018). With no shift, sampling noise is far smaller on the usual
-# window sizes: E[PSI] ~ (B - 1) * (1/n_ref + 1/n_cur) for B bins (Yurdakul 2018), about 0.01 for
-# 11 bins and 1,000 current rows. Categoricals with many rare categories are noisier, because a rare
-# category missing from a small window costs r * ln(r / EPSILON) instead of about r: use windows of
-# thousands of rows for them.
-DEFAULT_THRESHOLDS: dict[str, float] = {"psi": 0.25, "wasserstein": 0.5, "jensen_shannon": 0.2}
 
 COLUMNS = ["feature", "kind", "metric", "value", "threshold", "drifted", "reference_rows", "current_rows"]
 
@@ -192,7 +187,7 @@ def feature_drift(
         numeric: numeric feature columns, present in both frames.
         categorical: categorical feature columns, present in both frames.
         thresholds: metric name -> threshold; a metric missing or None has no threshold (NaN, never
-            drifted). None means :data:`DEFAULT_THRESHOLDS`.
+            drifted). None means :data:`pipeline.metrics.DEFAULT_DRIFT_THRESHOLDS`.
         bins: quantile bins for numeric features.
 
     Returns:
@@ -247,23 +242,43 @@ def prediction_drift(
     return _drift_frame(rows, _thresholds(thresholds), len(ref), len(cur))
 
 
+def drifted_features(
+    drift: pd.DataFrame, features: Sequence[str] | None = None, metric: str = TRIGGER_DRIFT_METRIC
+) -> list[str]:
+    """The features that drifted by ``metric``, sorted.
+
+    Args:
+        drift: :func:`feature_drift`'s result.
+        features: count only these (for example the voting features); None: every feature.
+        metric: the drift statistic (default: the one the retrain trigger counts, PSI).
+    """
+    rows = drift[(drift["metric"] == metric) & drift["drifted"]]
+    if features is not None:
+        rows = rows[rows["feature"].isin(features)]
+    return sorted(rows["feature"])
+
+
 def _psi(ref_shares: np.ndarray, cur_shares: np.ndarray) -> float:
     r = np.maximum(ref_shares, EPSILON)
     c = np.maximum(cur_shares, EPSILON)
     return float(np.sum((c - r) * np.log(c / r)))
 
 
+# (statistic, kind) -> function of (reference, current, bins); the registry says which apply to a kind.
+_FUNCTIONS = {
+    (PSI, "numeric"): psi,
+    (PSI, "categorical"): lambda reference, current, bins: psi_categorical(reference, current),
+    (WASSERSTEIN, "numeric"): lambda reference, current, bins: wasserstein(reference, current),
+    (JENSEN_SHANNON, "numeric"): lambda reference, current, bins: jensen_shannon(reference, current, bins, "numeric"),
+    (JENSEN_SHANNON, "categorical"): lambda reference, current, bins: jensen_shannon(
+        reference, current, bins, "categorical"
+    ),
+}
+
+
 def _metrics(reference: ArrayLike, current: ArrayLike, kind: Kind, bins: int) -> dict[str, float]:
-    if kind == "numeric":
-        return {
-            "psi": psi(reference, current, bins),
-            "wasserstein": wasserstein(reference, current),
-            "jensen_shannon": jensen_shannon(reference, current, bins, kind="numeric"),
-        }
-    return {
-        "psi": psi_categorical(reference, current),
-        "jensen_shannon": jensen_shannon(reference, current, kind="categorical"),
-    }
+    """Every registered statistic that applies to ``kind``, in registry order."""
+    return {s.name: _FUNCTIONS[s.name, kind](reference, current, bins) for s in DRIFT_STATISTICS if kind in s.kinds}
 
 
 def _numeric_shares(reference: ArrayLike, current: ArrayLike, bins: int) -> tuple[np.ndarray, np.ndarray]:
@@ -347,10 +362,10 @@ def _check_frames(reference: pd.DataFrame, current: pd.DataFrame, features: list
 
 def _thresholds(thresholds: Mapping[str, float | None] | None) -> dict[str, float]:
     if thresholds is None:
-        return dict(DEFAULT_THRESHOLDS)
-    unknown = sorted(set(thresholds) - set(METRICS))
+        return dict(DEFAULT_DRIFT_THRESHOLDS)
+    unknown = sorted(set(thresholds) - set(DRIFT_METRICS))
     if unknown:
-        raise ValueError(f"thresholds name unknown drift metrics {unknown}; known: {list(METRICS)}")
+        raise ValueError(f"thresholds name unknown drift metrics {unknown}; known: {list(DRIFT_METRICS)}")
     return {metric: math.nan if limit is None else float(limit) for metric, limit in thresholds.items()}
 
 

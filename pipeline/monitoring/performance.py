@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from pipeline.metrics import CLASSIFICATION, REALIZED_METRICS, ROC_AUC
 from pipeline.models.evaluate import METRICS
 
-PERFORMANCE_COLUMNS = ["rows", "positives", "roc_auc", "brier", "log_loss", "mean_score", "positive_rate"]
+PERFORMANCE_COLUMNS = ["rows", "positives", *REALIZED_METRICS, "mean_score", "positive_rate"]
+_RANKING = {m.name for m in CLASSIFICATION if m.ranking}
 
 
 def performance_metrics(y_true: ArrayLike, score: ArrayLike) -> dict[str, float]:
@@ -34,12 +36,14 @@ def performance_metrics(y_true: ArrayLike, score: ArrayLike) -> dict[str, float]
     y = np.asarray(y_true, dtype=int)
     p = np.asarray(score, dtype=float)
     single_class = np.unique(y).size < 2
+    realized = {
+        name: math.nan if single_class and name in _RANKING else float(METRICS[name][0](y, p))
+        for name in REALIZED_METRICS
+    }
     return {
         "rows": int(y.size),
         "positives": int(y.sum()),
-        "roc_auc": math.nan if single_class else float(METRICS["roc_auc"][0](y, p)),
-        "brier": float(METRICS["brier"][0](y, p)),
-        "log_loss": float(METRICS["log_loss"][0](y, p)),
+        **realized,
         "mean_score": float(p.mean()),
         "positive_rate": float(y.mean()),
     }
@@ -110,7 +114,7 @@ def realized_window(
     labelled = labelled.assign(day=labelled[timestamp].dt.date, **{label: labelled[label].astype(int)})
     performance = to_long(realized_performance(labelled, label, by=["day", "model_version"]), ["day", "model_version"])
     live = labelled[labelled["is_champion"]]
-    auc = performance_metrics(live[label], live["score"])["roc_auc"] if live[label].nunique() == 2 else None
+    auc = performance_metrics(live[label], live["score"])[ROC_AUC] if live[label].nunique() == 2 else None
     return performance, auc
 
 

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pipeline.config import MonitoringConfig
+from pipeline.metrics import TRIGGER_DRIFT_METRIC
+from pipeline.monitoring.drift import drifted_features
 
 
 @dataclass(frozen=True)
@@ -48,14 +50,13 @@ def decide_retrain(
         below ``trigger_min_roc_auc``; unless the last request is less than ``cooldown_days`` old.
     """
     reasons = []
-    voting = feature_drift[(feature_drift["metric"] == "psi") & feature_drift["feature"].isin(features)]
-    drifted = sorted(voting.loc[voting["drifted"], "feature"])
+    drifted = drifted_features(feature_drift, features)
     if features and len(drifted) / len(features) >= cfg.trigger_feature_share:
         reasons.append(
             f"feature drift: {len(drifted)} of {len(features)} features above PSI "
-            f"{cfg.thresholds.get('psi')} ({', '.join(drifted)})"
+            f"{cfg.thresholds.get(TRIGGER_DRIFT_METRIC)} ({', '.join(drifted)})"
         )
-    score_psi = prediction_drift.loc[prediction_drift["metric"] == "psi", "value"]
+    score_psi = prediction_drift.loc[prediction_drift["metric"] == TRIGGER_DRIFT_METRIC, "value"]
     if len(score_psi) and float(score_psi.iloc[0]) > cfg.trigger_prediction_psi:
         reasons.append(f"prediction drift: score PSI {float(score_psi.iloc[0]):.3f} > {cfg.trigger_prediction_psi}")
     if (

@@ -10,8 +10,9 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import DatasetConfig, MonitoringConfig
+from pipeline.metrics import TRIGGER_DRIFT_METRIC
 from pipeline.models.train import predict_proba
-from pipeline.monitoring.drift import feature_drift, prediction_drift
+from pipeline.monitoring.drift import drifted_features, feature_drift, prediction_drift
 from pipeline.monitoring.performance import realized_window
 
 
@@ -35,15 +36,13 @@ class WindowEvaluation:
 
     def drifted_features(self, features: list[str] | None = None) -> list[str]:
         """The features (of ``features``, default all) whose PSI is above its threshold, sorted."""
-        psi = self.feature_drift[self.feature_drift["metric"] == "psi"]
-        if features is not None:
-            psi = psi[psi["feature"].isin(features)]
-        return sorted(psi.loc[psi["drifted"], "feature"])
+        return drifted_features(self.feature_drift, features)
 
     @property
     def score_psi(self) -> float:
         """PSI of the champion's scores on the window against its holdout scores."""
-        return float(self.prediction_drift.loc[self.prediction_drift["metric"] == "psi", "value"].iloc[0])
+        scores = self.prediction_drift
+        return float(scores.loc[scores["metric"] == TRIGGER_DRIFT_METRIC, "value"].iloc[0])
 
 
 def evaluate_window(

@@ -78,14 +78,13 @@ def measure(rt: Runtime) -> MonitorResult:
         return {**result, "reasons": ["no data in the window"]}
 
     window = {"model_name": name, "start": window_start, "end": ctx.end}
-    with warehouse.bulk() as session:
-        made = session.read_frame(
-            statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
-        )
+    made = warehouse.read_frame(
+        statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
+    )
     last = warehouse.fetch("ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
     scores = predict_proba(model, reference_holdout, ds)
     evaluation = evaluate_window(model, reference_train, scores, current, made, ds, mon)
-    voting = mon.features or ds.features
+    voting = cfg.voting_features
     decision = decide_retrain(
         evaluation.feature_drift, evaluation.prediction_drift, evaluation.realized_roc_auc, mon, voting, last, ctx.end
     )

@@ -9,11 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.metrics import CLASSIFICATION_METRICS
 from pipeline.visualization import plots
 
 TEMPLATE = Path(__file__).with_name("model_card.html.j2")
-
-METRIC_NAMES = ("roc_auc", "average_precision", "log_loss", "brier")
 
 
 def model_card_html(
@@ -42,4 +41,4 @@ def model_card_html(
     ]
     uris = [(title, "data:image/png;base64," + base64.b64encode(png).decode()) for title, png in images]
     template = Environment(autoescape=True).from_string(TEMPLATE.read_text())
-    return template.render(**card, metric_names=METRIC_NAMES, images=uris).encode()
+    return template.render(**card, metric_names=CLASSIFICATION_METRICS, images=uris).encode()

@@ -1,0 +1,87 @@
+"""The one place that names the pipeline's metrics and holds their defaults.
+
+Two registries, one entry per statistic (the pattern of Evidently's stattests registry):
+
+- :data:`DRIFT_STATISTICS`: the distribution distances of :mod:`pipeline.monitoring.drift`, each with
+  the feature kinds it applies to and its default drift threshold;
+- :data:`CLASSIFICATION`: the holdout and realized metrics of :mod:`pipeline.models.evaluate`, each with
+  its direction and whether it needs both classes.
+
+Light on purpose: :mod:`pipeline.config` imports it at DAG-parse time, so nothing here imports numpy,
+scipy or scikit-learn. The functions that compute the metrics stay in ``drift.py`` and ``evaluate.py``,
+keyed by these names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+FeatureKind = Literal["numeric", "categorical"]
+
+PSI = "psi"
+WASSERSTEIN = "wasserstein"
+JENSEN_SHANNON = "jensen_shannon"
+
+ROC_AUC = "roc_auc"
+AVERAGE_PRECISION = "average_precision"
+LOG_LOSS = "log_loss"
+BRIER = "brier"
+
+
+@dataclass(frozen=True)
+class DriftStatistic:
+    """A drift distance: its ``name``, the feature ``kinds`` it is computed for, and its default
+    ``threshold`` (a value above it is drift)."""
+
+    name: str
+    kinds: tuple[FeatureKind, ...]
+    threshold: float
+
+
+# The three default thresholds mark a "significant" shift and agree with each other on a normal feature
+# whose mean moves by half a reference standard deviation: with decile bins its population values are
+# PSI 0.24, Wasserstein / std 0.50, Jensen-Shannon distance 0.20. PSI 0.25 is also the conventional
+# line for "significant shift, act" (below 0.1 stable, 0.1-0.25 moderate; Siddiqi 2006; Yurdakul 2018).
+# With no shift, sampling noise is far smaller on the usual window sizes: E[PSI] ~ (B - 1) * (1/n_ref +
+# 1/n_cur) for B bins (Yurdakul 2018), about 0.01 for 11 bins and 1,000 current rows. Categoricals with
+# many rare categories are noisier, because a rare category missing from a small window costs
+# r * ln(r / EPSILON) instead of about r (see pipeline.monitoring.drift): use windows of thousands of
+# rows for them.
+DRIFT_STATISTICS: tuple[DriftStatistic, ...] = (
+    DriftStatistic(PSI, ("numeric", "categorical"), 0.25),
+    DriftStatistic(WASSERSTEIN, ("numeric",), 0.5),
+    DriftStatistic(JENSEN_SHANNON, ("numeric", "categorical"), 0.2),
+)
+DRIFT_METRICS: tuple[str, ...] = tuple(s.name for s in DRIFT_STATISTICS)
+DEFAULT_DRIFT_THRESHOLDS: dict[str, float] = {s.name: s.threshold for s in DRIFT_STATISTICS}
+DriftMetric = Literal[DRIFT_METRICS]  # type: ignore[valid-type]  # the names above, for pydantic
+
+# The drift statistic the retrain trigger counts: drifted features and the score's shift.
+TRIGGER_DRIFT_METRIC = PSI
+
+
+@dataclass(frozen=True)
+class ClassificationMetric:
+    """A metric of probabilities against 0/1 labels: its ``name``, whether higher is better, and
+    whether it is undefined for a single class (``ranking``)."""
+
+    name: str
+    higher_is_better: bool
+    ranking: bool
+
+
+CLASSIFICATION: tuple[ClassificationMetric, ...] = (
+    ClassificationMetric(ROC_AUC, higher_is_better=True, ranking=True),
+    ClassificationMetric(AVERAGE_PRECISION, higher_is_better=True, ranking=True),
+    ClassificationMetric(LOG_LOSS, higher_is_better=False, ranking=False),
+    ClassificationMetric(BRIER, higher_is_better=False, ranking=False),
+)
+CLASSIFICATION_METRICS: tuple[str, ...] = tuple(m.name for m in CLASSIFICATION)
+ClassificationMetricName = Literal[CLASSIFICATION_METRICS]  # type: ignore[valid-type]
+
+# The classification metrics monitoring measures on realized predictions, in column order.
+REALIZED_METRICS: tuple[str, ...] = (ROC_AUC, BRIER, LOG_LOSS)
+
+# The metric the promotion rule compares by default.
+DEFAULT_PROMOTION_METRIC = ROC_AUC
