@@ -475,7 +475,7 @@ def report(r: dict) -> str:
         raw = r[f"{prefix}_copy_raw_s"]
         for key, name in (
             ("copy_raw", "raw `COPY ... TO STDOUT`, bytes discarded"),
-            ("", "ours: `read_frame` (ADBC: binary COPY -> Arrow -> pandas)"),
+            ("", "ours: `read_frame` (streamed COPY -> Arrow -> pandas)"),
             ("read_sql", "`pd.read_sql` (SQLAlchemy + psycopg2)"),
         ):
             k = f"{prefix}_{key}" if key else prefix
