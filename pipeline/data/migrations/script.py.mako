@@ -1,6 +1,7 @@
 """${message}
 
-Revision ${up_revision}, after ${down_revision | comma,n}. SQL: sql/migrations/${up_revision}_<name>.sql
+Revision ${up_revision}, after ${down_revision | comma,n}. SQL: sql/migrations/${up_revision}_<name>.sql, and
+${up_revision}_<name>_downgrade.sql to reverse it (or a downgrade that raises, saying why data would be lost).
 """
 
 from pipeline.data.schema import run_sql
@@ -16,4 +17,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("write sql/migrations/${up_revision}_<name>_downgrade.sql, or state why not")
+    run_sql("${up_revision}_<name>_downgrade")
