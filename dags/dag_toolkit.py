@@ -1,6 +1,11 @@
-"""The shared DAG toolkit: defaults, retry policy, start date, timetables and tags for every DAG of
-this project, the translation of an Airflow task context into the pipeline's run context, and the
-one-line helper that runs a pipeline stage from a task. Listed in ``.airflowignore``: not a DAG file.
+"""The shared DAG toolkit: the configured models, defaults, retry policy, start date, timetables and
+tags for every DAG of this project, the translation of an Airflow task context into the pipeline's run
+context, and the one-line helper that runs a pipeline stage from a task. Listed in ``.airflowignore``:
+not a DAG file.
+
+Each DAG file builds one DAG per model (``retrain__<model>``, ...) from :func:`models`: the model files
+that validate. A broken model file is left out there, and ``model_files.py`` reports it as its import
+error, so the other models' DAGs keep running.
 
 Only light imports at module level (``airflow.sdk``, ``pendulum``, the config model): DAG files are
 parsed often.
@@ -21,7 +26,7 @@ from airflow.sdk import (
     get_current_context,
 )
 
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig, load_config, load_models
 
 T = TypeVar("T")
 
@@ -35,10 +40,16 @@ RETRY_POLICY = ExceptionRetryPolicy(
 DEFAULT_ARGS = {"retries": 2, "retry_delay": dt.timedelta(minutes=2), "retry_policy": RETRY_POLICY}
 
 
-def config() -> PipelineConfig:
-    """The pipeline config (``PIPELINE_CONFIG`` or ``config/pipeline.yaml`` plus environment
-    overrides). A bad value raises ``ConfigError`` naming the key: the DAG file's import error."""
-    return load_config()
+def models() -> dict[str, PipelineConfig]:
+    """Every model whose file validates: name -> config, sorted by name. Broken files are left out
+    (``model_files.py`` reports them). A bad shared file raises ``ConfigError``: every DAG file's
+    import error, since no model can run without the warehouse and artifact settings."""
+    return load_models()[0]
+
+
+def dag_id(kind: str, cfg: PipelineConfig) -> str:
+    """``<kind>__<model>``, for example ``retrain__flight_delay``."""
+    return f"{kind}__{cfg.model.name}"
 
 
 def timetable(cfg: PipelineConfig, cron: str) -> CronDataIntervalTimetable:
@@ -47,16 +58,18 @@ def timetable(cfg: PipelineConfig, cron: str) -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(cron, timezone=cfg.schedule.timezone)
 
 
-def dag_args(cfg: PipelineConfig, doc: str | None) -> dict[str, Any]:
-    """The ``@dag`` arguments every DAG of the project shares: start date, catchup, tags, default
-    args (retries and the retry policy) and the docstring as the UI's documentation."""
-    return {
-        "start_date": pendulum.datetime(*cfg.schedule.start_date.timetuple()[:3], tz=cfg.schedule.timezone),
-        "catchup": cfg.schedule.catchup,
-        "tags": ["ml", cfg.model.name],
-        "default_args": DEFAULT_ARGS,
-        "doc_md": doc,
-    }
+def dag_args(cfg: PipelineConfig | None, doc: str | None) -> dict[str, Any]:
+    """The ``@dag`` arguments every DAG of the project shares: default args (retries and the retry
+    policy), the doc as the UI's documentation, and, for a model's DAG, its start date, catchup and
+    tags (``ml``, the model's name and task)."""
+    args = {"default_args": DEFAULT_ARGS, "doc_md": doc, "tags": ["ml"], "catchup": False}
+    if cfg is not None:
+        args |= {
+            "start_date": pendulum.datetime(*cfg.schedule.start_date.timetuple()[:3], tz=cfg.schedule.timezone),
+            "catchup": cfg.schedule.catchup,
+            "tags": ["ml", cfg.model.name, cfg.task],
+        }
+    return args
 
 
 def run_context(context: dict[str, Any]):
@@ -87,12 +100,13 @@ def run_context(context: dict[str, Any]):
     )
 
 
-def run_stage(stage: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run a pipeline stage inside the current task: ``stage(Runtime(config, run context), *args)``.
-    The run's ``window_days`` param, where the DAG has one, overrides ``training.window_days``."""
+def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a pipeline stage for ``model`` inside the current task:
+    ``stage(Runtime(config, run context), *args)``, with the model's config read afresh. The run's
+    ``window_days`` param, where the DAG has one, overrides ``training.window_days``."""
     from pipeline.config import with_window_days
     from pipeline.stages import Runtime
 
     context = get_current_context()
-    cfg = with_window_days(config(), context["params"].get("window_days"))
+    cfg = with_window_days(load_config(model), context["params"].get("window_days"))
     return stage(Runtime(cfg, run_context(context)), *args, **kwargs)

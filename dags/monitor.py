@@ -1,53 +1,74 @@
 """
-### Monitor
+### Monitor `{model}`
 
-Watches the champion for drift and decay, and asks for a retrain when they cross the thresholds in
-`config/pipeline.yaml` (`monitoring`).
+Watches the champion of `{model}` ({task}) for drift and decay on the schedule `{schedule}`
+({timezone}), and asks `retrain__{model}` for a new model when they cross the thresholds in its
+`monitoring` config.
 
 1. **measure**: over the last `monitoring.window_days` before this run's data interval end:
    feature drift against the champion's training data (PSI, Wasserstein, Jensen-Shannon), prediction
-   drift against its holdout scores, and realized performance (ROC AUC, Brier score, log loss) of
-   the predictions already made, now that their labels are known. Written to `ml.feature_drift`,
+   drift against its holdout predictions, and realized performance of the predictions already made
+   in `{table}`, now that their labels are known. Written to `ml.feature_drift`,
    `ml.model_performance` and `ml.retrain_triggers`, replacing this interval's rows on a rerun.
 2. **should_retrain**: stops here unless a threshold was crossed and the last requested retrain is
    older than `monitoring.cooldown_days`.
-3. **request_retrain**: updates the retrain-request Asset, which triggers the `retrain` DAG (beside
-   its regular schedule), as of this run's data interval end.
+3. **request_retrain**: updates the Asset `{asset}`, which triggers `retrain__{model}` (beside its
+   regular schedule), as of this run's data interval end.
+
+Config: `{source}`.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, get_current_context, task
-from dag_toolkit import config, dag_args, run_stage, timetable
+from dag_toolkit import dag_args, dag_id, models, run_stage, timetable
 
-CFG = config()
-RETRAIN_REQUEST = Asset(CFG.retrain_request_asset)
-
-
-@dag(dag_id="monitor", schedule=timetable(CFG, CFG.monitoring.schedule), max_active_runs=1, **dag_args(CFG, __doc__))
-def monitor():
-    @task
-    def measure() -> dict:
-        from pipeline.stages import monitor
-
-        return run_stage(monitor.measure)
-
-    @task.short_circuit
-    def should_retrain(decision: dict) -> bool:
-        return decision["retrain"]
-
-    @task(outlets=[RETRAIN_REQUEST])
-    def request_retrain(decision: dict) -> None:
-        get_current_context()["outlet_events"][RETRAIN_REQUEST].extra = {
-            "as_of": decision["as_of"],
-            "reasons": decision["reasons"],
-        }
-
-    decision = measure()
-    should_retrain(decision) >> request_retrain(decision)
+from pipeline.config import PipelineConfig
 
 
-monitor_dag = monitor()
+def monitor_dag(cfg: PipelineConfig):
+    """The monitor DAG of one model."""
+    name = cfg.model.name
+    retrain_request = Asset(cfg.retrain_request_asset)
+    doc = __doc__.format(
+        model=name,
+        task=cfg.task,
+        schedule=cfg.monitoring.schedule,
+        timezone=cfg.schedule.timezone,
+        table=cfg.predictions.table,
+        asset=cfg.retrain_request_asset,
+        source=cfg.source,
+    )
 
-if __name__ == "__main__":
-    monitor_dag.test()
+    @dag(
+        dag_id=dag_id("monitor", cfg),
+        schedule=timetable(cfg, cfg.monitoring.schedule),
+        max_active_runs=1,
+        **dag_args(cfg, doc),
+    )
+    def monitor():
+        @task
+        def measure() -> dict:
+            from pipeline.stages import monitor
+
+            return run_stage(name, monitor.measure)
+
+        @task.short_circuit
+        def should_retrain(decision: dict) -> bool:
+            return decision["retrain"]
+
+        @task(outlets=[retrain_request])
+        def request_retrain(decision: dict) -> None:
+            get_current_context()["outlet_events"][retrain_request].extra = {
+                "as_of": decision["as_of"],
+                "reasons": decision["reasons"],
+            }
+
+        decision = measure()
+        should_retrain(decision) >> request_retrain(decision)
+
+    return monitor()
+
+
+for _cfg in models().values():
+    globals()[dag_id("monitor", _cfg)] = monitor_dag(_cfg)

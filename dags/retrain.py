@@ -1,90 +1,103 @@
 """
-### Retrain
+### Retrain `{model}`
 
-Retrains the model on a schedule and promotes it only when it is better.
+Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone}), and whenever
+`monitor__{model}` asks for it, and promotes the new version only when it is not worse.
 
 1. **extract_training_batch**: the feature table for the training window and holdout that end at
    this run's data interval end, stored as a Parquet batch. With *from_snapshot_version* set, the
    stored training snapshot of that version instead, retrained with that version's config: a
    reproduction with the same data, split and parameters.
 2. **validate_training_batch**: the training expectation suite; a failure stops the run here.
-3. **train_challenger**: fits the configured scikit-learn pipeline, evaluates it, a base-rate
-   baseline and the current champion on the same holdout, and registers an immutable version
-   with its artifacts.
-4. **promote**: the challenger becomes champion if it beats the champion by the configured margin
-   (or if there is none, or if *force_promote* is set). The decision and its reason go to
+3. **train_challenger**: fits the configured scikit-learn pipeline, evaluates it, a baseline and the
+   current champion on the same holdout, and registers an immutable version with its artifacts and
+   lineage (feature SQL, expectation suites, config, code version).
+4. **promote**: the challenger becomes champion if it beats the champion by the configured margin in
+   `{metric}` (or if there is none, or if *force_promote* is set). The decision and its reason go to
    `ml.model_versions`.
 
-Runs on the schedule in `config/pipeline.yaml` and also whenever the `monitor` DAG requests a retrain
-(drift or decay beyond its thresholds), as of the time in that request. Windows and model come from
-the same config. A manual run covers the last complete
-schedule period before the logical date you pick in the trigger form.
+Config: `{source}`. A manual run covers the last complete schedule period before the logical date
+you pick in the trigger form.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, Param, dag, get_current_context, task
-from dag_toolkit import config, dag_args, run_stage, timetable
+from dag_toolkit import dag_args, dag_id, models, run_stage, timetable
 
-CFG = config()
+from pipeline.config import PipelineConfig
 
 
-@dag(
-    dag_id="retrain",
-    schedule=AssetOrTimeSchedule(
-        timetable=timetable(CFG, CFG.schedule.retrain), assets=[Asset(CFG.retrain_request_asset)]
-    ),
-    max_active_runs=1,
-    params={
-        "window_days": Param(
-            CFG.training.window_days,
-            type="integer",
-            minimum=1,
-            description="Days of labelled data before the holdout to train on.",
+def retrain_dag(cfg: PipelineConfig):
+    """The retrain DAG of one model."""
+    name = cfg.model.name
+    doc = __doc__.format(
+        model=name,
+        task=cfg.task,
+        schedule=cfg.schedule.retrain,
+        timezone=cfg.schedule.timezone,
+        metric=cfg.promotion_metric,
+        source=cfg.source,
+    )
+
+    @dag(
+        dag_id=dag_id("retrain", cfg),
+        schedule=AssetOrTimeSchedule(
+            timetable=timetable(cfg, cfg.schedule.retrain), assets=[Asset(cfg.retrain_request_asset)]
         ),
-        "from_snapshot_version": Param(
-            None,
-            type=["null", "integer"],
-            minimum=1,
-            description="Retrain from this version's stored snapshot and config instead of extracting.",
-        ),
-        "force_promote": Param(
-            False, type="boolean", description="Make the new version champion whatever the holdout comparison says."
-        ),
-    },
-    **dag_args(CFG, __doc__),
-)
-def retrain():
-    @task
-    def extract_training_batch() -> dict:
-        from pipeline.stages import retrain
+        max_active_runs=1,
+        params={
+            "window_days": Param(
+                cfg.training.window_days,
+                type="integer",
+                minimum=1,
+                description="Days of labelled data before the holdout to train on.",
+            ),
+            "from_snapshot_version": Param(
+                None,
+                type=["null", "integer"],
+                minimum=1,
+                description="Retrain from this version's stored snapshot and config instead of extracting.",
+            ),
+            "force_promote": Param(
+                False,
+                type="boolean",
+                description="Make the new version champion whatever the holdout comparison says.",
+            ),
+        },
+        **dag_args(cfg, doc),
+    )
+    def retrain():
+        @task
+        def extract_training_batch() -> dict:
+            from pipeline.stages import retrain
 
-        version = get_current_context()["params"]["from_snapshot_version"]
-        return run_stage(retrain.snapshot, version) if version else run_stage(retrain.extract)
+            version = get_current_context()["params"]["from_snapshot_version"]
+            return run_stage(name, retrain.snapshot, version) if version else run_stage(name, retrain.extract)
 
-    @task
-    def validate_training_batch(batch: dict) -> dict:
-        from pipeline.stages import retrain
+        @task
+        def validate_training_batch(batch: dict) -> dict:
+            from pipeline.stages import retrain
 
-        return run_stage(retrain.validate, batch)
+            return run_stage(name, retrain.validate, batch)
 
-    @task
-    def train_challenger(batch: dict, validation: dict) -> dict:
-        from pipeline.stages import retrain
+        @task
+        def train_challenger(batch: dict, validation: dict) -> dict:
+            from pipeline.stages import retrain
 
-        return run_stage(retrain.train, batch, validation)
+            return run_stage(name, retrain.train, batch, validation)
 
-    @task
-    def promote(trained: dict) -> dict:
-        from pipeline.stages import retrain
+        @task(outlets=[Asset(f"{name}.champion")])
+        def promote(trained: dict) -> dict:
+            from pipeline.stages import retrain
 
-        return run_stage(retrain.promote, trained, force=get_current_context()["params"]["force_promote"])
+            return run_stage(name, retrain.promote, trained, force=get_current_context()["params"]["force_promote"])
 
-    batch = extract_training_batch()
-    promote(train_challenger(batch, validate_training_batch(batch)))
+        batch = extract_training_batch()
+        promote(train_challenger(batch, validate_training_batch(batch)))
+
+    return retrain()
 
 
-retrain_dag = retrain()
-
-if __name__ == "__main__":
-    retrain_dag.test()
+for _cfg in models().values():
+    globals()[dag_id("retrain", _cfg)] = retrain_dag(_cfg)

@@ -1,23 +1,25 @@
 """
 ### Rollback
 
-Makes an earlier valid model version champion again, from the UI. Trigger it with the model name
-and version; the change is recorded in `ml.champion_history` with reason `rollback`, this run as
-actor, and the note you give.
+Makes an earlier valid version of a model champion again, from the UI. Pick the model and the
+version; the change is recorded in `ml.champion_history` with reason `rollback`, this run as actor,
+and the note you give.
 
-An unknown version, another model's version, a version that failed or is still pending, or a
-version whose model artifact is missing or altered fails the run and changes nothing.
+An unknown version, a version that failed or is still pending, or a version whose model artifact is
+missing or altered fails the run and changes nothing.
 
 The new champion is live from this run's logical date (pick it in the trigger form; it defaults to
-now). The next `predict` run scores with it.
+now). The model's next `predict__<model>` run scores with it.
+
+Models: {models}.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Param, dag, get_current_context, task
-from dag_toolkit import config, dag_args, run_stage
+from dag_toolkit import dag_args, models, run_stage
 
-CFG = config()
+MODELS = sorted(models())
 
 
 @dag(
@@ -25,11 +27,16 @@ CFG = config()
     schedule=None,
     max_active_runs=1,
     params={
-        "model_name": Param(CFG.model.name, type="string", description="Registered model name."),
+        "model_name": Param(
+            MODELS[0] if MODELS else None,
+            type="string",
+            enum=MODELS,
+            description="The model to roll back (one file in config/models each).",
+        ),
         "version": Param(1, type="integer", minimum=1, description="The version to make champion."),
         "note": Param("manual rollback", type="string", minLength=1, description="Why; stored in the history."),
     },
-    **{**dag_args(CFG, __doc__), "catchup": False},
+    **dag_args(None, __doc__.format(models=", ".join(f"`{m}`" for m in MODELS) or "none configured")),
 )
 def rollback_version():
     @task(retries=0)
@@ -45,12 +52,9 @@ def rollback_version():
             actor=f"{context['dag'].dag_id}/{context['run_id']}",
             note=params["note"],
         )
-        return run_stage(stage.rollback, request)
+        return run_stage(params["model_name"], stage.rollback, request)
 
     rollback()
 
 
 rollback_dag = rollback_version()
-
-if __name__ == "__main__":
-    rollback_dag.test()

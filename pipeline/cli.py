@@ -18,7 +18,8 @@ from typing import Annotated, Any
 import click
 import typer
 
-from pipeline.config import ConfigError, PipelineConfig, load_config, with_window_days
+from pipeline.config import ConfigError, PipelineConfig, load_config, load_models, load_shared, with_window_days
+from pipeline.metrics import task_metrics
 
 log = logging.getLogger("pipeline")
 
@@ -47,38 +48,47 @@ Start = Annotated[
     dt.datetime | None,
     typer.Option(parser=_timestamp, metavar="TIME", help="data interval start (default: one day before --end)"),
 ]
+Model = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="the model: config/models/NAME.yaml")]
 
 
 @app.callback()
 def _main(
     ctx: typer.Context,
     config: Annotated[
-        Path | None, typer.Option(help="config file (default $PIPELINE_CONFIG or config/pipeline.yaml)")
+        Path | None, typer.Option(help="shared config file (default $PIPELINE_CONFIG or config/pipeline.yaml)")
     ] = None,
 ) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    ctx.obj = load_config(config)
+    load_shared(config)  # a bad shared file fails every command at once, naming the key
+    ctx.obj = config
+
+
+def _config(ctx: typer.Context, model: str) -> PipelineConfig:
+    """The model's config, read with the shared file given to the command."""
+    return load_config(model, ctx.obj)
 
 
 def _print(result: Any) -> None:
     print(json.dumps(result, indent=2, default=str))
 
 
-def _runtime(ctx: typer.Context, dag_id: str, start: dt.datetime | None, end: dt.datetime, cfg=None):
+def _runtime(cfg: PipelineConfig, kind: str, start: dt.datetime | None, end: dt.datetime):
+    """A runtime for a CLI run of ``kind`` (retrain, predict, monitor) over ``[start, end)``; its dag id
+    is the model's DAG's, ``<kind>__<model>``."""
     from pipeline.stages import RunContext, Runtime
 
     start = start or end - dt.timedelta(days=1)
-    run = RunContext(dag_id, f"cli__{start.isoformat()}__{end.isoformat()}", start, end)
-    return Runtime(cfg or ctx.obj, run)
+    run = RunContext(f"{kind}__{cfg.model.name}", f"cli__{start.isoformat()}__{end.isoformat()}", start, end)
+    return Runtime(cfg, run)
 
 
-def _warehouse(cfg: PipelineConfig):
+def _warehouse(cfg):
     """The warehouse, checked to be at the code's schema revision."""
     from pipeline.data import schema
     from pipeline.stages.runtime import open_warehouse
 
     warehouse = open_warehouse(cfg)
-    schema.require_current(warehouse, cfg)
+    schema.require_current(warehouse)
     return warehouse
 
 
@@ -87,7 +97,7 @@ def warehouse_start(ctx: typer.Context, database: str | None = None) -> None:
     """Start the local cluster (initialising it on first use); print the database's URL."""
     from pipeline.data import local_pg
 
-    wh = ctx.obj.warehouse
+    wh = load_shared(ctx.obj).warehouse
     print(wh.url or local_pg.start(wh.local_path, wh.local_port, database or local_pg.DATABASE))
 
 
@@ -96,7 +106,7 @@ def warehouse_stop(ctx: typer.Context) -> None:
     """Stop the local cluster."""
     from pipeline.data import local_pg
 
-    print("stopped" if local_pg.stop(ctx.obj.warehouse.local_path) else "not running")
+    print("stopped" if local_pg.stop(load_shared(ctx.obj).warehouse.local_path) else "not running")
 
 
 @warehouse_app.command("url")
@@ -104,17 +114,18 @@ def warehouse_url(ctx: typer.Context, database: str | None = None) -> None:
     """Print the warehouse's URL (or another database's in the local cluster)."""
     from pipeline.data import local_pg
 
-    wh = ctx.obj.warehouse
+    wh = load_shared(ctx.obj).warehouse
     print(wh.url or local_pg.url(wh.local_port, database or local_pg.DATABASE))
 
 
 @db_app.command("upgrade")
 def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
-    """Create or upgrade the `ml` schema and the model's predictions table to REVISION."""
+    """Create or upgrade the `ml` schema to REVISION (each model's predictions table is created by its
+    first predict run)."""
     from pipeline.data import schema
     from pipeline.stages.runtime import open_warehouse
 
-    print(schema.upgrade(open_warehouse(ctx.obj), ctx.obj, revision))
+    print(schema.upgrade(open_warehouse(load_shared(ctx.obj)), revision))
 
 
 @app.command()
@@ -123,12 +134,13 @@ def seed(ctx: typer.Context) -> None:
     from pipeline.data.seed import seed as load
     from pipeline.stages.runtime import open_warehouse
 
-    print(json.dumps(load(open_warehouse(ctx.obj))))
+    print(json.dumps(load(open_warehouse(load_shared(ctx.obj)))))
 
 
 @app.command()
 def retrain(
     ctx: typer.Context,
+    model: Model,
     end: End,
     start: Start = None,
     window_days: Annotated[int | None, typer.Option(help="override training.window_days")] = None,
@@ -137,12 +149,13 @@ def retrain(
     """Train, evaluate, register and maybe promote a model."""
     from pipeline.stages import retrain as stage
 
-    _print(stage.run(_runtime(ctx, "retrain", start, end, with_window_days(ctx.obj, window_days)), force))
+    _print(stage.run(_runtime(with_window_days(_config(ctx, model), window_days), "retrain", start, end), force))
 
 
 @app.command("retrain-from-snapshot")
 def retrain_from_snapshot(
     ctx: typer.Context,
+    model: Model,
     version: Annotated[int, typer.Option(help="the version to reproduce")],
     end: Annotated[
         dt.datetime | None,
@@ -154,32 +167,35 @@ def retrain_from_snapshot(
     from pipeline.stages import RunContext, Runtime
     from pipeline.stages import retrain as stage
 
-    end = end or registry.get_version(_warehouse(ctx.obj), ctx.obj.model.name, version)["holdout_end"]
-    run = RunContext("retrain", f"cli__snapshot_v{version}__{end.isoformat()}", end - dt.timedelta(days=1), end)
-    _print(stage.run(Runtime(ctx.obj, run), from_version=version))
+    cfg = _config(ctx, model)
+    end = end or registry.get_version(_warehouse(cfg), model, version)["holdout_end"]
+    run = RunContext(
+        f"retrain__{model}", f"cli__snapshot_v{version}__{end.isoformat()}", end - dt.timedelta(days=1), end
+    )
+    _print(stage.run(Runtime(cfg, run), from_version=version))
 
 
 @app.command()
-def predict(ctx: typer.Context, end: End, start: Start = None) -> None:
+def predict(ctx: typer.Context, model: Model, end: End, start: Start = None) -> None:
     """Score the interval with the champion and write predictions."""
     from pipeline.stages import predict as stage
 
-    _print(stage.run(_runtime(ctx, "predict", start, end)))
+    _print(stage.run(_runtime(_config(ctx, model), "predict", start, end)))
 
 
 @app.command()
-def monitor(ctx: typer.Context, end: End, start: Start = None) -> None:
+def monitor(ctx: typer.Context, model: Model, end: End, start: Start = None) -> None:
     """Measure drift and realized performance; decide whether to ask for a retrain."""
     from pipeline.stages import monitor as stage
 
-    _print(stage.measure(_runtime(ctx, "monitor", start, end)))
+    _print(stage.measure(_runtime(_config(ctx, model), "monitor", start, end)))
 
 
 @app.command()
 def rollback(
     ctx: typer.Context,
+    model: Model,
     version: Annotated[int, typer.Option()],
-    model: Annotated[str | None, typer.Option(help="model name (default: model.name from config)")] = None,
     at: Annotated[
         dt.datetime | None,
         typer.Option(parser=_timestamp, metavar="TIME", help="logical time from which it is live (default: now, UTC)"),
@@ -191,27 +207,28 @@ def rollback(
     from pipeline.stages import rollback as stage
 
     request = stage.RollbackRequest(
-        model_name=model or ctx.obj.model.name,
+        model_name=model,
         version=version,
         valid_from=at or dt.datetime.now(dt.UTC),
         actor=f"cli:{getpass.getuser()}",
         note=note,
     )
-    _print(stage.rollback(Runtime(ctx.obj), request))
+    _print(stage.rollback(Runtime(_config(ctx, model)), request))
 
 
 @app.command("champion-at")
-def champion_at(ctx: typer.Context, at: Timestamp) -> None:
+def champion_at(ctx: typer.Context, model: Model, at: Timestamp) -> None:
     """Which version was champion at a logical time, and why."""
     from pipeline.models import registry
 
-    row = registry.champion_at(_warehouse(ctx.obj), ctx.obj.model.name, at)
+    row = registry.champion_at(_warehouse(_config(ctx, model)), model, at)
     print(json.dumps(row, indent=2, default=str) if row else f"no champion at {at.isoformat()}")
 
 
 @app.command()
 def study(
     ctx: typer.Context,
+    model: Model = "flight_delay",
     out: Annotated[Path | None, typer.Option(help="output folder (default .local/study)")] = None,
     start: Annotated[
         dt.datetime, typer.Option(parser=_timestamp, metavar="DATE", help="first model as of (UTC date)")
@@ -230,7 +247,7 @@ def study(
     """Replay 2013 day by day through the monitor's code and compare retraining policies (HTML report)."""
     from pipeline.experiments import retraining
 
-    cfg = ctx.obj
+    cfg = _config(ctx, model)
     if max_iter:
         cfg = cfg.model_copy(
             update={"model": cfg.model.model_copy(update={"params": {**cfg.model.params, "max_iter": max_iter}})}
@@ -240,28 +257,42 @@ def study(
 
 
 @app.command()
-def summary(ctx: typer.Context) -> None:
-    """Print the registry, champion history, predictions and the latest monitor decision."""
-    print(summary_report(ctx.obj))
+def summary(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", "-m", metavar="NAME", help="one model (default: all)")] = None,
+) -> None:
+    """Print each model's registry, champion, history, predictions and latest monitor decision."""
+    if model:
+        configs = [_config(ctx, model)]
+    else:
+        valid, broken = load_models(ctx.obj)
+        configs = list(valid.values())
+        for exc in broken.values():
+            print(f"error: {exc}", file=sys.stderr)
+    print("\n\n".join(summary_report(cfg) for cfg in configs))
 
 
 def _v(version: int | None) -> str:
     return "none" if version is None else f"v{version}"
 
 
-def summary_report(cfg: PipelineConfig) -> str:
-    """A short human-readable report: every model version with its decision, the champion's holdout
-    metrics against the baseline, the predictions written, and the SQL to read them."""
-    from pipeline.models.evaluate import METRICS
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
 
+
+def summary_report(cfg: PipelineConfig) -> str:
+    """A short human-readable report of one model: every version with its decision and holdout
+    promotion metric, the champion's holdout metrics against the baseline, the champion history, the
+    predictions written, the latest monitor decision with the evidence it used, and the SQL to read
+    them. Reads only; a model that has not predicted yet has no predictions table, and says so."""
     warehouse = _warehouse(cfg)
-    name, table = cfg.model.name, cfg.predictions.table
+    name, table, metric = cfg.model.name, cfg.predictions.table, cfg.promotion_metric
     versions = warehouse.fetch("ml/registry_list", {"model_name": name})
-    lines = [f"model {name}: {len(versions)} version(s)"]
+    lines = [f"model {name} ({cfg.task}): {len(versions)} version(s)"]
     for v in versions:
         lines.append(
             f"  v{v['version']:<3} {v['status']:<9} {v['decision'] or '-':<8} "
-            f"holdout ROC AUC {v['metrics']['roc_auc']:.4f} (baseline {v['baseline_metrics']['roc_auc']:.2f})"
+            f"holdout {metric} {_num(v['metrics'].get(metric))} (baseline {_num(v['baseline_metrics'].get(metric))})"
             f"  {v['decision_reason'] or ''}"
         )
     champ = next((v for v in versions if v["status"] == "champion"), None)
@@ -271,7 +302,7 @@ def summary_report(cfg: PipelineConfig) -> str:
             f"champion: v{champ['version']}, holdout [{champ['holdout_start']:%Y-%m-%d}, "
             f"{champ['holdout_end']:%Y-%m-%d}), {m['rows']} rows"
         )
-        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in METRICS))
+        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in task_metrics(cfg.task)))
         lines.append(f"  artifacts: {champ['artifact_uri']}")
     lines.append("champion history (valid_from is logical time):")
     for h in warehouse.fetch("ml/champion_history_list", {"model_name": name}):
@@ -279,22 +310,29 @@ def summary_report(cfg: PipelineConfig) -> str:
             f"  {h['valid_from']:%Y-%m-%d %H:%M} {_v(h['old_version'])} -> {_v(h['new_version'])} "
             f"{h['reason']:<8} by {h['actor']}: {h['detail']}"
         )
-    p = warehouse.fetch("ml/predictions_summary", table=table)[0]
-    lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {table}")
+    if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
+        p = warehouse.fetch("ml/predictions_summary", {"model_name": name}, table=table)[0]
+        lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {table}")
+    else:
+        lines.append(f"predictions: none yet ({table} is created by the first predict run)")
     for t in warehouse.fetch("ml/monitor_latest", {"model_name": name}):
         verdict = (
             "retrain requested" if t["retrain"] else ("suppressed by cooldown" if t["suppressed"] else "no retrain")
         )
+        e = t["evidence"] or {}
         lines.append(
             f"monitor, window ending {t['data_interval_end']:%Y-%m-%d}: v{t['champion_version']}, "
-            f"{t['drifted']} of {t['features']} features drifted (PSI), realized ROC AUC "
-            f"{'n/a' if t['roc_auc'] is None else format(t['roc_auc'], '.3f')}: {verdict} {t['reasons'] or ''}"
+            f"{e.get('window_rows', '?')} rows, {len(e.get('drifted_features', []))} of "
+            f"{e.get('voting_features', '?')} voting features drifted (PSI), realized {e.get('realized_metric', '')} "
+            f"{_num(e.get('realized_value'))} (pooled): {verdict}"
         )
+        lines += [f"  - {reason}" for reason in t["reasons"]]
+    order = "score DESC" if cfg.task == "binary_classification" else "prediction DESC"
     lines += [
         "",
         "Read them with SQL (make sql):",
-        f"  SELECT * FROM {table}_latest ORDER BY score DESC LIMIT 10;",
-        f"  SELECT version, status, decision, metrics->>'roc_auc' AS roc_auc FROM ml.model_versions "
+        f"  SELECT * FROM {table}_latest ORDER BY {order} LIMIT 10;",
+        f"  SELECT version, status, decision, metrics->>'{metric}' AS {metric} FROM ml.model_versions "
         f"WHERE model_name = '{name}';",
         f"  SELECT * FROM {table}_shadow_comparison ORDER BY data_interval_start;",
         f"  SELECT * FROM ml.champion_periods WHERE model_name = '{name}' ORDER BY valid_from;",

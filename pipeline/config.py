@@ -1,9 +1,18 @@
-"""The pipeline's configuration: one YAML file, validated by pydantic, with environment overrides.
+"""The pipeline's configuration: one shared YAML file plus one YAML file per model, validated by
+pydantic, with environment overrides.
 
-Precedence, highest first: keyword arguments to :func:`load_config`, environment variables
-``PIPELINE_<SECTION>__<KEY>`` (for example ``PIPELINE_SCHEDULE__RETRAIN=@daily``), the YAML file
-(``PIPELINE_CONFIG`` or ``config/pipeline.yaml``). Unknown keys and bad values raise
-:class:`ConfigError`, whose message names every offending key.
+- **Shared** (``config/pipeline.yaml``, or ``PIPELINE_CONFIG``): ``warehouse``, ``artifacts`` and
+  ``models_dir``, the folder of model files. Environment overrides: ``PIPELINE_<SECTION>__<KEY>``, for
+  example ``PIPELINE_WAREHOUSE__URL``.
+- **One file per model** (``<models_dir>/<name>.yaml``; the file name is the model's name): ``task``,
+  ``dataset``, ``validation``, ``model``, ``training``, ``promotion``, ``predictions``, ``schedule`` and
+  ``monitoring``. Environment overrides: ``PIPELINE_<NAME>__<SECTION>__<KEY>``, for example
+  ``PIPELINE_FLIGHT_DELAY__SCHEDULE__RETRAIN=@daily``.
+
+Precedence, highest first: keyword arguments to :func:`load_config`, environment variables, the YAML
+files. Unknown keys and bad values raise :class:`ConfigError`, whose message names the file and every
+offending key. Each model file is validated on its own, so a bad one breaks only that model
+(:func:`load_models`).
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from pipeline.errors import PermanentError
-from pipeline.metrics import DEFAULT_DRIFT_THRESHOLDS, DEFAULT_PROMOTION_METRIC, ClassificationMetricName, DriftMetric
+from pipeline.metrics import DEFAULT_DRIFT_THRESHOLDS, DriftMetric, Task, default_promotion_metric, task_metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
@@ -27,6 +36,9 @@ ENV_PREFIX = "PIPELINE_"
 
 _QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
 _DOTTED_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
+_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Model names that would make a model's environment overrides collide with the shared file's.
+_RESERVED_NAMES = {"warehouse", "artifacts", "models_dir", "config"}
 _PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually", "@midnight"}
 
 
@@ -76,11 +88,18 @@ class ArtifactsConfig(_Section):
 class DatasetConfig(_Section):
     name: str
     feature_sql: Path
-    key: str
+    key: list[str] = Field(
+        min_length=1, description="The entity key: one column, or a list of columns (a composite key)."
+    )
     timestamp: str
     label: str
     numeric_features: list[str] = Field(default_factory=list)
     categorical_features: list[str] = Field(default_factory=list)
+
+    @field_validator("key", mode="before")
+    @classmethod
+    def _key_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
 
     @field_validator("feature_sql")
     @classmethod
@@ -97,7 +116,13 @@ class DatasetConfig(_Section):
         dupes = sorted({c for c in features if features.count(c) > 1})
         if dupes:
             raise ValueError(f"features listed twice: {dupes}")
-        clash = {self.key, self.timestamp, self.label} & set(features)
+        if len(set(self.key)) < len(self.key):
+            raise ValueError(f"key lists a column twice: {self.key}")
+        for column in self.key:
+            if column in (self.timestamp, self.label):
+                role = "timestamp" if column == self.timestamp else "label"
+                raise ValueError(f"key column {column!r} is also the {role}: the key must identify the entity alone")
+        clash = {*self.key, self.timestamp, self.label} & set(features)
         if clash:
             raise ValueError(f"key, timestamp or label also listed as a feature: {sorted(clash)}")
         return self
@@ -131,7 +156,9 @@ class ModelConfig(_Section):
     estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier"
     params: dict[str, Any] = Field(default_factory=dict)
     random_seed: int = 42
-    decision_threshold: float = Field(0.5, gt=0, lt=1)
+    decision_threshold: float = Field(
+        0.5, gt=0, lt=1, description="Classification: probability at or above which predicted_label is 1."
+    )
 
     @field_validator("estimator")
     @classmethod
@@ -147,7 +174,7 @@ class TrainingConfig(_Section):
 
 
 class PromotionConfig(_Section):
-    metric: ClassificationMetricName = DEFAULT_PROMOTION_METRIC
+    metric: str | None = Field(None, description="Holdout metric of the task; None: the task's default.")
     min_improvement: float = Field(0.0, ge=0)
 
 
@@ -230,39 +257,10 @@ class MonitoringConfig(_Section):
         return ScheduleConfig._cron(v)
 
 
-class PipelineConfig(BaseSettings):
-    """The whole configuration. Build it with :func:`load_config`."""
+class _Settings(BaseSettings):
+    """pydantic-settings sources, highest first: keyword arguments, environment, the YAML file."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True)
-
-    warehouse: WarehouseConfig = WarehouseConfig()
-    artifacts: ArtifactsConfig = ArtifactsConfig()
-    dataset: DatasetConfig
-    validation: ValidationConfig
-    model: ModelConfig
-    training: TrainingConfig = TrainingConfig()
-    promotion: PromotionConfig = PromotionConfig()
-    predictions: PredictionsConfig
-    schedule: ScheduleConfig = ScheduleConfig()
-    monitoring: MonitoringConfig = MonitoringConfig()
-
-    @property
-    def retrain_request_asset(self) -> str:
-        """Name of the Airflow Asset through which ``monitor`` asks ``retrain`` for a new model."""
-        return f"{self.model.name}.retrain_request"
-
-    @property
-    def voting_features(self) -> list[str]:
-        """The features whose drift counts toward the retrain trigger: ``monitoring.features``, or every
-        feature of the dataset when unset."""
-        return self.monitoring.features or self.dataset.features
-
-    @model_validator(mode="after")
-    def _monitored_features_exist(self) -> PipelineConfig:
-        unknown = set(self.monitoring.features or []) - set(self.dataset.features)
-        if unknown:
-            raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
-        return self
+    model_config = SettingsConfigDict(env_nested_delimiter="__", extra="forbid", frozen=True)
 
     @classmethod
     def settings_customise_sources(
@@ -276,35 +274,173 @@ class PipelineConfig(BaseSettings):
         return init_settings, env_settings, YamlConfigSettingsSource(settings_cls)
 
 
-def load_config(path: str | Path | None = None, **overrides: Any) -> PipelineConfig:
-    """Read, merge and validate the configuration.
+class SharedConfig(_Settings):
+    """The shared file: where the warehouse and the artifact store are, and where the model files live."""
+
+    warehouse: WarehouseConfig = WarehouseConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
+    models_dir: Path = Field(Path("config/models"), description="Folder of the model files, <name>.yaml each.")
+
+    @property
+    def models_path(self) -> Path:
+        return _resolve(self.models_dir)
+
+
+class ModelFile(_Settings):
+    """One model's file: everything about the model, validated on its own."""
+
+    task: Task = "binary_classification"
+    dataset: DatasetConfig
+    validation: ValidationConfig
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    predictions: PredictionsConfig
+    schedule: ScheduleConfig = ScheduleConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelFile:
+        unknown = set(self.monitoring.features or []) - set(self.dataset.features)
+        if unknown:
+            raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
+        metric = self.promotion.metric
+        if metric is not None and metric not in task_metrics(self.task):
+            raise ValueError(
+                f"promotion.metric {metric!r} is not a {self.task} metric; "
+                f"choose one of {list(task_metrics(self.task))}"
+            )
+        return self
+
+
+class PipelineConfig(BaseModel):
+    """One model's whole configuration: its file's sections plus the shared ``warehouse`` and
+    ``artifacts``. Build it with :func:`load_config`; ``model.name`` is the file's name."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    warehouse: WarehouseConfig = WarehouseConfig()
+    artifacts: ArtifactsConfig = ArtifactsConfig()
+    source: Path | None = Field(None, description="The model file this config was read from.")
+    task: Task = "binary_classification"
+    dataset: DatasetConfig
+    validation: ValidationConfig
+    model: ModelConfig
+    training: TrainingConfig = TrainingConfig()
+    promotion: PromotionConfig = PromotionConfig()
+    predictions: PredictionsConfig
+    schedule: ScheduleConfig = ScheduleConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+
+    @property
+    def promotion_metric(self) -> str:
+        """``promotion.metric``, or the task's default (ROC AUC for classification, RMSE for regression)."""
+        return self.promotion.metric or default_promotion_metric(self.task)
+
+    @property
+    def retrain_request_asset(self) -> str:
+        """Name of the Airflow Asset through which ``monitor`` asks ``retrain`` for a new model."""
+        return f"{self.model.name}.retrain_request"
+
+    @property
+    def voting_features(self) -> list[str]:
+        """The features whose drift counts toward the retrain trigger: ``monitoring.features``, or every
+        feature of the dataset when unset."""
+        return self.monitoring.features or self.dataset.features
+
+
+_SHARED_SECTIONS = ("warehouse", "artifacts", "models_dir")
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors())
+
+
+def _build(settings: type[_Settings], yaml_file: Path, env_prefix: str, what: str, **overrides: Any):
+    if not yaml_file.is_file():
+        raise ConfigError(f"{what} not found: {yaml_file}")
+    bound = type(
+        settings.__name__,
+        (settings,),
+        {"model_config": {**settings.model_config, "yaml_file": yaml_file, "env_prefix": env_prefix}},
+    )
+    try:
+        return bound(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(f"invalid {what} ({yaml_file}): {_problems(exc)}") from None
+    except Exception as exc:  # YAML syntax errors and unreadable files
+        raise ConfigError(f"cannot read {what} {yaml_file}: {exc}") from exc
+
+
+def load_shared(path: str | Path | None = None, **overrides: Any) -> SharedConfig:
+    """Read and validate the shared file (``path``, ``$PIPELINE_CONFIG`` or ``config/pipeline.yaml``).
+
+    Raises:
+        ConfigError: the file is missing or not YAML, or a key is unknown or invalid (named).
+    """
+    yaml_file = Path(path) if path else Path(os.environ.get("PIPELINE_CONFIG", DEFAULT_CONFIG))
+    return _build(SharedConfig, yaml_file, ENV_PREFIX, "pipeline config", **overrides)
+
+
+def model_files(shared: SharedConfig) -> dict[str, Path]:
+    """The model files in ``shared.models_dir``: model name (the file's stem) -> path, sorted by name.
+
+    Raises:
+        ConfigError: the folder is missing or holds no model file.
+    """
+    folder = shared.models_path
+    files = {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+    if not files:
+        raise ConfigError(f"no model files (<name>.yaml) in models_dir {folder}")
+    return files
+
+
+def load_config(model: str, path: str | Path | None = None, **overrides: Any) -> PipelineConfig:
+    """Read, merge and validate one model's configuration.
 
     Args:
-        path: YAML file; default ``$PIPELINE_CONFIG`` or ``config/pipeline.yaml``.
-        **overrides: top-level sections as dicts, highest precedence (used by tests and the CLI).
+        model: the model's name: its file is ``<models_dir>/<model>.yaml``.
+        path: the shared file; default ``$PIPELINE_CONFIG`` or ``config/pipeline.yaml``.
+        **overrides: sections as dicts, highest precedence (tests and the CLI); ``warehouse`` and
+            ``artifacts`` go to the shared file's settings, the rest to the model's.
 
     Returns:
         The frozen :class:`PipelineConfig`.
 
     Raises:
-        ConfigError: the file is missing or not YAML, or any key is unknown or invalid. The message
-            lists each failing key as ``section.key: reason``.
+        ConfigError: a file is missing or not YAML, the name is not a valid model name, or a key is
+            unknown or invalid. The message names the file and each failing key as ``section.key: reason``.
     """
-    yaml_file = Path(path) if path else Path(os.environ.get("PIPELINE_CONFIG", DEFAULT_CONFIG))
-    if not yaml_file.is_file():
-        raise ConfigError(f"config file not found: {yaml_file}")
-    bound = type(
-        "PipelineConfig", (PipelineConfig,), {"model_config": {**PipelineConfig.model_config, "yaml_file": yaml_file}}
-    )
-    try:
-        return bound(**overrides)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+    shared = load_shared(path, **{k: v for k, v in overrides.items() if k in _SHARED_SECTIONS})
+    if not _MODEL_NAME.match(model) or model in _RESERVED_NAMES:
+        raise ConfigError(
+            f"bad model name {model!r}: model files are named <name>.yaml with a lowercase name of letters, digits "
+            f"and underscores, starting with a letter, other than {sorted(_RESERVED_NAMES)}"
         )
-        raise ConfigError(f"invalid pipeline config ({yaml_file}): {problems}") from None
-    except Exception as exc:  # YAML syntax errors and unreadable files
-        raise ConfigError(f"cannot read pipeline config {yaml_file}: {exc}") from exc
+    yaml_file = shared.models_path / f"{model}.yaml"
+    model_overrides = {k: v for k, v in overrides.items() if k not in _SHARED_SECTIONS}
+    model_overrides["model"] = {**model_overrides.get("model", {}), "name": model}
+    spec = _build(ModelFile, yaml_file, f"{ENV_PREFIX}{model.upper()}__", "model config", **model_overrides)
+    return PipelineConfig(warehouse=shared.warehouse, artifacts=shared.artifacts, source=yaml_file, **dict(spec))
+
+
+def load_models(path: str | Path | None = None) -> tuple[dict[str, PipelineConfig], dict[str, ConfigError]]:
+    """Every model in the shared file's ``models_dir``, each validated on its own.
+
+    Returns:
+        ``(configs, errors)``: model name -> config for the valid files, and model name -> the
+        :class:`ConfigError` of each invalid one. A bad model file breaks only that model.
+
+    Raises:
+        ConfigError: the shared file is invalid, or there is no model file at all.
+    """
+    configs, errors = {}, {}
+    for name in model_files(load_shared(path)):
+        try:
+            configs[name] = load_config(name, path)
+        except ConfigError as exc:
+            errors[name] = exc
+    return configs, errors
 
 
 def with_window_days(cfg: PipelineConfig, window_days: int | None) -> PipelineConfig:

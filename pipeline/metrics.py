@@ -85,3 +85,14 @@ REALIZED_METRICS: tuple[str, ...] = (ROC_AUC, BRIER, LOG_LOSS)
 
 # The metric the promotion rule compares by default.
 DEFAULT_PROMOTION_METRIC = ROC_AUC
+
+# TEMPORARY until the regression registry lands.
+Task = Literal["binary_classification", "regression"]
+
+
+def task_metrics(task: str) -> tuple[str, ...]:
+    return CLASSIFICATION_METRICS if task == "binary_classification" else ("rmse", "mae", "r2")
+
+
+def default_promotion_metric(task: str) -> str:
+    return ROC_AUC if task == "binary_classification" else "rmse"

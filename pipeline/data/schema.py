@@ -4,12 +4,13 @@ Revisions live in ``pipeline/data/migrations/versions/``; their SQL in ``sql/mig
 version table is ``ml.alembic_version``. Revision 0001 is the schema as the pipeline created it before
 migrations, written with ``IF NOT EXISTS``, so a warehouse made by that code is adopted in place.
 
-Each configured model's predictions table (with its staging table and views) is created at the head
-shape by :func:`upgrade` when it is missing; its key column takes the type the feature query returns.
-A revision that changes the predictions tables alters every deployed one
-(``sql/migrations/predictions_table_list.sql`` lists them).
+A model's predictions table (with its staging table and views) is created at the head shape by the
+model's first ``predict`` run (:func:`provision_predictions`), and by nothing else: its key columns take
+the types the feature query returns, which only the model's own query can say. A revision that
+changes the predictions tables alters every deployed one (``sql/migrations/predictions_table_list.sql``
+lists them).
 
-Tasks never run DDL: they call :func:`require_current`, which only reads.
+Apart from that, tasks never run DDL: they call :func:`require_current`, which only reads.
 
 Writing a revision: add ``sql/migrations/NNNN_<name>.sql`` and
 ``pipeline/data/migrations/versions/NNNN_<name>.py`` with ``revision = "NNNN"``,
@@ -23,9 +24,7 @@ import logging
 from functools import cache
 from pathlib import Path
 
-from psycopg2 import sql
-
-from pipeline.config import PipelineConfig, PredictionsConfig
+from pipeline.config import PipelineConfig
 from pipeline.data.warehouse import Warehouse, statement
 from pipeline.errors import PermanentError
 
@@ -66,16 +65,11 @@ def current_revision(warehouse: Warehouse) -> str | None:
         return MigrationContext.configure(conn, opts={"version_table_schema": VERSION_SCHEMA}).get_current_revision()
 
 
-def upgrade(warehouse: Warehouse, cfg: PipelineConfig, revision: str = "head") -> str:
-    """Upgrade the ``ml`` schema to ``revision`` and create the model's predictions table if missing.
+def upgrade(warehouse: Warehouse, revision: str = "head") -> str:
+    """Upgrade the ``ml`` schema to ``revision``.
 
     One transaction under an advisory lock: concurrent upgrades wait for each other, and a failed one
     changes nothing. Idempotent.
-
-    The predictions table's key column takes the type the feature query returns for
-    ``dataset.key`` (``bigint``, ``text``, ``date``...). When the feature query cannot run yet (its
-    source tables are not loaded), the ``ml`` schema is still upgraded and a warning says the table
-    was left for the next upgrade.
 
     Returns:
         The revision now current.
@@ -89,68 +83,60 @@ def upgrade(warehouse: Warehouse, cfg: PipelineConfig, revision: str = "head") -
     with warehouse.engine.begin() as conn:
         execute(conn, "lock")
         command.upgrade(_alembic_config(conn), revision)
-        _provision_predictions(conn, cfg)
     now = current_revision(warehouse)
     log.info("ml schema: %s -> %s", before or "empty", now)
     return now
 
 
-def _provision_predictions(conn, cfg: PipelineConfig) -> None:
-    """Create the model's predictions table, staging table and views unless they exist."""
-    from pipeline.features.build import feature_query, window_params
+def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
+    """Create the model's predictions table, staging table and views unless the table exists.
 
-    ds, table = cfg.dataset, cfg.predictions.table
-    cur = conn.connection.dbapi_connection.cursor()
-    cur.execute(statement("migrations/table_exists"), {"table": table})
-    if cur.fetchone()[0]:
-        return
-    cur.execute("SAVEPOINT describe_features")
-    try:
-        cur.execute(statement("io/describe_query", query=feature_query(ds)), window_params(*_DESCRIBE_WINDOW))
-    except Exception as exc:  # noqa: BLE001 - reported, and the table is left for the next upgrade
-        cur.execute("ROLLBACK TO SAVEPOINT describe_features")
-        log.warning(
-            "predictions table %s not created: the feature query %s cannot run yet (%s); "
-            "run `pipeline db upgrade` again once its source tables exist",
-            table,
-            ds.sql_path.name,
-            str(exc).strip().splitlines()[0],
-        )
-        return
-    oid = next((col.type_code for col in cur.description if col.name == ds.key), None)
-    if oid is None:
-        raise SchemaError(f"{ds.sql_path.name} returns no key column {ds.key!r}: cannot create {table}")
-    cur.execute(statement("migrations/type_name"), {"oid": oid})
-    key_type = cur.fetchone()[0]
-    cur.execute(predictions_ddl(cfg.predictions, ds.key, key_type))
-    log.info("created predictions table %s (key %s %s)", table, ds.key, key_type)
+    The key columns take the types the feature query's result describes (it runs with ``LIMIT 0``),
+    so a ``date``, ``uuid`` or ``timestamptz`` key joins back to the feature table exactly. Under the
+    migrations' advisory lock, in one transaction: concurrent first runs create it once.
 
-
-def predictions_ddl(predictions: PredictionsConfig, key: str, key_type: str) -> sql.Composed:
-    """The statements that create a predictions table at the head shape (``IF NOT EXISTS``), with
-    its staging table and views, for an entity key of SQL type ``key_type`` (e.g. ``bigint``)."""
-    from pipeline.models.predict import table_names
-
-    return statement("migrations/predictions_tables", **table_names(predictions, key), key_type=sql.SQL(key_type))
-
-
-def require_current(warehouse: Warehouse, cfg: PipelineConfig) -> None:
-    """Check, without changing anything, that the warehouse is at this code's head revision and
-    has the model's predictions table.
+    Returns:
+        True when the table was created now.
 
     Raises:
-        SchemaError: naming what is missing and ``pipeline db upgrade`` as the fix.
+        SchemaError: the feature query does not return every key column.
+        WarehouseError, sqlalchemy.exc.DBAPIError: the feature query or the DDL failed.
+    """
+    from pipeline.features.build import feature_query, window_params
+    from pipeline.models.predict import predictions_ddl
+
+    ds, table = cfg.dataset, cfg.predictions.table
+    with warehouse.engine.begin() as conn:
+        execute(conn, "lock")
+        cur = conn.connection.dbapi_connection.cursor()
+        cur.execute(statement("migrations/table_exists"), {"table": table})
+        if cur.fetchone()[0]:
+            return False
+        cur.execute(statement("io/describe_query", query=feature_query(ds)), window_params(*_DESCRIBE_WINDOW))
+        oids = {col.name: col.type_code for col in cur.description}
+        missing = [c for c in ds.key if c not in oids]
+        if missing:
+            raise SchemaError(f"{ds.sql_path.name} returns no key column(s) {missing}: cannot create {table}")
+        key_types = {}
+        for column in ds.key:
+            cur.execute(statement("migrations/type_name"), {"oid": oids[column]})
+            key_types[column] = cur.fetchone()[0]
+        cur.execute(predictions_ddl(cfg.predictions, key_types, cfg.task))
+    log.info("created predictions table %s (key %s)", table, ", ".join(f"{c} {t}" for c, t in key_types.items()))
+    return True
+
+
+def require_current(warehouse: Warehouse) -> None:
+    """Check, without changing anything, that the warehouse is at this code's head revision.
+
+    Raises:
+        SchemaError: naming the revisions and ``pipeline db upgrade`` as the fix.
     """
     current = current_revision(warehouse)
     if current != head():
         raise SchemaError(
             f"the warehouse's ml schema is at revision {current or 'none (never migrated)'}, this code needs "
             f"{head()}: run `pipeline db upgrade` (make warehouse)"
-        )
-    if not warehouse.fetch("migrations/table_exists", {"table": cfg.predictions.table})[0]["present"]:
-        raise SchemaError(
-            f"the predictions table {cfg.predictions.table} does not exist: run `pipeline db upgrade` "
-            "(make warehouse) once the feature query's source tables are loaded"
         )
 
 

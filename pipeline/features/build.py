@@ -52,7 +52,7 @@ def extract_feature_table(
     frame = warehouse.read_frame(
         feature_query(dataset, partition), window_params(start, end, partition), dataset.categorical_features
     )
-    expected = [dataset.key, dataset.timestamp, *dataset.features] + ([dataset.label] if require_label else [])
+    expected = [*dataset.key, dataset.timestamp, *dataset.features] + ([dataset.label] if require_label else [])
     missing = [c for c in expected if c not in frame.columns]
     if missing:
         raise FeatureTableError(
@@ -65,10 +65,16 @@ def extract_feature_table(
 def feature_query(dataset: DatasetConfig, partition: tuple[int, int] | None = None) -> sql.Composable:
     """The dataset's feature query (bind parameters ``start``, ``end``), restricted to one hash
     partition by key when ``partition`` is given (then also ``partition``, ``partitions``)."""
-    query = sql.SQL(dataset.sql_path.read_text().strip().rstrip(";"))
+    query = sql.SQL(feature_sql(dataset))
     if partition is None:
         return query
-    return statement("io/partition_query", query=query, key=sql.Identifier(dataset.key))
+    key = sql.SQL(", ").join(sql.Identifier("q", column) for column in dataset.key)
+    return statement("io/partition_query", query=query, key=key)
+
+
+def feature_sql(dataset: DatasetConfig) -> str:
+    """The text of the dataset's feature query, as run (the file without a trailing semicolon)."""
+    return dataset.sql_path.read_text().strip().rstrip(";")
 
 
 def window_params(start: dt.datetime, end: dt.datetime, partition: tuple[int, int] | None = None) -> dict:

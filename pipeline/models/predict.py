@@ -35,9 +35,30 @@ def score(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, thres
     )
 
 
-def table_names(predictions: PredictionsConfig, key: str) -> dict[str, sql.Composable | str]:
+# The columns of a predictions table after the key: the task's outputs, then the run's identity.
+OUTPUT_COLUMNS = {
+    "binary_classification": ("prediction", "score", "predicted_label"),
+    "regression": ("prediction",),
+}
+RUN_COLUMNS = (
+    "model_name",
+    "model_version",
+    "is_champion",
+    "predicted_at",
+    "data_interval_start",
+    "data_interval_end",
+    "run_id",
+)
+_OUTPUT_DDL = {
+    "prediction": "prediction double precision NOT NULL",
+    "score": "score double precision NOT NULL CHECK (score BETWEEN 0 AND 1)",
+    "predicted_label": "predicted_label smallint NOT NULL",
+}
+
+
+def table_names(predictions: PredictionsConfig, key: list[str]) -> dict[str, sql.Composable | str]:
     """The identifiers of a model's predictions table, its staging table, index and views, for the
-    statements that create, fill and read them."""
+    statements that create, fill and read them; ``key`` is the entity key's columns."""
     return {
         "schema": sql.Identifier(predictions.schema_name),
         "table": predictions.table,
@@ -45,8 +66,29 @@ def table_names(predictions: PredictionsConfig, key: str) -> dict[str, sql.Compo
         "staging_index": sql.Identifier(f"{predictions.table_name}_staging_run"),
         "latest_view": f"{predictions.table}_latest",
         "comparison_view": f"{predictions.table}_shadow_comparison",
-        "key": sql.Identifier(key),
+        "key": sql.SQL(", ").join(map(sql.Identifier, key)),
     }
+
+
+def predictions_ddl(predictions: PredictionsConfig, key_types: dict[str, str], task: str) -> sql.Composed:
+    """The statements that create a predictions table at the head shape (``IF NOT EXISTS``), with its
+    staging table and views.
+
+    Args:
+        key_types: the entity key's columns, in order, -> their PostgreSQL type names (``bigint``,
+            ``text``, ``uuid``, ``date``, ``timestamp with time zone``...), as the feature query returns them.
+        task: ``binary_classification`` or ``regression``: which output columns the table has.
+    """
+    key = list(key_types)
+    return statement(
+        "migrations/predictions_tables",
+        **table_names(predictions, key),
+        key_columns=sql.SQL(",\n    ").join(
+            sql.SQL("{} {} NOT NULL").format(sql.Identifier(c), sql.SQL(t)) for c, t in key_types.items()
+        ),
+        output_columns=sql.SQL(",\n    ").join(sql.SQL(_OUTPUT_DDL[c]) for c in OUTPUT_COLUMNS[task]),
+        key_join=sql.SQL(" AND ").join(sql.SQL("s.{0} = c.{0}").format(sql.Identifier(c)) for c in key),
+    )
 
 
 class IncompleteRunError(RuntimeError):
@@ -56,7 +98,7 @@ class IncompleteRunError(RuntimeError):
 def stage_partition(
     warehouse: Warehouse,
     predictions: PredictionsConfig,
-    key: str,
+    key: list[str],
     chunks: Iterable[pd.DataFrame],
     *,
     model_name: str,
@@ -99,7 +141,8 @@ def stage_partition(
 def publish(
     warehouse: Warehouse,
     predictions: PredictionsConfig,
-    key: str,
+    key: list[str],
+    task: str,
     *,
     model_name: str,
     start: dt.datetime,
@@ -134,8 +177,9 @@ def publish(
                 f"run {run_id} staged {staged['partitions']} of {partitions} partitions for "
                 f"[{start}, {end}); score the missing partitions, then publish again"
             )
+        columns = sql.SQL(", ").join(map(sql.Identifier, [*key, *OUTPUT_COLUMNS[task], *RUN_COLUMNS]))
         cur.execute(
-            statement("ml/predictions_publish", table=names["table"], staging=names["staging"], key=names["key"]), ids
+            statement("ml/predictions_publish", table=names["table"], staging=names["staging"], columns=columns), ids
         )
     log.info(
         "published %d predictions of %s for [%s, %s) to %s",

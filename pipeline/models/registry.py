@@ -81,8 +81,10 @@ class NewVersion:
     run_id: str
     dag_version: str | None = None
     reproduces_version: int | None = None
+    feature_sql: str | None = None
     feature_sql_sha256: str | None = None
-    expectation_suites: dict[str, str] | None = None
+    expectation_suites: dict[str, Any] | None = None
+    config_sha256: str | None = None
 
 
 @dataclass(frozen=True)

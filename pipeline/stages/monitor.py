@@ -79,7 +79,12 @@ def measure(rt: Runtime) -> MonitorResult:
 
     window = {"model_name": name, "start": window_start, "end": ctx.end}
     made = warehouse.read_frame(
-        statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
+        statement(
+            "ml/predictions_in_window",
+            table=cfg.predictions.table,
+            key=sql.SQL(", ").join(map(sql.Identifier, ds.key)),
+        ),
+        window,
     )
     last = warehouse.fetch("ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
     scores = predict_proba(model, reference_holdout, ds)

@@ -71,11 +71,14 @@ def resolve_models(rt: Runtime) -> Models:
 
 
 def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
-    """Count the interval's entities and split them into hash partitions of about
-    ``predictions.rows_per_partition`` rows (at most ``predictions.max_partitions``); Airflow maps
-    :func:`score_partition` over the list."""
+    """Create the predictions table on the model's first run
+    (:func:`pipeline.data.schema.provision_predictions`), count the interval's entities and split
+    them into hash partitions of about ``predictions.rows_per_partition`` rows (at most
+    ``predictions.max_partitions``); Airflow maps :func:`score_partition` over the list."""
+    from pipeline.data.schema import provision_predictions
     from pipeline.features.build import count_entities
 
+    provision_predictions(rt.warehouse, rt.cfg)
     rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.ctx.start, rt.ctx.end)
     pc = rt.cfg.predictions
     partitions = max(1, min(pc.max_partitions, math.ceil(rows / pc.rows_per_partition)))
@@ -145,6 +148,7 @@ def publish(rt: Runtime, models: Models, plan: list[PartitionSpec]) -> Published
         rt.warehouse,
         rt.cfg.predictions,
         rt.cfg.dataset.key,
+        rt.cfg.task,
         model_name=models["model_name"],
         start=rt.ctx.start,
         end=rt.ctx.end,

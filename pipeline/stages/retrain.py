@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import platform
 import subprocess
@@ -150,22 +151,59 @@ def config_of_version(cfg: PipelineConfig, record: dict) -> PipelineConfig:
     """``cfg`` with the dataset, model, training and promotion sections a version was trained with
     (where to find the warehouse and artifacts still comes from ``cfg``)."""
     stored = record["config"]
-    sections = {k: stored[k] for k in ("dataset", "model", "training", "promotion")}
+    sections = {k: stored[k] for k in ("task", "dataset", "model", "training", "promotion") if k in stored}
     return type(cfg).model_validate({**cfg.model_dump(), **sections})
 
 
+# The folders whose contents decide what a trained model is: a change in any of them, committed or
+# not, tracked or not, must show in the version's code_version.
+LINEAGE_PATHS = ("config", "sql", "expectations", "pipeline", "dags")
+
+
 def code_version() -> str:
-    """The git commit of the code, with ``-dirty`` for uncommitted changes, or ``unknown``."""
-    try:
-        rev = subprocess.run(
-            ["git", "-C", str(PROJECT_ROOT), "describe", "--always", "--dirty", "--abbrev=40"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
+    """The git commit of the code (40 hex digits), with ``-dirty`` when a tracked or untracked file
+    under :data:`LINEAGE_PATHS` differs from it (ignored files, such as caches, do not count); or
+    ``unknown`` outside a git checkout."""
+
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(
+                ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=10, check=False
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout if out.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if commit is None:
         return "unknown"
-    return rev.stdout.strip() if rev.returncode == 0 else "unknown"
+    changes = git("status", "--porcelain", "--untracked-files=all", "--", *LINEAGE_PATHS)
+    return commit.strip() + ("-dirty" if changes is None or changes.strip() else "")
+
+
+def lineage(cfg: PipelineConfig) -> dict:
+    """What a version was made from, beside its training data: the feature query's text as run and
+    its SHA-256, each expectation suite's file, SHA-256 and JSON, and the SHA-256 of the model's
+    config (its sections as validated, key-sorted JSON)."""
+    from pipeline.features.build import feature_sql
+
+    query = feature_sql(cfg.dataset)
+    suites = {}
+    for kind in ("training", "scoring"):
+        path = cfg.validation.suite_path(kind)
+        data = path.read_bytes()
+        suites[kind] = {"file": path.name, "sha256": sha256(data), "suite": json.loads(data)}
+    return {
+        "feature_sql": query,
+        "feature_sql_sha256": sha256(query.encode()),
+        "expectation_suites": suites,
+        "config_sha256": sha256(to_json(model_config(cfg))),
+    }
+
+
+def model_config(cfg: PipelineConfig) -> dict:
+    """The model's own config as JSON-able data: every section but the shared ones."""
+    return cfg.model_dump(mode="json", exclude={"warehouse", "artifacts", "source"})
 
 
 def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
@@ -224,7 +262,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         train_rows=len(train_df),
         holdout_rows=len(holdout),
         training_data_sha256=batch["sha256"],
-        config=cfg.model_dump(mode="json", exclude={"warehouse", "artifacts"}),
+        config=model_config(cfg),
         code_version=code_version(),
         sklearn_version=sklearn.__version__,
         python_version=platform.python_version(),
@@ -232,11 +270,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         run_id=rt.ctx.run_id,
         dag_version=rt.ctx.dag_version,
         reproduces_version=batch["reproduces"],
-        feature_sql_sha256=sha256(ds.sql_path.read_bytes()),
-        expectation_suites={
-            path.name: sha256(path.read_bytes())
-            for path in (cfg.validation.suite_path("training"), cfg.validation.suite_path("scoring"))
-        },
+        **lineage(cfg),
     )
     importance = permutation_importance_frame(model, holdout, ds.features, ds.label, cfg.model.random_seed)
     feature_schema = {

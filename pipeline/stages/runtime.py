@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
@@ -107,7 +108,7 @@ class Runtime:
         from pipeline.data import schema
 
         warehouse = open_warehouse(self.cfg)
-        schema.require_current(warehouse, self.cfg)
+        schema.require_current(warehouse)
         return warehouse
 
     @cached_property
@@ -122,8 +123,9 @@ class Runtime:
         """Validate a batch covering ``[start, end)`` with the ``kind`` expectation suite, store the
         result, stop on failure.
 
-        The full GX result goes to the artifact store (``runs/.../validation-<name>.json``) and a
-        summary row (``batch_kind`` = ``name``) to ``ml.validation_results``, pass or fail.
+        The full GX result goes to the artifact store (``runs/.../validation-<name>-<attempt>.json``)
+        and a summary row (``batch_kind`` = ``name``) to ``ml.validation_results``, pass or fail: one
+        row and one file per attempt, so a failure stays on record next to the retry that passed.
 
         Returns:
             The report summary (:meth:`ValidationReport.summary`) plus ``artifact_uri``.
@@ -134,10 +136,11 @@ class Runtime:
         from pipeline.validation import validate_batch
 
         report = validate_batch(frame, self.cfg.validation.suite_path(kind), name)
-        uri = self.put_json(f"validation-{name}.json", report.result)
+        uri = self.put_json(f"validation-{name}-{uuid.uuid4().hex[:12]}.json", report.result)
         self.warehouse.run(
-            "ml/validation_upsert",
+            "ml/validation_insert",
             {
+                "model_name": self.cfg.model.name,
                 "dag_id": self.ctx.dag_id,
                 "run_id": self.ctx.run_id,
                 "batch_kind": name,

@@ -1,14 +1,14 @@
 -- A model's predictions table at the head revision's shape, its staging table, its newest-per-entity
--- view and the champion/challenger comparison; {key_type} is the entity key's type, as the feature
--- query returns it. Run by `pipeline db upgrade` for each configured model (IF NOT EXISTS: an existing
--- table is left to the revisions, which alter every deployed predictions table).
+-- view and the champion/challenger comparison. {key_columns} are the entity key's columns with the
+-- types the feature query returns; {output_columns} the task's (prediction, plus score and
+-- predicted_label for a classifier). Run by the first `predict` of each model (IF NOT EXISTS: an
+-- existing table is left to the revisions, which alter every deployed predictions table).
 
 CREATE SCHEMA IF NOT EXISTS {schema};
 
 CREATE TABLE IF NOT EXISTS {table} (
-    {key}               {key_type}       NOT NULL,
-    score               double precision NOT NULL CHECK (score BETWEEN 0 AND 1),
-    predicted_label     smallint         NOT NULL,
+    {key_columns},
+    {output_columns},
     model_name          text             NOT NULL,
     model_version       integer          NOT NULL,
     is_champion         boolean          NOT NULL,
@@ -36,12 +36,11 @@ CREATE OR REPLACE VIEW {comparison_view} AS
 SELECT c.model_name, c.data_interval_start, c.data_interval_end,
        c.model_version AS champion_version, s.model_version AS challenger_version,
        count(*) AS entities,
-       avg(c.score) AS champion_mean_score, avg(s.score) AS challenger_mean_score,
-       avg(abs(c.score - s.score)) AS mean_abs_score_difference,
-       avg((c.predicted_label = s.predicted_label)::int) AS label_agreement
+       avg(c.prediction) AS champion_mean_prediction, avg(s.prediction) AS challenger_mean_prediction,
+       avg(abs(c.prediction - s.prediction)) AS mean_abs_prediction_difference
 FROM {table} AS c
 JOIN {table} AS s
   ON s.model_name = c.model_name AND s.data_interval_start = c.data_interval_start
- AND s.data_interval_end = c.data_interval_end AND s.{key} = c.{key} AND NOT s.is_champion
+ AND s.data_interval_end = c.data_interval_end AND {key_join} AND NOT s.is_champion
 WHERE c.is_champion
 GROUP BY 1, 2, 3, 4, 5;

@@ -1,1 +1,1 @@
-SELECT * FROM ml.validation_results WHERE run_id = %(run_id)s ORDER BY batch_kind
+SELECT * FROM ml.validation_results WHERE run_id = %(run_id)s ORDER BY batch_kind, id
