@@ -206,7 +206,7 @@ def bench_config(url: str, feature_sql: str | None = None):
     benchmark's own predictions table."""
     from pipeline.config import load_config
 
-    base = load_config()
+    base = load_config("flight_delay")
     sections: dict[str, Any] = {
         "warehouse": {"url": url},
         "artifacts": {"root": str(WORK_DIR / "artifacts"), "endpoint_url": None},
@@ -218,7 +218,7 @@ def bench_config(url: str, feature_sql: str | None = None):
     if feature_sql:
         sections["dataset"] = {"feature_sql": feature_sql}
         sections["predictions"]["table"] = SCORE_TARGET
-    return load_config(**sections)
+    return load_config("flight_delay", **sections)
 
 
 def _score(job: dict) -> dict:
@@ -272,7 +272,7 @@ def feature_query(table: str) -> str:
     """The dataset's real feature query, reading flights from ``table`` instead of ``raw.flights``."""
     from pipeline.config import load_config
 
-    text = load_config().dataset.sql_path.read_text()
+    text = load_config("flight_delay").dataset.sql_path.read_text()
     if text.count("raw.flights") != 1:
         raise RuntimeError("the feature query no longer reads raw.flights exactly once; update the benchmark")
     return text.replace("raw.flights", table)
@@ -563,7 +563,7 @@ def main(argv: list[str] | None = None) -> int:
         print(message, flush=True)
 
     began = time.perf_counter()
-    cfg = load_config()
+    cfg = load_config("flight_delay")
     path, port = cfg.warehouse.local_path, cfg.warehouse.local_port
     started_cluster = False
     if args.url:

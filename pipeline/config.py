@@ -122,9 +122,11 @@ class DatasetConfig(_Section):
             if column in (self.timestamp, self.label):
                 role = "timestamp" if column == self.timestamp else "label"
                 raise ValueError(f"key column {column!r} is also the {role}: the key must identify the entity alone")
-        clash = {*self.key, self.timestamp, self.label} & set(features)
+        # A key column may be a feature (an airport in an (airport, hour) key); the timestamp and the
+        # label may not.
+        clash = {self.timestamp, self.label} & set(features)
         if clash:
-            raise ValueError(f"key, timestamp or label also listed as a feature: {sorted(clash)}")
+            raise ValueError(f"timestamp or label also listed as a feature: {sorted(clash)}")
         return self
 
     @property

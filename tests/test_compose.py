@@ -177,7 +177,7 @@ def test_pipeline_settings_are_real_config_keys(
             for var, value in overrides.items():
                 m.setenv(var, value)
             m.setenv("PIPELINE_CONFIG", str(config_file))
-            cfg = load_config()
+            cfg = load_config("flight_delay")
 
         for var, value in overrides.items():
             section, _, key = var.removeprefix("PIPELINE_").lower().partition("__")

@@ -1,22 +1,30 @@
-"""DAG integrity: imports cleanly, wiring, schedules from config, cheap top level, bad config."""
+"""DAG integrity: imports cleanly, one DAG of each kind per model file, wiring, schedules from each
+model's config, cheap top level, and a bad model file that breaks only its own model's DAGs."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import runpy
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
-DAGS = Path(__file__).resolve().parents[1] / "dags"
+from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
+
+DAGS = PROJECT_ROOT / "dags"
+MODELS = sorted(p.stem for p in (PROJECT_ROOT / "config" / "models").glob("*.yaml"))
+KINDS = ("retrain", "predict", "monitor")
 
 
-def load_dag(name: str):
-    """Execute dags/<name>.py afresh (so it reads the current environment) and return its DAG."""
-    return runpy.run_path(str(DAGS / f"{name}.py"))[f"{name}_dag"]
+def load_dag(kind: str, model: str = "flight_delay"):
+    """Execute dags/<kind>.py afresh (so it reads the current environment) and return the model's DAG."""
+    namespace = runpy.run_path(str(DAGS / f"{kind}.py"))
+    return namespace["rollback_dag"] if kind == "rollback" else namespace[f"{kind}__{model}"]
 
 
 def core_timetable(dag):
@@ -26,12 +34,31 @@ def core_timetable(dag):
     return coerce_to_core_timetable(dag.timetable)
 
 
-def test_dagbag_imports_without_errors():
+def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    bag = DagBag(dag_folder=str(DAGS))
+    return DagBag(dag_folder=str(DAGS), include_examples=False)
+
+
+def test_dagbag_has_three_dags_per_model_and_one_rollback():
+    bag = dagbag()
     assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"retrain", "predict", "rollback", "monitor"}
+    assert len(MODELS) >= 2
+    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in MODELS} | {"rollback"}
+    for model in MODELS:
+        for kind in KINDS:
+            dag = bag.dags[f"{kind}__{model}"]
+            assert model in dag.tags  # each model's DAGs carry its own tag
+            assert model in dag.doc_md and "{" not in dag.doc_md  # the doc names the model, fully rendered
+
+
+def test_each_model_has_its_own_assets():
+    requests = {m: load_dag("retrain", m).timetable.asset_condition.objects[0].name for m in MODELS}
+    published = {m: load_dag("predict", m).get_task("publish").outlets[0].name for m in MODELS}
+    assert requests == {m: f"{m}.retrain_request" for m in MODELS}
+    assert published == {m: f"{m}.predictions" for m in MODELS}
+    monitor = {m: load_dag("monitor", m).get_task("request_retrain").outlets[0].name for m in MODELS}
+    assert monitor == requests
 
 
 def test_retrain_wiring_and_defaults():
@@ -43,7 +70,6 @@ def test_retrain_wiring_and_defaults():
     assert dag.catchup is False
     assert dag.start_date == dt.datetime(2013, 1, 1, tzinfo=dt.UTC)
     assert dag.timetable.timetable.expression == "0 0 * * 0"  # @weekly, or when monitor requests a retrain
-    assert [a.name for a in dag.timetable.asset_condition.objects] == ["flight_delay.retrain_request"]
     assert dag.params["force_promote"] is False
     assert dag.params["from_snapshot_version"] is None
     assert dag.params.get_param("window_days").schema["type"] == "integer"
@@ -59,11 +85,14 @@ def test_predict_wiring():
     assert dag.timetable.expression == "0 0 * * *"  # @daily
 
 
-def test_retraining_interval_comes_from_config(monkeypatch):
-    """Changing the retraining interval in config changes the DAG's schedule and its data intervals."""
-    monkeypatch.setenv("PIPELINE_SCHEDULE__RETRAIN", "0 6 1 * *")
+def test_retraining_interval_comes_from_the_models_config(monkeypatch):
+    """Changing one model's retraining interval changes its DAG's schedule and data intervals only."""
+    other = next(m for m in MODELS if m != "flight_delay")
+    before = load_dag("retrain", other).timetable.timetable.expression
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__RETRAIN", "0 6 1 * *")
     dag = load_dag("retrain")
     assert dag.timetable.timetable.expression == "0 6 1 * *"
+    assert load_dag("retrain", other).timetable.timetable.expression == before
     interval = core_timetable(dag).infer_manual_data_interval(run_after=dt.datetime(2013, 3, 15, tzinfo=dt.UTC))
     assert (interval.start, interval.end) == (
         dt.datetime(2013, 2, 1, 6, tzinfo=dt.UTC),
@@ -81,14 +110,36 @@ def test_daily_schedule_has_a_real_data_interval():
     )
 
 
-def test_invalid_config_is_an_import_error_naming_the_key(monkeypatch):
-    from airflow.dag_processing.dagbag import DagBag
+def test_a_bad_model_file_breaks_only_its_own_dags(monkeypatch, tmp_path: Path):
+    """One model file with a bad schedule: its DAGs are gone, an import error names its file and key,
+    and every other model's DAGs and the rollback DAG still load."""
+    models_dir = tmp_path / "models"
+    shutil.copytree(PROJECT_ROOT / "config" / "models", models_dir)
+    broken = models_dir / "flight_delay.yaml"
+    data = yaml.safe_load(broken.read_text())
+    data["schedule"]["retrain"] = "every tuesday"
+    broken.write_text(yaml.safe_dump(data))
+    shared = tmp_path / "pipeline.yaml"
+    shared.write_text(yaml.safe_dump(yaml.safe_load(DEFAULT_CONFIG.read_text()) | {"models_dir": str(models_dir)}))
+    monkeypatch.setenv("PIPELINE_CONFIG", str(shared))
 
-    monkeypatch.setenv("PIPELINE_TRAINING__HOLDOUT_DAYS", "-3")
-    bag = DagBag(dag_folder=str(DAGS))
-    assert len(bag.import_errors) == 4
+    bag = dagbag()
+
+    healthy = [m for m in MODELS if m != "flight_delay"]
+    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in healthy} | {"rollback"}
+    assert list(bag.import_errors) == [str(DAGS / "model_files.py")]
+    error = next(iter(bag.import_errors.values()))
+    assert str(broken) in error and "schedule.retrain" in error
+    assert bag.dags["rollback"].params.get_param("model_name").schema["enum"] == healthy
+
+
+def test_a_bad_shared_file_is_an_import_error_naming_the_key(monkeypatch):
+    monkeypatch.setenv("PIPELINE_WAREHOUSE__LOCAL_PORT", "80")
+    bag = dagbag()
+    assert bag.dag_ids == []
+    assert len(bag.import_errors) == 5  # every DAG file, and model_files.py
     for error in bag.import_errors.values():
-        assert "training.holdout_days" in error
+        assert "warehouse.local_port" in error
 
 
 def test_dag_files_do_no_heavy_work_at_import():
@@ -104,20 +155,21 @@ def test_dag_files_do_no_heavy_work_at_import():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
-def test_rollback_takes_typed_params():
+def test_rollback_takes_the_model_as_an_enum():
     dag = load_dag("rollback")
     assert core_timetable(dag).summary == "None"  # manual only
     assert dag.params.get_param("version").schema == {"type": "integer", "minimum": 1}
-    assert dag.params.get_param("model_name").schema["type"] == "string"
+    assert dag.params.get_param("model_name").schema["enum"] == MODELS
     assert [t.task_id for t in dag.tasks] == ["rollback"] and dag.tasks[0].retries == 0
 
 
-@pytest.mark.parametrize("name", ["retrain", "predict", "monitor", "rollback"])
-def test_permanent_errors_are_not_retried(name):
+@pytest.mark.parametrize("kind", [*KINDS, "rollback"])
+def test_permanent_errors_are_not_retried(kind):
     from pipeline.errors import PermanentError
 
-    dag = load_dag(name)
-    for task in dag.tasks:
-        decision = task.retry_policy.evaluate(PermanentError("bad batch"), try_number=1, max_tries=3)
-        assert decision.action.value == "fail"
-        assert task.retries == (0 if name == "rollback" else 2)
+    for model in MODELS:
+        dag = load_dag(kind, model)
+        for task in dag.tasks:
+            decision = task.retry_policy.evaluate(PermanentError("bad batch"), try_number=1, max_tries=3)
+            assert decision.action.value == "fail"
+            assert task.retries == (0 if kind == "rollback" else 2)

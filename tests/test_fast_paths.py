@@ -47,7 +47,7 @@ def warehouse(empty_url: str) -> Warehouse:
 
 
 def test_read_frame_on_the_feature_query(seeded_url: str) -> None:
-    cfg = load_config()
+    cfg = load_config("flight_delay")
     dataset = cfg.dataset
     query = dataset.sql_path.read_text()
     params = {"start": dt.datetime(2013, 3, 1, tzinfo=dt.UTC), "end": dt.datetime(2013, 3, 15, tzinfo=dt.UTC)}

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import load_config
 from pipeline.data import schema
 from pipeline.data.warehouse import Warehouse
 
@@ -52,13 +51,18 @@ SELECT id, 0.25, 0, 'flight_delay', 1, true, '2013-03-05Z', '2013-03-06Z', 'p1' 
 """
 
 
-def snapshot(wh: Warehouse) -> dict[str, list[tuple]]:
-    """Every row of every table, ordered, for comparison."""
+# The predictions table as the code before migrations (and revision 0001's code) created it.
+OLD_PREDICTIONS = PRE_ALEMBIC.read_text().split("-- Per-model predictions table", 1)[1].split("\n", 1)[1]
+
+
+def snapshot(wh: Warehouse) -> dict[str, list[dict]]:
+    """Every row of every table, ordered, as column -> value, for comparison."""
     with wh.transaction() as cur:
         out = {}
         for table in TABLES:
             cur.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3, 4")
-            out[table] = cur.fetchall()
+            columns = [c.name for c in cur.description]
+            out[table] = [dict(zip(columns, row, strict=True)) for row in cur.fetchall()]
         return out
 
 
@@ -69,10 +73,12 @@ def drop_ml(wh: Warehouse) -> None:
 
 @pytest.mark.parametrize("made_by", ["first revision", "code before migrations"])
 def test_an_old_warehouse_is_upgraded_in_place_with_every_row(fresh_seeded_url, made_by):
-    cfg, wh = load_config(), Warehouse(fresh_seeded_url)
+    wh = Warehouse(fresh_seeded_url)
     drop_ml(wh)  # the seeded template is at head: start over
     if made_by == "first revision":
-        assert schema.upgrade(wh, cfg, "0001") == "0001"
+        assert schema.upgrade(wh, "0001") == "0001"
+        with wh.transaction() as cur:
+            cur.execute(OLD_PREDICTIONS)
     else:
         with wh.transaction() as cur:
             cur.execute(PRE_ALEMBIC.read_text())
@@ -82,43 +88,57 @@ def test_an_old_warehouse_is_upgraded_in_place_with_every_row(fresh_seeded_url, 
     before = snapshot(wh)
     assert all(before.values()) and len(before["ml.flight_delay_predictions"]) == 500
     with pytest.raises(schema.SchemaError, match="pipeline db upgrade"):
-        schema.require_current(wh, cfg)
+        schema.require_current(wh)
 
-    assert schema.upgrade(wh, cfg) == schema.head() != "0001"
-    schema.require_current(wh, cfg)
+    assert schema.upgrade(wh) == schema.head() != "0001"
+    schema.require_current(wh)
     after = snapshot(wh)
-    # Every old row is there, unchanged; the model versions gained the lineage columns, NULL (unknown).
-    versions = after.pop("ml.model_versions")
-    assert [row[:-2] for row in versions] == before.pop("ml.model_versions")
-    assert all(row[-2:] == (None, None) for row in versions)
-    assert after == before
+    # Every old row is there with its old values; the new columns hold what is known about them.
+    for table, rows in before.items():
+        assert [{k: row[k] for k in rows[0]} for row in after[table]] == rows, table
+    lineage = ("feature_sql_sha256", "expectation_suites", "feature_sql", "config_sha256")
+    assert all(row[c] is None for row in after["ml.model_versions"] for c in lineage)  # unknown
+    # One model in the registry: its old validation rows are its own; each row now has an id.
+    assert [(r["model_name"], r["id"] is not None) for r in after["ml.validation_results"]] == [("flight_delay", True)]
+    assert all(r["prediction"] == r["score"] for r in after["ml.flight_delay_predictions"])
+    assert [r["evidence"] for r in after["ml.retrain_triggers"]] == [None]
 
 
 def test_tasks_check_the_schema_without_changing_it(empty_url, seeded_url):
-    cfg = load_config()
     empty = Warehouse(empty_url)
     with pytest.raises(schema.SchemaError, match="never migrated"):
-        schema.require_current(empty, cfg)
+        schema.require_current(empty)
     assert schema.current_revision(empty) is None  # the check changed nothing
-    schema.require_current(Warehouse(seeded_url), cfg)  # the seeded template was upgraded to head
+    schema.require_current(Warehouse(seeded_url))  # the seeded template was upgraded to head
 
 
-def test_upgrade_is_idempotent_and_the_key_keeps_the_feature_query_type(fresh_seeded_url):
-    cfg, wh = load_config(), Warehouse(fresh_seeded_url)
-    before = wh.fetch("migrations/predictions_table_list")
-    assert schema.upgrade(wh, cfg) == schema.upgrade(wh, cfg) == schema.head()
-    assert wh.fetch("migrations/predictions_table_list") == before == [{"table_name": "ml.flight_delay_predictions"}]
-    with wh.transaction() as cur:
-        cur.execute(
-            "SELECT data_type FROM information_schema.columns "
-            "WHERE table_schema = 'ml' AND table_name = 'flight_delay_predictions' AND column_name = 'flight_id'"
-        )
-        assert cur.fetchone() == ("bigint",)
+def test_upgrade_is_idempotent_and_creates_no_predictions_table(fresh_seeded_url):
+    wh = Warehouse(fresh_seeded_url)
+    assert schema.upgrade(wh) == schema.upgrade(wh) == schema.head()
+    assert wh.fetch("migrations/predictions_table_list") == []  # only a model's first predict creates one
 
 
-def test_an_empty_warehouse_gets_the_ml_schema_and_a_clear_word_on_the_predictions_table(empty_url, caplog):
-    cfg, wh = load_config(), Warehouse(empty_url)
-    assert schema.upgrade(wh, cfg) == schema.head()
-    assert "predictions table ml.flight_delay_predictions not created" in caplog.text
-    with pytest.raises(schema.SchemaError, match="flight_delay_predictions does not exist"):
-        schema.require_current(wh, cfg)
+VALIDATION_ATTEMPT = """
+INSERT INTO ml.validation_results (model_name, dag_id, run_id, batch_kind, suite_name, data_interval_start,
+    data_interval_end, row_count, success, evaluated, failed, failed_expectations, artifact_uri)
+VALUES ('m', 'retrain__m', 'r1', 'training', 's', '2013-01-01Z', '2013-03-05Z', 10, %(success)s, 5, 0, '[]', 'x')
+"""
+
+
+def test_downgrade_to_the_previous_revision_and_back(fresh_seeded_url):
+    wh = Warehouse(fresh_seeded_url)
+    with wh.transaction() as cur:  # a failed attempt, then the retry that passed: two rows at head
+        for success in (False, True):
+            cur.execute(VALIDATION_ATTEMPT, {"success": success})
+    assert schema.downgrade(wh, "0002") == "0002"
+    with wh.transaction() as cur:  # 0002 keys a run's batch once: the newest attempt is kept
+        cur.execute("SELECT success FROM ml.validation_results")
+        assert cur.fetchall() == [(True,)]
+    assert schema.upgrade(wh) == schema.head()
+    schema.require_current(wh)
+
+
+def test_an_empty_warehouse_gets_the_ml_schema(empty_url):
+    wh = Warehouse(empty_url)
+    assert schema.upgrade(wh) == schema.head()
+    schema.require_current(wh)

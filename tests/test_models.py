@@ -18,7 +18,7 @@ from pipeline.models.evaluate import EvaluationError, baseline_metrics, classifi
 from pipeline.models.train import TimeSplit, TrainingDataError, make_estimator, split_by_time, train_model
 
 UTC = dt.UTC
-CFG = load_config(model={"params": {"max_iter": 20}})
+CFG = load_config("flight_delay", model={"params": {"max_iter": 20}})
 
 
 def synthetic_batch(n: int = 600, seed: int = 0) -> pd.DataFrame:
@@ -168,7 +168,7 @@ def model_bytes():
 
 def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    schema.upgrade(wh, CFG)
+    schema.upgrade(wh)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     v1 = registry.register(wh, store, _new_version("r1"), data, sha, files({"metrics.json": b"{}"}))
@@ -199,7 +199,7 @@ def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_byt
 
 def test_tampered_model_artifact_is_refused(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    schema.upgrade(wh, CFG)
+    schema.upgrade(wh)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     record = registry.register(wh, store, _new_version("r1"), data, sha, files({}))
@@ -212,7 +212,7 @@ def test_tampered_model_artifact_is_refused(empty_url, tmp_path, model_bytes):
 
 def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    schema.upgrade(wh, CFG)
+    schema.upgrade(wh)
     data, sha = model_bytes
     for run in ("r1", "r2"):  # versions 1 and 2 of flight_delay, which the rows reference
         registry.register(wh, LocalStore(tmp_path), _new_version(run, "flight_delay"), data, sha, files({}))
@@ -266,7 +266,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
 
 def test_champion_history_answers_which_version_was_live(empty_url, tmp_path, model_bytes):
     wh = Warehouse(empty_url)
-    schema.upgrade(wh, CFG)
+    schema.upgrade(wh)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     for run in ("r1", "r2", "r3"):
@@ -291,7 +291,7 @@ def test_champion_history_answers_which_version_was_live(empty_url, tmp_path, mo
 @pytest.mark.parametrize("case", ["unknown", "failed", "already_champion", "missing_artifact", "tampered"])
 def test_invalid_rollback_changes_nothing(empty_url, tmp_path, model_bytes, case):
     wh = Warehouse(empty_url)
-    schema.upgrade(wh, CFG)
+    schema.upgrade(wh)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     registry.register(wh, store, _new_version("r1"), data, sha, files({}))

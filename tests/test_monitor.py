@@ -17,7 +17,7 @@ from pipeline.stages.runtime import open_warehouse
 UTC = dt.UTC
 MARCH_3 = dt.datetime(2013, 3, 3, tzinfo=UTC)
 DAGS = Path(__file__).resolve().parents[1] / "dags"
-MON = load_config().monitoring
+MON = load_config("flight_delay").monitoring
 
 
 def drift_frame(drifted: dict[str, bool]) -> pd.DataFrame:
@@ -131,7 +131,7 @@ def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored,
     cfg = monitored
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", cfg.warehouse.url)
     monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", cfg.artifacts.root)
-    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_PREDICTION_PSI", "1e-9")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_PREDICTION_PSI", "1e-9")
     dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor_dag"]
     dagrun = dag.test(logical_date=dt.datetime(2013, 3, 5, tzinfo=UTC))
     states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
@@ -141,9 +141,9 @@ def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored,
     assert len(events) == 1 and events[0].extra["as_of"] == "2013-03-05T00:00:00+00:00"
     assert events[0].extra["reasons"][0].startswith("prediction drift")
 
-    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_PREDICTION_PSI", "100")
-    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_MIN_ROC_AUC", "0.01")
-    monkeypatch.setenv("PIPELINE_MONITORING__TRIGGER_FEATURE_SHARE", "1")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_PREDICTION_PSI", "100")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_MIN_ROC_AUC", "0.01")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_FEATURE_SHARE", "1")
     dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor_dag"]
     dagrun = dag.test(logical_date=dt.datetime(2013, 3, 6, tzinfo=UTC))
     states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}

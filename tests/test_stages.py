@@ -60,7 +60,7 @@ def test_run_context_needs_a_real_interval():
         airflow_context = {"run_id": "manual__2", "data_interval_start": start, "data_interval_end": end}
         assert run_context(airflow_context) is None
     with pytest.raises(ValueError, match="no data interval"):
-        _ = Runtime(load_config()).ctx
+        _ = Runtime(load_config("flight_delay")).ctx
 
 
 def test_cli_reports_a_bad_config_by_key(monkeypatch, capsys):

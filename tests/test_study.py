@@ -30,7 +30,7 @@ ROWS_PER_DAY = 60
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config(model={"params": {"max_iter": 10}})
+    return load_config("flight_delay", model={"params": {"max_iter": 10}})
 
 
 def synthetic_table(cfg, seed: int = 0) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.validation import ValidationFailedError, ValidationReport, load_suite, validate_batch
 
-CONFIG = load_config()
+CONFIG = load_config("flight_delay")
 TRAINING = CONFIG.validation.suite_path("training")
 SCORING = CONFIG.validation.suite_path("scoring")
 LABEL = CONFIG.dataset.label

@@ -88,6 +88,17 @@ def upgrade(warehouse: Warehouse, revision: str = "head") -> str:
     return now
 
 
+def downgrade(warehouse: Warehouse, revision: str) -> str:
+    """Downgrade the ``ml`` schema to ``revision`` (each revision's downgrade SQL says what it keeps),
+    in one transaction under the same lock as :func:`upgrade`. Returns the revision now current."""
+    from alembic import command
+
+    with warehouse.engine.begin() as conn:
+        execute(conn, "lock")
+        command.downgrade(_alembic_config(conn), revision)
+    return current_revision(warehouse)
+
+
 def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
     """Create the model's predictions table, staging table and views unless the table exists.
 

@@ -1,0 +1,237 @@
+"""Any table, any key: a synthetic dataset keyed by each supported PostgreSQL type, and by a
+composite key, goes through retrain, predict and monitor (with realized performance) with nothing but
+a model file, a feature query and a suite; and so does a regression. Two models retrained for the same
+interval keep their own rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.config import load_config
+from pipeline.data import schema
+from pipeline.data.warehouse import Warehouse
+from pipeline.stages import RunContext, Runtime, monitor, predict, retrain
+
+UTC = dt.UTC
+DAY = dt.timedelta(days=1)
+FIRST_DAY = dt.datetime(2020, 1, 1, tzinfo=UTC)
+DAYS = 120
+TRAIN_END = FIRST_DAY + 90 * DAY  # retrain as of here; then predict and monitor the week after
+
+# key type -> (SQL type, expression of the day number d (0-based) and the row r within the day)
+KEYS = {
+    "bigint": ("bigint", "10000000000 + d * 10 + r"),
+    "integer": ("integer", "d * 10 + r"),
+    "text": ("text", "'entity-' || d || '-' || r"),
+    "uuid": ("uuid", "md5(d || '/' || r)::uuid"),
+    "date": ("date", "date '2020-01-01' + d * 10 + r"),
+    "timestamptz": ("timestamptz", "timestamptz '2020-01-01 00:00+00' + (d * 10 + r) * interval '1 minute'"),
+}
+ROWS_PER_DAY = 6
+
+SOURCE = """
+CREATE SCHEMA IF NOT EXISTS synth;
+CREATE TABLE synth.events AS
+SELECT {key_expr} AS entity,
+       'region-' || (r % 3) AS region,
+       date '2020-01-01' + d AS day,
+       timestamptz '2020-01-01 00:00+00' + d * interval '1 day' + r * interval '3 hours' AS event_time,
+       x1, x2, CASE WHEN r % 2 = 0 THEN 'a' ELSE 'b' END AS cat,
+       (x1 + 0.5 * x2 > 0)::int::smallint AS label,
+       3.0 * x1 - 2.0 * x2 AS amount
+FROM generate_series(0, {days} - 1) AS d,
+     generate_series(0, {rows} - 1) AS r,
+     LATERAL (SELECT sin(d * 7 + r * 13)::double precision AS x1, cos(d * 3 + r * 5)::double precision AS x2) AS v
+"""
+
+QUERY = """
+SELECT {key_columns}, event_time, x1, x2, cat, {label}
+FROM synth.events
+WHERE event_time >= %(start)s AND event_time < %(end)s
+"""
+
+SUITE = {
+    "name": "synthetic",
+    "expectations": [
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}},
+        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "x1"}},
+    ],
+}
+
+
+def deployment(tmp_path: Path, url: str, name: str, key: list[str], task: str, label: str, estimator: str) -> str:
+    """A shared file, and one model file with its query and suites, in ``tmp_path``; returns the
+    shared file's path."""
+    models = tmp_path / "models"
+    models.mkdir(exist_ok=True)
+    (tmp_path / f"{name}.sql").write_text(QUERY.format(key_columns=", ".join(f"{c} AS {c}" for c in key), label=label))
+    (tmp_path / f"{name}_suite.json").write_text(json.dumps(SUITE))
+    shared = tmp_path / "pipeline.yaml"
+    shared.write_text(
+        yaml.safe_dump(
+            {"warehouse": {"url": url}, "artifacts": {"root": str(tmp_path / "artifacts")}, "models_dir": str(models)}
+        )
+    )
+    model = {
+        "task": task,
+        "dataset": {
+            "name": "synthetic",
+            "feature_sql": str(tmp_path / f"{name}.sql"),
+            "key": key,
+            "timestamp": "event_time",
+            "label": label,
+            "numeric_features": ["x1", "x2"],
+            "categorical_features": ["cat"],
+        },
+        "validation": {
+            "training_suite": str(tmp_path / f"{name}_suite.json"),
+            "scoring_suite": str(tmp_path / f"{name}_suite.json"),
+        },
+        "model": {"estimator": estimator, "params": {}},
+        "training": {"window_days": 60, "holdout_days": 14},
+        "predictions": {"table": f"ml.{name}_predictions", "shadow_latest_candidate": False},
+        "monitoring": {"window_days": 7, "trigger_min_roc_auc": None},
+    }
+    (models / f"{name}.yaml").write_text(yaml.safe_dump(model))
+    return str(shared)
+
+
+@pytest.fixture
+def synthetic_url(empty_url: str) -> str:
+    schema.upgrade(Warehouse(empty_url))
+    return empty_url
+
+
+def create_source(url: str, key_type: str) -> None:
+    sql_type, expression = KEYS[key_type]
+    with Warehouse(url).transaction() as cur:
+        cur.execute(SOURCE.format(key_expr=f"({expression})::{sql_type}", days=DAYS, rows=ROWS_PER_DAY))
+
+
+def run_model(cfg) -> dict:
+    """Retrain as of TRAIN_END, predict the week after it, monitor that week."""
+    trained = retrain.run(Runtime(cfg, RunContext(f"retrain__{cfg.model.name}", "r1", TRAIN_END - DAY, TRAIN_END)))
+    week_end = TRAIN_END + 7 * DAY
+    published = predict.run(Runtime(cfg, RunContext(f"predict__{cfg.model.name}", "p1", TRAIN_END, week_end)))
+    monitored = monitor.measure(Runtime(cfg, RunContext(f"monitor__{cfg.model.name}", "m1", week_end - DAY, week_end)))
+    return {"trained": trained, "published": published, "monitored": monitored}
+
+
+def query(url: str, statement: str, params: dict | None = None) -> list[tuple]:
+    with Warehouse(url).transaction() as cur:
+        cur.execute(statement, params)
+        return cur.fetchall()
+
+
+def column_types(url: str, table: str) -> dict[str, str]:
+    schema_name, table_name = table.split(".")
+    rows = query(
+        url,
+        "SELECT column_name, format_type(atttypid, NULL) FROM information_schema.columns "
+        "JOIN pg_attribute ON attrelid = (table_schema || '.' || table_name)::regclass AND attname = column_name "
+        "WHERE table_schema = %(s)s AND table_name = %(t)s",
+        {"s": schema_name, "t": table_name},
+    )
+    return dict(rows)
+
+
+@pytest.mark.parametrize("key_type", sorted(KEYS))
+def test_every_key_type_end_to_end(synthetic_url: str, tmp_path: Path, key_type: str) -> None:
+    create_source(synthetic_url, key_type)
+    shared = deployment(
+        tmp_path,
+        synthetic_url,
+        "synth",
+        ["entity"],
+        "binary_classification",
+        "label",
+        "sklearn.linear_model.LogisticRegression",
+    )
+    cfg = load_config("synth", shared)
+
+    result = run_model(cfg)
+
+    table = cfg.predictions.table
+    expected_type = {"timestamptz": "timestamp with time zone"}.get(key_type, key_type)
+    assert column_types(synthetic_url, table)["entity"] == expected_type
+    week = 7 * ROWS_PER_DAY
+    assert result["published"]["rows"] == week
+    # Every prediction joins back to exactly one source row, by the key in its own type.
+    joined = query(synthetic_url, f"SELECT count(*) FROM {table} p JOIN synth.events e ON e.entity = p.entity")
+    assert joined == [(week,)]
+    # Realized performance: the week's labels matched every prediction.
+    monitored = result["monitored"]
+    assert monitored["window_rows"] == week
+    assert monitored["realized_metric"] == "roc_auc" and 0.5 < monitored["realized_value"] <= 1.0
+    rows = query(
+        synthetic_url,
+        "SELECT sum(value) FROM ml.model_performance WHERE model_name = 'synth' AND metric = 'rows'",
+    )
+    assert rows == [(float(week),)]
+
+
+def test_composite_key_regression_end_to_end(synthetic_url: str, tmp_path: Path) -> None:
+    create_source(synthetic_url, "integer")
+    shared = deployment(
+        tmp_path,
+        synthetic_url,
+        "synth_amount",
+        ["region", "day", "entity"],
+        "regression",
+        "amount",
+        "sklearn.linear_model.LinearRegression",
+    )
+    cfg = load_config("synth_amount", shared)
+
+    result = run_model(cfg)
+
+    table = cfg.predictions.table
+    types = column_types(synthetic_url, table)
+    assert (types["region"], types["day"], types["entity"]) == ("text", "date", "integer")
+    assert "score" not in types and types["prediction"] == "double precision"
+    trained = result["trained"]
+    # The label is linear in the features: the model must beat the mean-of-training baseline by far.
+    assert trained["metric"] == "rmse" and trained["challenger_metric"] < 1e-6
+    week = 7 * ROWS_PER_DAY
+    joined = query(
+        synthetic_url,
+        f"SELECT count(*), max(abs(p.prediction - e.amount)) FROM {table} p "
+        "JOIN synth.events e USING (region, day, entity)",
+    )
+    assert joined[0][0] == week and joined[0][1] < 1e-6
+    monitored = result["monitored"]
+    assert monitored["realized_metric"] == "rmse" and monitored["realized_value"] < 1e-6
+
+
+def test_two_models_retrained_for_the_same_interval_keep_their_own_rows(synthetic_url: str, tmp_path: Path) -> None:
+    create_source(synthetic_url, "bigint")
+    deployment(
+        tmp_path,
+        synthetic_url,
+        "first",
+        ["entity"],
+        "binary_classification",
+        "label",
+        "sklearn.linear_model.LogisticRegression",
+    )
+    shared = deployment(
+        tmp_path, synthetic_url, "second", ["entity"], "regression", "amount", "sklearn.linear_model.LinearRegression"
+    )
+    context = RunContext("retrain", "scheduled__2020-03-31", TRAIN_END - DAY, TRAIN_END)  # the same run id
+
+    for name in ("first", "second"):
+        retrain.run(Runtime(load_config(name, shared), context))
+
+    rows = query(
+        synthetic_url,
+        "SELECT model_name, batch_kind, success FROM ml.validation_results WHERE run_id = %(r)s ORDER BY 1",
+        {"r": context.run_id},
+    )
+    assert rows == [("first", "training", True), ("second", "training", True)]
+    versions = query(synthetic_url, "SELECT model_name, version, status FROM ml.model_versions ORDER BY 1")
+    assert versions == [("first", 1, "champion"), ("second", 1, "champion")]
