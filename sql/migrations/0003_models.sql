@@ -23,7 +23,7 @@ ALTER TABLE ml.model_versions
 
 -- 3. Every predictions table gets the task-neutral column `prediction` (a classifier's probability
 --    of class 1, which `score` also holds; a regression's predicted value), and so does its staging
---    table. No % signs here: the statement runs through the driver's parameter formatting.
+--    table. The statement runs through the driver's parameter formatting: no percent signs.
 DO $$
 DECLARE
     t text;
