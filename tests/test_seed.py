@@ -334,18 +334,21 @@ def _snapshot(wh: Warehouse, table: str) -> str:
     return scalar(wh, f"SELECT (count(*), coalesce(sum(hashtext(t::text)), 0))::text FROM nycflights13.{table} t")
 
 
-def test_a_view_named_like_a_seed_table_is_refused(empty_url: str, small_folder: Path) -> None:
+@pytest.mark.parametrize("comment", [None, MARKER], ids=["no comment", "seed's marker"])
+def test_a_view_named_like_a_seed_table_is_refused(empty_url: str, small_folder: Path, comment: str | None) -> None:
+    """A view is never seed's, even one that carries seed's marker."""
     wh = Warehouse(empty_url)
     try:
         with wh.transaction() as cur:
             cur.execute("CREATE SCHEMA nycflights13; CREATE VIEW nycflights13.planes AS SELECT 'N1'::text AS tailnum")
-        with pytest.raises(SeedConflictError, match=r"nycflights13\.planes .*nothing was changed"):
+            cur.execute("COMMENT ON VIEW nycflights13.planes IS %s", (comment,))
+        with pytest.raises(SeedConflictError, match=r"nycflights13\.planes already exists .*nothing was changed"):
             seed(wh, small_folder)
         comments = table_comments(wh, "nycflights13")
     finally:
         wh.engine.dispose()
 
-    assert comments == {"planes": None}
+    assert comments == {"planes": comment}
 
 
 def test_every_conflicting_table_is_named(empty_url: str, small_folder: Path) -> None:
