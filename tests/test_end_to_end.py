@@ -89,7 +89,7 @@ def test_retrain_then_predict_then_rerun(stack, monkeypatch):
     monkeypatch.setenv("PIPELINE_PREDICTIONS__ROWS_PER_PARTITION", "300")  # about 3 mapped partitions
     expected = count(
         wh,
-        "SELECT count(*) FROM raw.flights WHERE time_hour + make_interval(mins => minute) "
+        "SELECT count(*) FROM nycflights13.flights WHERE time_hour + make_interval(mins => minute) "
         ">= '2013-03-04T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-05T00:00Z'",
     )
     for attempt in range(2):  # the second run is a rerun of the same interval
@@ -160,7 +160,7 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
         assert run("predict", dt.datetime(2013, 3, 20, tzinfo=UTC))[0].state == "success"
     flights = count(
         wh,
-        "SELECT count(*) FROM raw.flights WHERE time_hour + make_interval(mins => minute) "
+        "SELECT count(*) FROM nycflights13.flights WHERE time_hour + make_interval(mins => minute) "
         ">= '2013-03-19T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-20T00:00Z'",
     )
     with wh.transaction() as cur:

@@ -80,7 +80,7 @@ def test_window_holds_exactly_the_flights_scheduled_in_it(
 def test_window_matches_a_direct_sql_count(day: pd.DataFrame, warehouse: Warehouse) -> None:
     with warehouse.transaction() as cur:
         cur.execute(
-            "SELECT count(*) FROM raw.flights WHERE time_hour + minute * interval '1 minute' >= %s"
+            "SELECT count(*) FROM nycflights13.flights WHERE time_hour + minute * interval '1 minute' >= %s"
             " AND time_hour + minute * interval '1 minute' < %s",
             (START, END),
         )
@@ -173,7 +173,7 @@ SELECT f.flight_id,
        f.time_hour + make_interval(mins => f.minute) AS scheduled_departure,
        f.month,
        f.carrier
-FROM raw.flights AS f
+FROM nycflights13.flights AS f
 WHERE f.time_hour + make_interval(mins => f.minute) >= %(start)s::timestamptz
   AND f.time_hour + make_interval(mins => f.minute) < %(end)s::timestamptz
 """

@@ -105,7 +105,7 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
         cur.execute("SELECT value FROM ml.model_performance WHERE metric = 'rows' AND day = '2013-03-03'")
         rows = cur.fetchone()[0]
         cur.execute(
-            "SELECT count(*) FROM ml.flight_delay_predictions p JOIN raw.flights f USING (flight_id) "
+            "SELECT count(*) FROM ml.flight_delay_predictions p JOIN nycflights13.flights f USING (flight_id) "
             "WHERE f.dep_delay IS NOT NULL"
         )
         assert rows == cur.fetchone()[0]

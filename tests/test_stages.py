@@ -24,7 +24,7 @@ def test_a_batch_failing_validation_stops_predict_before_anything_is_written(fre
     warehouse = open_warehouse(cfg)
     # A broken upstream load: negative distances for the day to be scored.
     with warehouse.transaction() as cur:
-        cur.execute("UPDATE raw.flights SET distance = -distance WHERE time_hour >= %(d)s", {"d": day})
+        cur.execute("UPDATE nycflights13.flights SET distance = -distance WHERE time_hour >= %(d)s", {"d": day})
     ctx = RunContext("predict", "manual__bad", day, day + dt.timedelta(days=1))
     with pytest.raises(ValidationFailedError, match="distance"):
         predict.run(Runtime(cfg, ctx))

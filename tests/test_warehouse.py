@@ -259,7 +259,7 @@ def test_a_bulk_session_commits_writes_and_statements_together(warehouse: Wareho
     with warehouse.bulk() as session:
         session.write_frame(frame, "public.target")
         assert count(warehouse, "target") == 0  # another connection sees nothing before the commit
-        session.execute("raw/truncate", table="public.sample")  # a statement in the same transaction
+        session.execute("nycflights13/truncate", table="public.sample")  # a statement in the same transaction
 
     assert warehouse.read_frame("SELECT id FROM target ORDER BY id", {})["id"].tolist() == [10, 11]
     assert count(warehouse, "sample") == 0
@@ -301,7 +301,7 @@ def test_write_frame_bad_data_raises_warehouse_error(warehouse: Warehouse) -> No
 
 def test_statement_quotes_identifiers(warehouse: Warehouse) -> None:
     with warehouse.transaction() as cur:
-        text = statement("raw/truncate", table="ml.weird table").as_string(cur)
+        text = statement("nycflights13/truncate", table="ml.weird table").as_string(cur)
 
     assert text == 'TRUNCATE "ml"."weird table"'
 

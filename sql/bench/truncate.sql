@@ -1,0 +1,2 @@
+-- Empty a table (the write benchmark's target between runs).
+TRUNCATE {table}

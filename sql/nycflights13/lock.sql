@@ -1,0 +1,2 @@
+-- One seed at a time, for the rest of the transaction.
+SELECT pg_advisory_xact_lock(hashtext('pipeline seed nycflights13'));
