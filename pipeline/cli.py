@@ -252,10 +252,11 @@ def _v(version: int | None) -> str:
 def summary_report(cfg: PipelineConfig) -> str:
     """A short human-readable report: every model version with its decision, the champion's holdout
     metrics against the baseline, the predictions written, and the SQL to read them."""
-    from pipeline.models.evaluate import METRICS
+    from pipeline.metrics import holdout_metric_names
 
     warehouse = _warehouse(cfg)
     name, table = cfg.model.name, cfg.predictions.table
+    task = "binary_classification"  # TODO(config)
     versions = warehouse.fetch("ml/registry_list", {"model_name": name})
     lines = [f"model {name}: {len(versions)} version(s)"]
     for v in versions:
@@ -271,7 +272,7 @@ def summary_report(cfg: PipelineConfig) -> str:
             f"champion: v{champ['version']}, holdout [{champ['holdout_start']:%Y-%m-%d}, "
             f"{champ['holdout_end']:%Y-%m-%d}), {m['rows']} rows"
         )
-        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in METRICS))
+        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in holdout_metric_names(task)))
         lines.append(f"  artifacts: {champ['artifact_uri']}")
     lines.append("champion history (valid_from is logical time):")
     for h in warehouse.fetch("ml/champion_history_list", {"model_name": name}):

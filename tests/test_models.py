@@ -14,10 +14,11 @@ from pipeline.data import schema
 from pipeline.data.artifacts import ArtifactError, LocalStore
 from pipeline.data.warehouse import Warehouse, WarehouseError
 from pipeline.models import predict, registry
-from pipeline.models.evaluate import EvaluationError, baseline_metrics, classification_metrics, promotion_decision
+from pipeline.models.evaluate import EvaluationError, baseline_metrics, holdout_metrics, promotion_decision
 from pipeline.models.train import TimeSplit, TrainingDataError, make_estimator, split_by_time, train_model
 
 UTC = dt.UTC
+TASK = "binary_classification"
 CFG = load_config(model={"params": {"max_iter": 20}})
 
 
@@ -45,7 +46,7 @@ def test_time_split_follows_time():
     cut = TimeSplit(
         dt.datetime(2013, 1, 1, tzinfo=UTC), dt.datetime(2013, 1, 20, tzinfo=UTC), dt.datetime(2013, 1, 26, tzinfo=UTC)
     )
-    train, holdout = split_by_time(frame, cut, CFG.dataset)
+    train, holdout = split_by_time(frame, cut, CFG.dataset, TASK)
     ts = CFG.dataset.timestamp
     assert train[ts].max() < cut.holdout_start <= holdout[ts].min()
     assert holdout[ts].max() < cut.holdout_end
@@ -59,7 +60,7 @@ def test_split_with_empty_holdout_is_a_clear_error():
         dt.datetime(2013, 1, 1, tzinfo=UTC), dt.datetime(2014, 1, 1, tzinfo=UTC), dt.datetime(2014, 1, 8, tzinfo=UTC)
     )
     with pytest.raises(TrainingDataError, match="0 holdout rows"):
-        split_by_time(synthetic_batch(), cut, CFG.dataset)
+        split_by_time(synthetic_batch(), cut, CFG.dataset, TASK)
 
 
 def test_training_is_deterministic_and_learns():
@@ -81,15 +82,15 @@ def test_unknown_estimator_names_the_key():
 def test_metrics_match_their_definitions():
     y = np.array([0, 0, 1, 1, 0, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
-    m = classification_metrics(y, p)
+    m = holdout_metrics(TASK, y, p)
     assert m["roc_auc"] == pytest.approx(8 / 9)  # 8 of the 9 (positive, negative) pairs are ordered right
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
     assert m["log_loss"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    base = baseline_metrics(np.array([0, 0, 0, 1]), y)
+    base = baseline_metrics(TASK, np.array([0, 0, 0, 1]), y)
     assert base["base_rate"] == 0.25 and base["roc_auc"] == 0.5
     assert base["brier"] == pytest.approx(np.mean((0.25 - y) ** 2))
     with pytest.raises(EvaluationError):
-        classification_metrics(np.zeros(5), np.full(5, 0.3))
+        holdout_metrics(TASK, np.zeros(5), np.full(5, 0.3))
 
 
 @pytest.mark.parametrize(

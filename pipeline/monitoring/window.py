@@ -11,7 +11,8 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.config import DatasetConfig, MonitoringConfig
 from pipeline.metrics import TRIGGER_DRIFT_METRIC
-from pipeline.models.train import predict_proba
+from pipeline.models.predict import key_columns
+from pipeline.models.train import predict
 from pipeline.monitoring.drift import drifted_features, feature_drift, prediction_drift
 from pipeline.monitoring.performance import realized_window
 
@@ -61,16 +62,17 @@ def evaluate_window(
         reference: the champion's training rows (feature table).
         reference_scores: shape (n,), its probabilities on its holdout.
         window: the window's feature table as known now (non-empty), labels where observed.
-        made: the predictions made for the window's entities: ``<key>``, ``model_version``,
-            ``is_champion`` (bool), ``score``.
+        made: the predictions made for the window's entities: the key column(s), ``model_version``,
+            ``is_champion`` (bool), ``prediction`` (the probability of class 1).
         dataset, monitoring: the config sections (columns, features, thresholds).
 
     Raises:
         ValueError: an empty window or reference, or a missing feature column.
     """
+    task = "binary_classification"  # TODO(config)
     drift = feature_drift(
         reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds
     )
-    scores = prediction_drift(reference_scores, predict_proba(model, window, dataset), monitoring.thresholds)
-    performance, auc = realized_window(made, window, dataset.key, dataset.timestamp, dataset.label)
+    scores = prediction_drift(reference_scores, predict(model, window, dataset, task), monitoring.thresholds)
+    performance, auc = realized_window(made, window, key_columns(dataset), dataset.timestamp, dataset.label, task)
     return WindowEvaluation(drift, scores.assign(kind="prediction"), performance, auc)

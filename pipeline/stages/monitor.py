@@ -49,7 +49,7 @@ def measure(rt: Runtime) -> MonitorResult:
     from pipeline.data.warehouse import statement
     from pipeline.features.build import extract_feature_table, from_parquet
     from pipeline.models import registry
-    from pipeline.models.train import TimeSplit, predict_proba, split_by_time
+    from pipeline.models.train import TimeSplit, predict, split_by_time
     from pipeline.monitoring.trigger import decide_retrain
     from pipeline.monitoring.window import evaluate_window
 
@@ -60,7 +60,8 @@ def measure(rt: Runtime) -> MonitorResult:
     model = registry.load_model(rt.store, record)
     reference = from_parquet(registry.load_training_snapshot(rt.store, record))
     split = TimeSplit(record["train_start"], record["holdout_start"], record["holdout_end"])
-    reference_train, reference_holdout = split_by_time(reference, split, ds)
+    task = "binary_classification"  # TODO(config)
+    reference_train, reference_holdout = split_by_time(reference, split, ds, task)
     window_start = ctx.end - dt.timedelta(days=mon.window_days)
     current = extract_feature_table(warehouse, ds, window_start, ctx.end, require_label=False)
     result = MonitorResult(
@@ -81,8 +82,10 @@ def measure(rt: Runtime) -> MonitorResult:
     made = warehouse.read_frame(
         statement("ml/predictions_in_window", table=cfg.predictions.table, key=sql.Identifier(ds.key)), window
     )
+    # TODO(config): read the prediction column once the predictions table has one.
+    made = made.assign(prediction=made["score"])
     last = warehouse.fetch("ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
-    scores = predict_proba(model, reference_holdout, ds)
+    scores = predict(model, reference_holdout, ds, task)
     evaluation = evaluate_window(model, reference_train, scores, current, made, ds, mon)
     voting = cfg.voting_features
     decision = decide_retrain(

@@ -108,14 +108,15 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
         for v, live in versions
     ]
     step = cfg.predictions.chunk_rows
+    task = "binary_classification"  # TODO(config)
 
     def chunks():
         for first in range(0, len(frame), step):
             part = frame.iloc[first : first + step]
             for model, version, live in loaded:
-                yield score(model, part, ds, cfg.model.decision_threshold).assign(
-                    model_version=version, is_champion=live
-                )
+                # TODO(config): stage the prediction column once the predictions table has one.
+                scored = score(model, part, ds, cfg.model.decision_threshold, task).drop(columns="prediction")
+                yield scored.assign(model_version=version, is_champion=live)
 
     staged = stage_partition(
         rt.warehouse,
