@@ -264,7 +264,7 @@ def _bare_partition(rt, models, spec) -> int:
     model = registry.load_model(rt.store, registry.get_version(rt.warehouse, models["model_name"], models["champion"]))
     step = rt.cfg.predictions.chunk_rows
     for first in range(0, len(frame), step):
-        score(model, frame.iloc[first : first + step], ds, rt.cfg.model.decision_threshold)
+        score(model, frame.iloc[first : first + step], ds, rt.cfg.model.decision_threshold, rt.cfg.task)
     return len(frame)
 
 

@@ -19,7 +19,7 @@ import click
 import typer
 
 from pipeline.config import ConfigError, PipelineConfig, load_config, load_models, load_shared, with_window_days
-from pipeline.metrics import task_metrics
+from pipeline.metrics import holdout_metric_names
 
 log = logging.getLogger("pipeline")
 
@@ -302,7 +302,7 @@ def summary_report(cfg: PipelineConfig) -> str:
             f"champion: v{champ['version']}, holdout [{champ['holdout_start']:%Y-%m-%d}, "
             f"{champ['holdout_end']:%Y-%m-%d}), {m['rows']} rows"
         )
-        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in task_metrics(cfg.task)))
+        lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in holdout_metric_names(cfg.task)))
         lines.append(f"  artifacts: {champ['artifact_uri']}")
     lines.append("champion history (valid_from is logical time):")
     for h in warehouse.fetch("ml/champion_history_list", {"model_name": name}):

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from pipeline.errors import PermanentError
-from pipeline.metrics import DEFAULT_DRIFT_THRESHOLDS, DriftMetric, Task, default_promotion_metric, task_metrics
+from pipeline.metrics import DEFAULT_DRIFT_THRESHOLDS, DriftMetric, Task, default_promotion_metric, holdout_metric_names
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
@@ -307,10 +307,10 @@ class ModelFile(_Settings):
         if unknown:
             raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
         metric = self.promotion.metric
-        if metric is not None and metric not in task_metrics(self.task):
+        if metric is not None and metric not in holdout_metric_names(self.task):
             raise ValueError(
                 f"promotion.metric {metric!r} is not a {self.task} metric; "
-                f"choose one of {list(task_metrics(self.task))}"
+                f"choose one of {list(holdout_metric_names(self.task))}"
             )
         return self
 

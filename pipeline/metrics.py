@@ -4,8 +4,10 @@ Two registries, one entry per statistic (the pattern of Evidently's stattests re
 
 - :data:`DRIFT_STATISTICS`: the distribution distances of :mod:`pipeline.monitoring.drift`, each with
   the feature kinds it applies to and its default drift threshold;
-- :data:`CLASSIFICATION`: the holdout and realized metrics of :mod:`pipeline.models.evaluate`, each with
-  its direction and whether it needs both classes.
+- :data:`METRICS`: the holdout and realized model metrics of :mod:`pipeline.models.evaluate`, each with
+  its task (``binary_classification`` or ``regression``), its direction and whether it needs two
+  distinct label values; per-task lookups name a task's holdout, realized, promotion and headline
+  metrics.
 
 Light on purpose: :mod:`pipeline.config` imports it at DAG-parse time, so nothing here imports numpy,
 scipy or scikit-learn. The functions that compute the metrics stay in ``drift.py`` and ``evaluate.py``,
@@ -27,6 +29,9 @@ ROC_AUC = "roc_auc"
 AVERAGE_PRECISION = "average_precision"
 LOG_LOSS = "log_loss"
 BRIER = "brier"
+RMSE = "rmse"
+MAE = "mae"
+R2 = "r2"
 
 
 @dataclass(frozen=True)
@@ -61,38 +66,90 @@ DriftMetric = Literal[DRIFT_METRICS]  # type: ignore[valid-type]  # the names ab
 TRIGGER_DRIFT_METRIC = PSI
 
 
+Task = Literal["binary_classification", "regression"]
+BINARY_CLASSIFICATION: Task = "binary_classification"
+REGRESSION: Task = "regression"
+TASKS: tuple[Task, ...] = (BINARY_CLASSIFICATION, REGRESSION)
+
+
 @dataclass(frozen=True)
-class ClassificationMetric:
-    """A metric of probabilities against 0/1 labels: its ``name``, whether higher is better, and
-    whether it is undefined for a single class (``ranking``)."""
+class Metric:
+    """A model metric of predictions against labels: its ``name``, the ``task`` it scores, whether
+    higher is better, and whether it is undefined when every label has the same value
+    (``needs_two_values``: a single class for ROC AUC and average precision, a constant label for R²).
+
+    Classification metrics score the probability of class 1 against 0/1 labels; regression metrics
+    score the predicted value against the label, in the label's units (R² is unitless).
+    """
 
     name: str
+    task: Task
     higher_is_better: bool
-    ranking: bool
+    needs_two_values: bool = False
 
 
-CLASSIFICATION: tuple[ClassificationMetric, ...] = (
-    ClassificationMetric(ROC_AUC, higher_is_better=True, ranking=True),
-    ClassificationMetric(AVERAGE_PRECISION, higher_is_better=True, ranking=True),
-    ClassificationMetric(LOG_LOSS, higher_is_better=False, ranking=False),
-    ClassificationMetric(BRIER, higher_is_better=False, ranking=False),
+METRICS: tuple[Metric, ...] = (
+    Metric(ROC_AUC, BINARY_CLASSIFICATION, higher_is_better=True, needs_two_values=True),
+    Metric(AVERAGE_PRECISION, BINARY_CLASSIFICATION, higher_is_better=True, needs_two_values=True),
+    Metric(LOG_LOSS, BINARY_CLASSIFICATION, higher_is_better=False),
+    Metric(BRIER, BINARY_CLASSIFICATION, higher_is_better=False),
+    Metric(RMSE, REGRESSION, higher_is_better=False),
+    Metric(MAE, REGRESSION, higher_is_better=False),
+    Metric(R2, REGRESSION, higher_is_better=True, needs_two_values=True),
 )
-CLASSIFICATION_METRICS: tuple[str, ...] = tuple(m.name for m in CLASSIFICATION)
-ClassificationMetricName = Literal[CLASSIFICATION_METRICS]  # type: ignore[valid-type]
 
-# The classification metrics monitoring measures on realized predictions, in column order.
-REALIZED_METRICS: tuple[str, ...] = (ROC_AUC, BRIER, LOG_LOSS)
-
-# The metric the promotion rule compares by default.
-DEFAULT_PROMOTION_METRIC = ROC_AUC
-
-# TEMPORARY until the regression registry lands.
-Task = Literal["binary_classification", "regression"]
+# Per task: the metrics monitoring measures on realized predictions (in column order), and the one
+# metric that promotion compares by default and the monitor reports for the pooled window (headline).
+_REALIZED: dict[str, tuple[str, ...]] = {BINARY_CLASSIFICATION: (ROC_AUC, BRIER, LOG_LOSS), REGRESSION: (RMSE, MAE, R2)}
+_HEADLINE: dict[str, str] = {BINARY_CLASSIFICATION: ROC_AUC, REGRESSION: RMSE}
 
 
-def task_metrics(task: str) -> tuple[str, ...]:
-    return CLASSIFICATION_METRICS if task == "binary_classification" else ("rmse", "mae", "r2")
+def get_metric(name: str) -> Metric:
+    """The registry entry called ``name``.
+
+    Raises:
+        ValueError: no metric has that name; the message lists the known ones.
+    """
+    for m in METRICS:
+        if m.name == name:
+            return m
+    raise ValueError(f"unknown metric {name!r}; known: {[m.name for m in METRICS]}")
 
 
-def default_promotion_metric(task: str) -> str:
-    return ROC_AUC if task == "binary_classification" else "rmse"
+def holdout_metric_names(task: Task) -> tuple[str, ...]:
+    """The metrics a holdout is scored with for ``task``, in registry order.
+
+    Raises:
+        ValueError: ``task`` is not one of :data:`TASKS`.
+    """
+    _check_task(task)
+    return tuple(m.name for m in METRICS if m.task == task)
+
+
+def realized_metric_names(task: Task) -> tuple[str, ...]:
+    """The metrics monitoring measures on ``task``'s realized predictions, in column order."""
+    _check_task(task)
+    return _REALIZED[task]
+
+
+def default_promotion_metric(task: Task) -> str:
+    """The metric the promotion rule compares when ``promotion.metric`` is not set: ``roc_auc`` for
+    classification, ``rmse`` for regression."""
+    return headline_metric(task)
+
+
+def headline_metric(task: Task) -> str:
+    """The realized metric the monitor reports for a window's pooled champion predictions:
+    ``roc_auc`` for classification, ``rmse`` for regression."""
+    _check_task(task)
+    return _HEADLINE[task]
+
+
+def is_metric_for(task: Task, name: str) -> bool:
+    """Whether ``name`` is one of ``task``'s holdout metrics, so a valid ``promotion.metric``."""
+    return name in holdout_metric_names(task)
+
+
+def _check_task(task: str) -> None:
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from pipeline.data.warehouse import Warehouse
-from pipeline.metrics import CLASSIFICATION_METRICS
+from pipeline.metrics import holdout_metric_names
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 UTC = dt.UTC
@@ -142,7 +142,7 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
         v1["holdout_start"],
         v1["holdout_end"],
     )
-    for name in CLASSIFICATION_METRICS:
+    for name in holdout_metric_names("binary_classification"):
         assert v3["metrics"][name] == pytest.approx(v1["metrics"][name], rel=1e-9, abs=1e-12)
     assert v3["status"] == "candidate" and v3["decision"] == "rejected"
     frame = from_parquet(artifact("flight_delay/1/training_data.parquet"))

@@ -14,10 +14,11 @@ from pipeline.data import schema
 from pipeline.data.artifacts import ArtifactError, LocalStore
 from pipeline.data.warehouse import Warehouse, WarehouseError
 from pipeline.models import predict, registry
-from pipeline.models.evaluate import EvaluationError, baseline_metrics, classification_metrics, promotion_decision
+from pipeline.models.evaluate import EvaluationError, baseline_metrics, holdout_metrics, promotion_decision
 from pipeline.models.train import TimeSplit, TrainingDataError, make_estimator, split_by_time, train_model
 
 UTC = dt.UTC
+TASK = "binary_classification"
 CFG = load_config("flight_delay", model={"params": {"max_iter": 20}})
 
 
@@ -45,7 +46,7 @@ def test_time_split_follows_time():
     cut = TimeSplit(
         dt.datetime(2013, 1, 1, tzinfo=UTC), dt.datetime(2013, 1, 20, tzinfo=UTC), dt.datetime(2013, 1, 26, tzinfo=UTC)
     )
-    train, holdout = split_by_time(frame, cut, CFG.dataset)
+    train, holdout = split_by_time(frame, cut, CFG.dataset, TASK)
     ts = CFG.dataset.timestamp
     assert train[ts].max() < cut.holdout_start <= holdout[ts].min()
     assert holdout[ts].max() < cut.holdout_end
@@ -59,7 +60,7 @@ def test_split_with_empty_holdout_is_a_clear_error():
         dt.datetime(2013, 1, 1, tzinfo=UTC), dt.datetime(2014, 1, 1, tzinfo=UTC), dt.datetime(2014, 1, 8, tzinfo=UTC)
     )
     with pytest.raises(TrainingDataError, match="0 holdout rows"):
-        split_by_time(synthetic_batch(), cut, CFG.dataset)
+        split_by_time(synthetic_batch(), cut, CFG.dataset, TASK)
 
 
 def test_training_is_deterministic_and_learns():
@@ -81,15 +82,15 @@ def test_unknown_estimator_names_the_key():
 def test_metrics_match_their_definitions():
     y = np.array([0, 0, 1, 1, 0, 1])
     p = np.array([0.1, 0.4, 0.35, 0.8, 0.2, 0.9])
-    m = classification_metrics(y, p)
+    m = holdout_metrics(TASK, y, p)
     assert m["roc_auc"] == pytest.approx(8 / 9)  # 8 of the 9 (positive, negative) pairs are ordered right
     assert m["brier"] == pytest.approx(np.mean((p - y) ** 2))
     assert m["log_loss"] == pytest.approx(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    base = baseline_metrics(np.array([0, 0, 0, 1]), y)
+    base = baseline_metrics(TASK, np.array([0, 0, 0, 1]), y)
     assert base["base_rate"] == 0.25 and base["roc_auc"] == 0.5
     assert base["brier"] == pytest.approx(np.mean((0.25 - y) ** 2))
     with pytest.raises(EvaluationError):
-        classification_metrics(np.zeros(5), np.full(5, 0.3))
+        holdout_metrics(TASK, np.zeros(5), np.full(5, 0.3))
 
 
 @pytest.mark.parametrize(
@@ -218,19 +219,23 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         registry.register(wh, LocalStore(tmp_path), _new_version(run, "flight_delay"), data, sha, files({}))
     cfg = CFG.predictions
     with wh.transaction() as cur:  # an empty database has no feature query to describe: the key is bigint
-        cur.execute(schema.predictions_ddl(cfg, "flight_id", "bigint"))
+        cur.execute(predict.predictions_ddl(cfg, {"flight_id": "bigint"}, TASK))
     start, end = dt.datetime(2013, 3, 4, tzinfo=UTC), dt.datetime(2013, 3, 5, tzinfo=UTC)
     scores = np.linspace(0, 1, 100)
     one = pd.DataFrame(
         {
             "flight_id": np.arange(1, 101, dtype="int64"),
+            "prediction": scores,
             "score": scores,
             "predicted_label": (scores >= 0.5).astype("int16"),
             "model_version": 1,
             "is_champion": True,
         }
     )
-    both = pd.concat([one, one.assign(model_version=2, is_champion=False, score=scores[::-1])], ignore_index=True)
+    both = pd.concat(
+        [one, one.assign(model_version=2, is_champion=False, score=scores[::-1], prediction=scores[::-1])],
+        ignore_index=True,
+    )
     interval = {"model_name": "flight_delay", "start": start, "end": end}
 
     def write(frame: pd.DataFrame, run_id: str, partitions: int = 2) -> int:
@@ -238,22 +243,24 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         for p in range(partitions):
             part = frame[frame["flight_id"] % partitions == p]
             chunks = [part.iloc[i : i + 30] for i in range(0, len(part), 30)]
-            predict.stage_partition(wh, cfg, "flight_id", chunks, run_id=run_id, partition=p, **interval)
-        return predict.publish(wh, cfg, "flight_id", run_id=run_id, partitions=partitions, **interval)
+            predict.stage_partition(wh, cfg, ["flight_id"], chunks, run_id=run_id, partition=p, **interval)
+        return predict.publish(wh, cfg, ["flight_id"], TASK, run_id=run_id, partitions=partitions, **interval)
 
     assert write(both, "a") == 200
     assert write(both, "b") == 200  # a rerun: replaced, not added
-    predict.stage_partition(wh, cfg, "flight_id", [both.iloc[:10]], run_id="b", partition=0, **interval)
-    predict.stage_partition(wh, cfg, "flight_id", [both], run_id="b", partition=0, **interval)  # a retried partition
-    assert predict.publish(wh, cfg, "flight_id", run_id="b", partitions=1, **interval) == 200
+    predict.stage_partition(wh, cfg, ["flight_id"], [both.iloc[:10]], run_id="b", partition=0, **interval)
+    predict.stage_partition(wh, cfg, ["flight_id"], [both], run_id="b", partition=0, **interval)  # a retried partition
+    assert predict.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, **interval) == 200
     assert write(one.iloc[:60], "c") == 60
-    rows = wh.fetch("ml/predictions_summary", table=cfg.table)[0]
+    rows = wh.fetch("ml/predictions_summary", {"model_name": "flight_delay"}, table=cfg.table)[0]
     assert rows["row_count"] == 60 and rows["intervals"] == 1
 
-    predict.stage_partition(wh, cfg, "flight_id", [one], run_id="d", partition=0, **interval)
+    predict.stage_partition(wh, cfg, ["flight_id"], [one], run_id="d", partition=0, **interval)
     with pytest.raises(predict.IncompleteRunError, match="1 of 2 partitions"):
-        predict.publish(wh, cfg, "flight_id", run_id="d", partitions=2, **interval)
-    broken = one.assign(score=one["score"] * 2)  # violates the score CHECK halfway through the batch
+        predict.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, **interval)
+    broken = one.assign(
+        score=one["score"] * 2, prediction=one["score"] * 2
+    )  # violates the score CHECK halfway through the batch
     with pytest.raises(WarehouseError, match="check constraint"):
         write(broken, "e", partitions=1)
     unregistered = one.assign(model_version=7)  # no such version: the foreign key refuses it

@@ -22,12 +22,14 @@ from pipeline.monitoring.drift import (
     psi_categorical,
     wasserstein,
 )
-from pipeline.monitoring.performance import PERFORMANCE_COLUMNS, realized_performance, to_long
+from pipeline.monitoring.performance import performance_columns, realized_performance, to_long
 from pipeline.monitoring.window import evaluate_window
 
 N = 5000
 NUMERIC = ["x", "engines"]
 CATEGORICAL = ["carrier"]
+TASK = "binary_classification"
+PERFORMANCE_COLUMNS = performance_columns(TASK)
 
 
 def sample(seed: int, mean: float = 0.0, carrier_p: tuple[float, ...] = (0.6, 0.3, 0.1), n: int = N) -> pd.DataFrame:
@@ -178,13 +180,13 @@ def performance_frame() -> pd.DataFrame:
         ("2013-03-02", 2, 0, 0.20),  # a single class
         ("2013-03-02", 2, 0, 0.30),
     ]
-    frame = pd.DataFrame(rows, columns=["day", "model_version", "delayed", "score"])
+    frame = pd.DataFrame(rows, columns=["day", "model_version", "delayed", "prediction"])
     frame["delayed"] = frame["delayed"].astype("Int64")
     return frame
 
 
 def test_realized_performance_matches_hand_computations():
-    result = realized_performance(performance_frame(), label="delayed").set_index(["day", "model_version"])
+    result = realized_performance(performance_frame(), "delayed", TASK).set_index(["day", "model_version"])
     assert list(result.columns) == PERFORMANCE_COLUMNS
     day1, day2, single = result.loc[("2013-03-01", 1)], result.loc[("2013-03-02", 1)], result.loc[("2013-03-02", 2)]
 
@@ -210,16 +212,16 @@ def test_realized_performance_matches_hand_computations():
 
 def test_realized_performance_grouping_and_no_labels_yet():
     frame = performance_frame()
-    overall = realized_performance(frame, label="delayed", by=[])
+    overall = realized_performance(frame, "delayed", TASK, by=[])
     assert len(overall) == 1 and overall.loc[0, "rows"] == 9
-    assert list(realized_performance(frame, label="delayed", by=["model_version"])["rows"]) == [7, 2]
+    assert list(realized_performance(frame, "delayed", TASK, by=["model_version"])["rows"]) == [7, 2]
     frame["delayed"] = pd.array([None] * len(frame), dtype="Int64")
-    empty = realized_performance(frame, label="delayed")
+    empty = realized_performance(frame, "delayed", TASK)
     assert empty.empty and list(empty.columns) == ["day", "model_version", *PERFORMANCE_COLUMNS]
 
 
 def test_to_long_keeps_one_row_per_group_and_metric():
-    wide = realized_performance(performance_frame(), label="delayed")
+    wide = realized_performance(performance_frame(), "delayed", TASK)
     long = to_long(wide, ["day", "model_version"])
     assert list(long.columns) == ["day", "model_version", "metric", "value"]
     assert len(long) == 3 * len(PERFORMANCE_COLUMNS)
@@ -258,19 +260,26 @@ def test_evaluate_window_pools_every_champion_version_and_leaves_shadows_out():
             "id": [*range(8), *range(8)],
             "model_version": [1] * 4 + [2] * 4 + [3] * 8,
             "is_champion": [True] * 8 + [False] * 8,  # v3 scored in shadow
-            "score": champion + [1 - s for s in champion],
+            "prediction": champion + [1 - s for s in champion],
         }
     )
     reference = sample(0, n=200)
     holdout_scores = ScoreByX().predict_proba(sample(2, n=100))[:, 1]
 
     result = evaluate_window(
-        ScoreByX(), reference, holdout_scores, current, made, ds, MonitoringConfig(thresholds={"psi": 0.25})
+        ScoreByX(),
+        reference,
+        holdout_scores,
+        current,
+        made,
+        ds,
+        MonitoringConfig(thresholds={"psi": 0.25}),
+        "binary_classification",
     )
 
     known = ~labels.isna()
     expected = roc_auc_score(np.asarray(labels[known], dtype=int), np.asarray(champion)[known])
-    assert result.realized_roc_auc == pytest.approx(expected)
+    assert (result.realized_metric, result.realized) == ("roc_auc", pytest.approx(expected))
     assert sorted(result.performance["model_version"].unique()) == [1, 2, 3]
     assert result.feature_drift.equals(feature_drift(reference, current, NUMERIC, CATEGORICAL, {"psi": 0.25}))
     assert set(result.prediction_drift["kind"]) == {"prediction"} and set(result.prediction_drift["feature"]) == {
@@ -300,10 +309,10 @@ def test_evaluate_window_pools_every_champion_version_and_leaves_shadows_out():
         (lambda: psi_categorical(["a"], []), "current is empty"),
         (lambda: jensen_shannon([1.0], [1.0], kind="ordinal"), "kind must be"),
         (lambda: prediction_drift([0.2, 0.5], [0.3, 1.7]), r"current_scores must be probabilities in \[0, 1\]"),
-        (lambda: realized_performance(performance_frame().iloc[:0], "delayed"), "frame has no rows"),
-        (lambda: realized_performance(performance_frame(), "late"), r"lacks columns \['late'\]"),
-        (lambda: realized_performance(performance_frame().assign(delayed=2), "delayed"), "must be 0/1"),
-        (lambda: realized_performance(performance_frame().assign(score=1.5), "delayed"), "probability in"),
+        (lambda: realized_performance(performance_frame().iloc[:0], "delayed", TASK), "frame has no rows"),
+        (lambda: realized_performance(performance_frame(), "late", TASK), r"lacks columns \['late'\]"),
+        (lambda: realized_performance(performance_frame().assign(delayed=2), "delayed", TASK), "must be 0/1"),
+        (lambda: realized_performance(performance_frame().assign(prediction=1.5), "delayed", TASK), "probability in"),
     ],
 )
 def test_bad_input_is_a_clear_value_error(call, message):

@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.experiments.retraining import POLICIES, describe, markdown_table, replay, save
-from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
+from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
 
 START = dt.datetime(2013, 3, 1, tzinfo=dt.UTC)
 END = dt.datetime(2013, 4, 10, tzinfo=dt.UTC)
@@ -166,14 +166,14 @@ def test_predictions_are_those_of_an_independently_trained_model(cfg, table, res
         ("never", dt.date(2013, 4, 9), START),
         ("weekly", dt.date(2013, 3, 13), dt.datetime(2013, 3, 11, tzinfo=dt.UTC)),
     ]:
-        train, _ = split_by_time(table, TimeSplit.ending_at(trained_as_of, cfg.training), ds)
+        train, _ = split_by_time(table, TimeSplit.ending_at(trained_as_of, cfg.training), ds, "binary_classification")
         model = train_model(train, cfg.model, ds)
         stamps = table[ds.timestamp]
         rows = table[
             (stamps >= pd.Timestamp(day, tz="UTC")) & (stamps < pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1))
         ]
         made = result.predictions[(result.predictions["policy"] == policy) & (result.predictions["day"] == day)]
-        expected = pd.Series(predict_proba(model, rows, ds), index=rows[ds.key]).sort_index()
+        expected = pd.Series(predict(model, rows, ds, "binary_classification"), index=rows[ds.key]).sort_index()
         assert len(rows) > 0
         pd.testing.assert_series_equal(made.set_index(ds.key)["score"].sort_index(), expected, check_names=False)
 

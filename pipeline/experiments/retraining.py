@@ -37,7 +37,7 @@ import pandas as pd
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.experiments.result import StudyResult
-from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
+from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
 from pipeline.monitoring.performance import realized_performance
 from pipeline.monitoring.trigger import decide_retrain
 from pipeline.monitoring.window import evaluate_window
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 POLICIES = ("never", "monthly", "weekly", "drift")
 DAY = dt.timedelta(days=1)
 DEFAULT_OUT = PROJECT_ROOT / ".local" / "study"
+TASK = "binary_classification"  # the study compares classifiers by realized ROC AUC
 
 
 @dataclass(frozen=True)
@@ -116,11 +117,11 @@ def replay(
     def model_as_of(day: dt.datetime) -> Model:
         if day not in models:
             split = TimeSplit.ending_at(day, cfg.training)
-            train, holdout = split_by_time(frame, split, ds)
+            train, holdout = split_by_time(frame, split, ds, TASK)
             began = time.perf_counter()
             pipeline = train_model(train, cfg.model, ds)
             seconds = time.perf_counter() - began
-            models[day] = Model(day, pipeline, split, predict_proba(pipeline, holdout, ds), seconds)
+            models[day] = Model(day, pipeline, split, predict(pipeline, holdout, ds, TASK), seconds)
         return models[day]
 
     def monitor(day: dt.datetime, model: Model, made: list[pd.DataFrame], last_trigger: dt.datetime | None):
@@ -131,25 +132,25 @@ def replay(
             return None
         if model.name not in reference:
             reference.clear()
-            reference[model.name] = split_by_time(frame, model.split, ds)[0]
+            reference[model.name] = split_by_time(frame, model.split, ds, TASK)[0]
         recent = [f for f in made[-mon.window_days :] if f["day"].iloc[0] >= window_start.date()]
         predictions = (
             (
-                pd.concat(recent, ignore_index=True)[[ds.key, "score", "model"]]
+                pd.concat(recent, ignore_index=True)[[*ds.key, "score", "model"]]
                 if recent
-                else pd.DataFrame({ds.key: [], "score": [], "model": []})
+                else pd.DataFrame({**{k: [] for k in ds.key}, "score": [], "model": []})
             )
-            .rename(columns={"model": "model_version"})
+            .rename(columns={"model": "model_version", "score": "prediction"})
             .assign(is_champion=True)
         )
         evaluation = evaluate_window(
-            model.pipeline, reference[model.name], model.holdout_scores, window, predictions, ds, mon
+            model.pipeline, reference[model.name], model.holdout_scores, window, predictions, ds, mon, TASK
         )
         voting = cfg.voting_features
         decision = decide_retrain(
             evaluation.feature_drift,
             evaluation.prediction_drift,
-            evaluation.realized_roc_auc,
+            evaluation.realized,
             mon,
             voting,
             last_trigger,
@@ -163,7 +164,7 @@ def replay(
             "drifted_features": len(evaluation.drifted_features(voting)),
             "voting_features": len(voting),
             "score_psi": evaluation.score_psi,
-            "realized_roc_auc": evaluation.realized_roc_auc,
+            "realized_roc_auc": evaluation.realized,
             "retrain": decision.retrain,
             "suppressed": decision.suppressed,
             "reasons": decision.reasons,
@@ -200,11 +201,11 @@ def replay(
             batch = rows(day, day + DAY)
             if len(batch):
                 scoring = time.perf_counter()
-                scores = predict_proba(current[policy].pipeline, batch, ds)
+                scores = predict(current[policy].pipeline, batch, ds, TASK)
                 clock["score_seconds"] += time.perf_counter() - scoring
                 made[policy].append(
                     pd.DataFrame(
-                        {ds.key: batch[ds.key].to_numpy(), "score": scores, ds.label: batch[ds.label].array}
+                        {**{k: batch[k].to_numpy() for k in ds.key}, "score": scores, ds.label: batch[ds.label].array}
                     ).assign(policy=policy, day=day.date(), model=current[policy].name)
                 )
         day += DAY
@@ -222,7 +223,11 @@ def _log_month(made: dict, retrains: list[dict], day: dt.datetime, label: str, e
     month = day.strftime("%Y-%m")
     for policy, frames in made.items():
         frames = [f for f in frames[-31:] if f["day"].iloc[0].strftime("%Y-%m") == month]
-        auc = realized_performance(pd.concat(frames), label, by=())["roc_auc"] if frames else pd.Series(dtype=float)
+        auc = (
+            realized_performance(pd.concat(frames), label, TASK, "score", by=())["roc_auc"]
+            if frames
+            else pd.Series(dtype=float)
+        )
         count = sum(r["policy"] == policy and r["day"].strftime("%Y-%m") == month for r in retrains)
         log.info(
             "%s %-7s pooled ROC AUC %s, %d retrain(s); elapsed %.0f s",
@@ -238,10 +243,12 @@ def _result(
     made: dict, retrains: list[dict], drift: list[dict], first: Model, policies: list[str], label: str, timings: dict
 ) -> StudyResult:
     predictions = pd.concat([f for p in policies for f in made[p]], ignore_index=True)
-    daily = realized_performance(predictions, label, by=["policy", "day"])
+    daily = realized_performance(predictions, label, TASK, "score", by=["policy", "day"])
     monthly = realized_performance(
         predictions.assign(month=pd.to_datetime(predictions["day"]).dt.strftime("%Y-%m")),
         label,
+        TASK,
+        "score",
         by=["policy", "month"],
     )
     retrains = pd.DataFrame(retrains, columns=["policy", "day", "model", "fit_seconds", "reasons"])
@@ -253,7 +260,9 @@ def _result(
                 "train_seconds": first.fit_seconds + float(retrains.loc[retrains["policy"] == p, "fit_seconds"].sum()),
                 "mean_daily_auc": float(daily.loc[daily["policy"] == p, "roc_auc"].mean()),
                 "pooled_auc": float(
-                    realized_performance(predictions[predictions["policy"] == p], label, by=())["roc_auc"].iloc[0]
+                    realized_performance(predictions[predictions["policy"] == p], label, TASK, "score", by=())[
+                        "roc_auc"
+                    ].iloc[0]
                 ),
             }
             for p in policies

@@ -13,26 +13,34 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.config import DatasetConfig, PredictionsConfig
 from pipeline.data.warehouse import Warehouse, fetch, statement
-from pipeline.models.train import predict_proba
+from pipeline.metrics import BINARY_CLASSIFICATION, Task
+from pipeline.models.train import predict
 
 log = logging.getLogger(__name__)
 
 
-def score(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, threshold: float) -> pd.DataFrame:
+def score(
+    pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, threshold: float, task: Task
+) -> pd.DataFrame:
     """Score every row of a feature-table batch.
 
+    Args:
+        threshold: classification only: the probability from which a row is predicted positive.
+        task: ``"binary_classification"`` or ``"regression"``.
+
     Returns:
-        Columns ``<key>`` (as in ``frame``), ``score`` (float64 probability of class 1) and
-        ``predicted_label`` (int16: 1 when score >= ``threshold``), one row per input row.
+        One row per input row, in order (a fresh RangeIndex): the key column(s) (dtypes as in
+        ``frame``), ``prediction`` (float64: :func:`pipeline.models.train.predict`, the probability of
+        class 1 or the predicted value in the label's units) and, for classification only, ``score``
+        (float64, the same probability) and ``predicted_label`` (int16: 1 when score >= ``threshold``).
     """
-    probability = predict_proba(pipeline, frame, dataset)
-    return pd.DataFrame(
-        {
-            dataset.key: frame[dataset.key].to_numpy(),
-            "score": probability,
-            "predicted_label": (probability >= threshold).astype(np.int16),
-        }
-    )
+    prediction = predict(pipeline, frame, dataset, task)
+    out = frame[dataset.key].reset_index(drop=True)
+    out["prediction"] = prediction
+    if task == BINARY_CLASSIFICATION:
+        out["score"] = prediction
+        out["predicted_label"] = (prediction >= threshold).astype(np.int16)
+    return out
 
 
 # The columns of a predictions table after the key: the task's outputs, then the run's identity.

@@ -7,6 +7,7 @@ import importlib
 import logging
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -15,6 +16,7 @@ from sklearn.preprocessing import OneHotEncoder
 
 from pipeline.config import DatasetConfig, ModelConfig, TrainingConfig
 from pipeline.errors import PermanentError
+from pipeline.metrics import BINARY_CLASSIFICATION, REGRESSION, TASKS, Task
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +49,27 @@ class TimeSplit:
         return cls(holdout_start - dt.timedelta(days=training.window_days), holdout_start, end)
 
 
-def split_by_time(frame: pd.DataFrame, split: TimeSplit, dataset: DatasetConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_by_time(
+    frame: pd.DataFrame, split: TimeSplit, dataset: DatasetConfig, task: Task
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Drop unlabelled rows and cut ``frame`` at ``split.holdout_start``; never shuffles across time.
 
+    Args:
+        frame: a feature table: ``dataset.timestamp`` (tz-aware) and ``dataset.label`` (null while
+            unknown) columns among others.
+        task: ``"binary_classification"`` (labels 0/1, or bool) or ``"regression"`` (finite numbers,
+            in the label's units).
+
     Returns:
-        ``(train, holdout)`` with the label as ``int64``.
+        ``(train, holdout)``, copies of the labelled rows, with the label as ``int64`` for
+        classification and ``float64`` for regression.
 
     Raises:
-        TrainingDataError: either side is empty.
+        TrainingDataError: a label is not 0/1 (classification) or not a finite number (regression);
+            or either side is empty.
     """
     labelled = frame[frame[dataset.label].notna()].copy()
-    labelled[dataset.label] = labelled[dataset.label].astype("int64")
+    labelled[dataset.label] = _labels(labelled[dataset.label], dataset.label, task)
     ts = labelled[dataset.timestamp]
     train = labelled[(ts >= split.train_start) & (ts < split.holdout_start)]
     holdout = labelled[(ts >= split.holdout_start) & (ts < split.holdout_end)]
@@ -67,6 +79,24 @@ def split_by_time(frame: pd.DataFrame, split: TimeSplit, dataset: DatasetConfig)
             f"and {len(holdout)} holdout rows in [{split.holdout_start}, {split.holdout_end})"
         )
     return train, holdout
+
+
+def _labels(labels: pd.Series, name: str, task: Task) -> pd.Series:
+    """Non-null labels as int64 0/1 (classification) or finite float64 (regression)."""
+    if task == BINARY_CLASSIFICATION:
+        bad = labels[~labels.isin([0, 1])]
+        if len(bad):
+            raise TrainingDataError(f"{name} must be 0/1 for {task}; found {sorted(map(str, bad.unique()))[:5]}")
+        return labels.astype("int64")
+    if task != REGRESSION:
+        raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")
+    try:
+        values = labels.astype("float64")
+    except (TypeError, ValueError) as exc:
+        raise TrainingDataError(f"{name} must be numeric for {task}: {exc}") from exc
+    if not np.isfinite(values.to_numpy()).all():
+        raise TrainingDataError(f"{name} must be finite for {task}; found inf")
+    return values
 
 
 def make_estimator(model: ModelConfig):
@@ -112,13 +142,34 @@ def build_pipeline(model: ModelConfig, dataset: DatasetConfig) -> Pipeline:
 
 
 def train_model(train: pd.DataFrame, model: ModelConfig, dataset: DatasetConfig) -> Pipeline:
-    """Fit :func:`build_pipeline` on ``train``'s features and label (rows: entities; label 0/1)."""
+    """Fit :func:`build_pipeline` on ``train``'s features and label (rows: entities; the label as
+    :func:`split_by_time` returns it)."""
     pipeline = build_pipeline(model, dataset)
     log.info("training %s on %d rows x %d features", model.estimator, len(train), len(dataset.features))
     pipeline.fit(train[dataset.features], train[dataset.label].to_numpy())
     return pipeline
 
 
-def predict_proba(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig):
-    """Probability of class 1 for each row of ``frame``: float64 array of shape (n,)."""
-    return pipeline.predict_proba(frame[dataset.features])[:, 1]
+def predict(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, task: Task) -> np.ndarray:
+    """The model's point output for each row of ``frame``.
+
+    Returns:
+        float64 array of shape (n,): the probability of class 1 (``predict_proba``'s column for class
+        1) for classification; the predicted value (``predict``, in the label's units) for regression.
+
+    Raises:
+        ValueError: the estimator does not fit the task (a classifier without ``predict_proba``, or
+            one not trained on the classes 0 and 1), or an unknown task.
+    """
+    features = frame[dataset.features]
+    if task == BINARY_CLASSIFICATION:
+        classes = list(getattr(pipeline, "classes_", [0, 1]))
+        if not hasattr(pipeline, "predict_proba") or classes != [0, 1]:
+            raise ValueError(
+                f"task {task} needs a classifier of the classes [0, 1] with predict_proba; got "
+                f"{type(pipeline[-1] if isinstance(pipeline, Pipeline) else pipeline).__name__} of {classes}"
+            )
+        return np.asarray(pipeline.predict_proba(features)[:, 1], dtype="float64")
+    if task != REGRESSION:
+        raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")
+    return np.asarray(pipeline.predict(features), dtype="float64").reshape(len(frame))

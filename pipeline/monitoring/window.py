@@ -10,8 +10,8 @@ import pandas as pd
 from sklearn.pipeline import Pipeline
 
 from pipeline.config import DatasetConfig, MonitoringConfig
-from pipeline.metrics import TRIGGER_DRIFT_METRIC
-from pipeline.models.train import predict_proba
+from pipeline.metrics import BINARY_CLASSIFICATION, TRIGGER_DRIFT_METRIC, Task, headline_metric
+from pipeline.models.train import predict
 from pipeline.monitoring.drift import drifted_features, feature_drift, prediction_drift
 from pipeline.monitoring.performance import realized_window
 
@@ -22,17 +22,21 @@ class WindowEvaluation:
 
     - ``feature_drift``: :func:`~pipeline.monitoring.drift.feature_drift` of the window against the
       champion's training rows;
-    - ``prediction_drift``: :func:`~pipeline.monitoring.drift.prediction_drift` of its scores on the
-      window against its holdout scores, ``kind`` = ``"prediction"``;
+    - ``prediction_drift``: the drift of its predictions on the window against its holdout
+      predictions, ``kind`` = ``"prediction"``: a classifier's scores by
+      :func:`~pipeline.monitoring.drift.prediction_drift` (feature ``score``), a regression's predicted
+      values as a numeric feature ``prediction``;
     - ``performance``: realized performance per day and model version (long form; empty while no
-      label has arrived), and ``realized_roc_auc``, every champion prediction of the window pooled
+      label has arrived), and ``realized``, the task's headline metric (``realized_metric``: ROC AUC
+      or RMSE) of every champion prediction of the window pooled
       (:func:`~pipeline.monitoring.performance.realized_window`).
     """
 
     feature_drift: pd.DataFrame
     prediction_drift: pd.DataFrame
     performance: pd.DataFrame
-    realized_roc_auc: float | None
+    realized_metric: str
+    realized: float | None
 
     def drifted_features(self, features: list[str] | None = None) -> list[str]:
         """The features (of ``features``, default all) whose PSI is above its threshold, sorted."""
@@ -48,22 +52,25 @@ class WindowEvaluation:
 def evaluate_window(
     model: Pipeline,
     reference: pd.DataFrame,
-    reference_scores: np.ndarray,
+    reference_predictions: np.ndarray,
     window: pd.DataFrame,
     made: pd.DataFrame,
     dataset: DatasetConfig,
     monitoring: MonitoringConfig,
+    task: Task,
 ) -> WindowEvaluation:
     """Measure a monitoring window.
 
     Args:
         model: the champion's fitted pipeline.
         reference: the champion's training rows (feature table).
-        reference_scores: shape (n,), its probabilities on its holdout.
+        reference_predictions: shape (n,), its predictions on its holdout (probabilities of class 1,
+            or predicted values).
         window: the window's feature table as known now (non-empty), labels where observed.
-        made: the predictions made for the window's entities: ``<key>``, ``model_version``,
-            ``is_champion`` (bool), ``score``.
+        made: the predictions made for the window's entities: the key column(s), ``model_version``,
+            ``is_champion`` (bool), ``prediction`` (the probability of class 1, or the predicted value).
         dataset, monitoring: the config sections (columns, features, thresholds).
+        task: ``binary_classification`` or ``regression``.
 
     Raises:
         ValueError: an empty window or reference, or a missing feature column.
@@ -71,6 +78,16 @@ def evaluate_window(
     drift = feature_drift(
         reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds
     )
-    scores = prediction_drift(reference_scores, predict_proba(model, window, dataset), monitoring.thresholds)
-    performance, auc = realized_window(made, window, dataset.key, dataset.timestamp, dataset.label)
-    return WindowEvaluation(drift, scores.assign(kind="prediction"), performance, auc)
+    current_predictions = predict(model, window, dataset, task)
+    if task == BINARY_CLASSIFICATION:
+        scores = prediction_drift(reference_predictions, current_predictions, monitoring.thresholds)
+    else:
+        scores = feature_drift(
+            pd.DataFrame({"prediction": reference_predictions}),
+            pd.DataFrame({"prediction": current_predictions}),
+            ["prediction"],
+            [],
+            monitoring.thresholds,
+        )
+    performance, realized = realized_window(made, window, dataset.key, dataset.timestamp, dataset.label, task)
+    return WindowEvaluation(drift, scores.assign(kind="prediction"), performance, headline_metric(task), realized)

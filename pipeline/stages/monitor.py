@@ -22,7 +22,8 @@ class MonitorResult(TypedDict):
     champion_version: int
     window_rows: int
     drifted_features: list[str]
-    realized_roc_auc: float | None
+    realized_metric: str
+    realized_value: float | None
 
 
 def measure(rt: Runtime) -> MonitorResult:
@@ -48,8 +49,9 @@ def measure(rt: Runtime) -> MonitorResult:
 
     from pipeline.data.warehouse import statement
     from pipeline.features.build import extract_feature_table, from_parquet
+    from pipeline.metrics import BINARY_CLASSIFICATION, headline_metric
     from pipeline.models import registry
-    from pipeline.models.train import TimeSplit, predict_proba, split_by_time
+    from pipeline.models.train import TimeSplit, predict, split_by_time
     from pipeline.monitoring.trigger import decide_retrain
     from pipeline.monitoring.window import evaluate_window
 
@@ -60,7 +62,8 @@ def measure(rt: Runtime) -> MonitorResult:
     model = registry.load_model(rt.store, record)
     reference = from_parquet(registry.load_training_snapshot(rt.store, record))
     split = TimeSplit(record["train_start"], record["holdout_start"], record["holdout_end"])
-    reference_train, reference_holdout = split_by_time(reference, split, ds)
+    task = cfg.task
+    reference_train, reference_holdout = split_by_time(reference, split, ds, task)
     window_start = ctx.end - dt.timedelta(days=mon.window_days)
     current = extract_feature_table(warehouse, ds, window_start, ctx.end, require_label=False)
     result = MonitorResult(
@@ -71,29 +74,40 @@ def measure(rt: Runtime) -> MonitorResult:
         champion_version=champion,
         window_rows=len(current),
         drifted_features=[],
-        realized_roc_auc=None,
+        realized_metric=headline_metric(task),
+        realized_value=None,
     )
     if current.empty:
         log.warning("no %s rows in [%s, %s): nothing to monitor", ds.name, window_start, ctx.end)
         return {**result, "reasons": ["no data in the window"]}
 
     window = {"model_name": name, "start": window_start, "end": ctx.end}
-    made = warehouse.read_frame(
-        statement(
-            "ml/predictions_in_window",
-            table=cfg.predictions.table,
-            key=sql.SQL(", ").join(map(sql.Identifier, ds.key)),
-        ),
-        window,
-    )
+    if warehouse.fetch("migrations/table_exists", {"table": cfg.predictions.table})[0]["present"]:
+        key = sql.SQL(", ").join(map(sql.Identifier, ds.key))
+        made = warehouse.read_frame(statement("ml/predictions_in_window", table=cfg.predictions.table, key=key), window)
+    else:  # no predict run yet: nothing was predicted, so nothing is realized
+        made = pd.DataFrame(columns=[*ds.key, "model_version", "is_champion", "prediction"])
     last = warehouse.fetch("ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
-    scores = predict_proba(model, reference_holdout, ds)
-    evaluation = evaluate_window(model, reference_train, scores, current, made, ds, mon)
+    holdout_predictions = predict(model, reference_holdout, ds, task)
+    evaluation = evaluate_window(model, reference_train, holdout_predictions, current, made, ds, mon, task)
     voting = cfg.voting_features
+    # The realized-performance trigger (trigger_min_roc_auc) is a classifier's.
+    realized_auc = evaluation.realized if task == BINARY_CLASSIFICATION else None
     decision = decide_retrain(
-        evaluation.feature_drift, evaluation.prediction_drift, evaluation.realized_roc_auc, mon, voting, last, ctx.end
+        evaluation.feature_drift, evaluation.prediction_drift, realized_auc, mon, voting, last, ctx.end
     )
-    drift, performance, realized_auc = evaluation.feature_drift, evaluation.performance, evaluation.realized_roc_auc
+    drift, performance = evaluation.feature_drift, evaluation.performance
+    drifted = evaluation.drifted_features(voting)
+    evidence = {
+        "window_start": window_start.isoformat(),
+        "window_rows": len(current),
+        "predictions_in_window": len(made),
+        "voting_features": len(voting),
+        "drifted_features": drifted,
+        "score_psi": evaluation.score_psi,
+        "realized_metric": evaluation.realized_metric,
+        "realized_value": evaluation.realized,
+    }
 
     ids = {"model_name": name, "data_interval_start": ctx.start, "data_interval_end": ctx.end, "run_id": ctx.run_id}
     drift_rows = pd.concat([drift, evaluation.prediction_drift], ignore_index=True).assign(
@@ -115,19 +129,21 @@ def measure(rt: Runtime) -> MonitorResult:
                 "suppressed": decision.suppressed,
                 "reasons": Json(decision.reasons),
                 "run_id": ctx.run_id,
+                "evidence": Json(evidence),
             },
         )
-    drifted = evaluation.drifted_features()
     verdict = "RETRAIN" if decision.retrain else ("suppressed by cooldown" if decision.suppressed else "no retrain")
     log.info(
-        "monitor %s v%d [%s, %s): %d rows, %d features drifted (PSI), realized ROC AUC %s -> %s %s",
+        "monitor %s v%d [%s, %s): %d rows, %d of %d voting features drifted (PSI), realized %s %s -> %s %s",
         name,
         champion,
         window_start,
         ctx.end,
         len(current),
         len(drifted),
-        realized_auc,
+        len(voting),
+        evaluation.realized_metric,
+        evaluation.realized,
         verdict,
         decision.reasons,
     )
@@ -137,5 +153,5 @@ def measure(rt: Runtime) -> MonitorResult:
         "suppressed": decision.suppressed,
         "reasons": decision.reasons,
         "drifted_features": drifted,
-        "realized_roc_auc": realized_auc,
+        "realized_value": evaluation.realized,
     }

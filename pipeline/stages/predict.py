@@ -116,9 +116,8 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
         for first in range(0, len(frame), step):
             part = frame.iloc[first : first + step]
             for model, version, live in loaded:
-                yield score(model, part, ds, cfg.model.decision_threshold).assign(
-                    model_version=version, is_champion=live
-                )
+                scored = score(model, part, ds, cfg.model.decision_threshold, cfg.task)
+                yield scored.assign(model_version=version, is_champion=live)
 
     staged = stage_partition(
         rt.warehouse,

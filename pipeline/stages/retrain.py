@@ -219,28 +219,28 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     import sklearn
 
     from pipeline.models import registry
-    from pipeline.models.evaluate import baseline_metrics, classification_metrics, permutation_importance_frame
-    from pipeline.models.train import TimeSplit, predict_proba, split_by_time, train_model
+    from pipeline.models.evaluate import baseline_metrics, holdout_metrics, permutation_importance_frame
+    from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
     from pipeline.visualization.model_card import model_card_html
 
     cfg = rt.cfg
     if batch["reproduces"]:
         cfg = config_of_version(cfg, registry.get_version(rt.warehouse, cfg.model.name, batch["reproduces"]))
-    ds, metric = cfg.dataset, cfg.promotion.metric
+    ds, metric, task = cfg.dataset, cfg.promotion_metric, cfg.task
     data, frame = load_batch(rt, batch)
     split = TimeSplit.from_dict(batch["split"])
-    train_df, holdout = split_by_time(frame, split, ds)
+    train_df, holdout = split_by_time(frame, split, ds, task)
     y_train, y_holdout = train_df[ds.label].to_numpy(), holdout[ds.label].to_numpy()
     log.info("training %s on %d rows, holdout %d rows", cfg.model.estimator, len(train_df), len(holdout))
     model = train_model(train_df, cfg.model, ds)
-    probability = predict_proba(model, holdout, ds)
-    metrics = classification_metrics(y_holdout, probability)
-    baseline = baseline_metrics(y_train, y_holdout)
+    probability = predict(model, holdout, ds, task)
+    metrics = holdout_metrics(task, y_holdout, probability)
+    baseline = baseline_metrics(task, y_train, y_holdout)
     current = registry.champion(rt.warehouse, cfg.model.name)
     champion = None
     if current is not None:
-        champion_probability = predict_proba(registry.load_model(rt.store, current), holdout, ds)
-        champion = {"version": current["version"], "metrics": classification_metrics(y_holdout, champion_probability)}
+        champion_probability = predict(registry.load_model(rt.store, current), holdout, ds, task)
+        champion = {"version": current["version"], "metrics": holdout_metrics(task, y_holdout, champion_probability)}
     log.info(
         "holdout %s: challenger %.4f, baseline %.4f, champion %s",
         metric,
@@ -272,7 +272,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         reproduces_version=batch["reproduces"],
         **lineage(cfg),
     )
-    importance = permutation_importance_frame(model, holdout, ds.features, ds.label, cfg.model.random_seed)
+    importance = permutation_importance_frame(model, holdout, ds.features, ds.label, cfg.model.random_seed, task)
     feature_schema = {
         "key": ds.key,
         "timestamp": ds.timestamp,
@@ -313,7 +313,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
             registry.TRAINING_DATA_FILE: data,
             "training_data.sha256": f"{batch['sha256']}  {registry.TRAINING_DATA_FILE}\n".encode(),
             "model_card.html": model_card_html(
-                card=card, y_holdout=y_holdout, probability=probability, importance=importance
+                card=card, y_holdout=y_holdout, probability=probability, importance=importance, task=task
             ),
         }
 

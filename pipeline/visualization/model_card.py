@@ -9,14 +9,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.metrics import CLASSIFICATION_METRICS
+from pipeline.metrics import Task, holdout_metric_names
 from pipeline.visualization import plots
 
 TEMPLATE = Path(__file__).with_name("model_card.html.j2")
 
 
 def model_card_html(
-    *, card: dict[str, Any], y_holdout: np.ndarray, probability: np.ndarray, importance: pd.DataFrame
+    *,
+    card: dict[str, Any],
+    y_holdout: np.ndarray,
+    probability: np.ndarray,
+    importance: pd.DataFrame,
+    task: Task,
 ) -> bytes:
     """Render the model card.
 
@@ -27,6 +32,8 @@ def model_card_html(
             ``champion`` (None or ``{"version", "metrics"}``), ``validation`` (a validation summary).
         y_holdout: shape (n,), 0/1 labels; probability: shape (n,), this version's P(class 1).
         importance: permutation importance (``feature``, ``mean``, ``std``).
+        task: the metrics listed are the task's holdout metrics; the plots are a classifier's
+            (``"binary_classification"`` only, for now).
 
     Returns:
         UTF-8 HTML bytes; every value is HTML-escaped by jinja2's autoescaping.
@@ -41,4 +48,4 @@ def model_card_html(
     ]
     uris = [(title, "data:image/png;base64," + base64.b64encode(png).decode()) for title, png in images]
     template = Environment(autoescape=True).from_string(TEMPLATE.read_text())
-    return template.render(**card, metric_names=CLASSIFICATION_METRICS, images=uris).encode()
+    return template.render(**card, metric_names=holdout_metric_names(task), images=uris).encode()
