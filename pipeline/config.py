@@ -397,11 +397,11 @@ def model_files(shared: SharedConfig) -> dict[str, Path]:
     return files
 
 
-def load_config(model: str, path: str | Path | None = None, **overrides: Any) -> PipelineConfig:
+def load_config(name: str, /, path: str | Path | None = None, **overrides: Any) -> PipelineConfig:
     """Read, merge and validate one model's configuration.
 
     Args:
-        model: the model's name: its file is ``<models_dir>/<model>.yaml``.
+        name: the model's name: its file is ``<models_dir>/<name>.yaml``.
         path: the shared file; default ``$PIPELINE_CONFIG`` or ``config/pipeline.yaml``.
         **overrides: sections as dicts, highest precedence (tests and the CLI); ``warehouse`` and
             ``artifacts`` go to the shared file's settings, the rest to the model's.
@@ -414,15 +414,15 @@ def load_config(model: str, path: str | Path | None = None, **overrides: Any) ->
             unknown or invalid. The message names the file and each failing key as ``section.key: reason``.
     """
     shared = load_shared(path, **{k: v for k, v in overrides.items() if k in _SHARED_SECTIONS})
-    if not _MODEL_NAME.match(model) or model in _RESERVED_NAMES:
+    if not _MODEL_NAME.match(name) or name in _RESERVED_NAMES:
         raise ConfigError(
-            f"bad model name {model!r}: model files are named <name>.yaml with a lowercase name of letters, digits "
+            f"bad model name {name!r}: model files are named <name>.yaml with a lowercase name of letters, digits "
             f"and underscores, starting with a letter, other than {sorted(_RESERVED_NAMES)}"
         )
-    yaml_file = shared.models_path / f"{model}.yaml"
+    yaml_file = shared.models_path / f"{name}.yaml"
     model_overrides = {k: v for k, v in overrides.items() if k not in _SHARED_SECTIONS}
-    model_overrides["model"] = {**model_overrides.get("model", {}), "name": model}
-    spec = _build(ModelFile, yaml_file, f"{ENV_PREFIX}{model.upper()}__", "model config", **model_overrides)
+    model_overrides["model"] = {**model_overrides.get("model", {}), "name": name}
+    spec = _build(ModelFile, yaml_file, f"{ENV_PREFIX}{name.upper()}__", "model config", **model_overrides)
     return PipelineConfig(warehouse=shared.warehouse, artifacts=shared.artifacts, source=yaml_file, **dict(spec))
 
 
