@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import click
 import typer
@@ -338,6 +338,47 @@ def summary_report(cfg: PipelineConfig) -> str:
         f"  SELECT * FROM ml.champion_periods WHERE model_name = '{name}' ORDER BY valid_from;",
     ]
     return "\n".join(lines)
+
+
+suite_app = typer.Typer(help="Expectation suites: draft a starting suite from the warehouse.", no_args_is_help=True)
+app.add_typer(suite_app, name="suite")
+
+
+@suite_app.command("draft")
+def suite_draft(
+    ctx: typer.Context,
+    end: End,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="days before --end to profile (default: training.window_days + holdout_days, a training batch)"
+        ),
+    ] = None,
+    kind: Annotated[Literal["training", "scoring"], typer.Option(help="which suite to draft")] = "training",
+    out: Annotated[Path | None, typer.Option(help="write the suite JSON here (default: stdout)")] = None,
+    force: Annotated[bool, typer.Option(help="overwrite --out if it exists")] = False,
+    tolerance: Annotated[
+        float | None, typer.Option(min=0, help="widen observed numeric ranges by this x the range (default 0.5)")
+    ] = None,
+) -> None:
+    """Profile one window of the feature table and draft an expectation suite from it, to review."""
+    from pipeline.stages.runtime import open_warehouse
+    from pipeline.validation.draft import draft_from_warehouse
+
+    if out is not None and out.exists() and not force:
+        raise click.UsageError(f"{out} exists; pass --force to overwrite it")
+    cfg = ctx.obj
+    days = days or cfg.training.window_days + cfg.training.holdout_days
+    extra = {} if tolerance is None else {"tolerance": tolerance}
+    suite = draft_from_warehouse(open_warehouse(cfg), cfg.dataset, end, days, kind, **extra)
+    text = json.dumps(suite, indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w" if force else "x") as file:  # "x": never replace a file that appeared meanwhile
+        file.write(text)
+    log.info("wrote %s: %d expectations from %d rows", out, len(suite["expectations"]), suite["meta"]["rows"])
 
 
 def main(argv: list[str] | None = None) -> int:
