@@ -347,6 +347,7 @@ app.add_typer(suite_app, name="suite")
 @suite_app.command("draft")
 def suite_draft(
     ctx: typer.Context,
+    model: Model,
     end: End,
     days: Annotated[
         int | None,
@@ -367,7 +368,7 @@ def suite_draft(
 
     if out is not None and out.exists() and not force:
         raise click.UsageError(f"{out} exists; pass --force to overwrite it")
-    cfg = ctx.obj
+    cfg = _config(ctx, model)
     days = days or cfg.training.window_days + cfg.training.holdout_days
     extra = {} if tolerance is None else {"tolerance": tolerance}
     suite = draft_from_warehouse(open_warehouse(cfg), cfg.dataset, end, days, kind, **extra)

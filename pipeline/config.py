@@ -139,18 +139,25 @@ class DatasetConfig(_Section):
 
 
 class ValidationConfig(_Section):
+    """The model's two expectation suites (GX 1.x JSON). Their files are checked when a stage uses
+    them, not when the config loads, so ``pipeline suite draft`` can write a new model's first ones."""
+
     training_suite: Path
     scoring_suite: Path
 
-    @field_validator("training_suite", "scoring_suite")
-    @classmethod
-    def _suite_exists(cls, v: Path) -> Path:
-        if not _resolve(v).is_file():
-            raise ValueError(f"file not found: {_resolve(v)}")
-        return v
-
     def suite_path(self, kind: Literal["training", "scoring"]) -> Path:
-        return _resolve(self.training_suite if kind == "training" else self.scoring_suite)
+        """The suite file of ``kind``.
+
+        Raises:
+            ConfigError: the file does not exist (naming the key and how to draft one).
+        """
+        path = _resolve(self.training_suite if kind == "training" else self.scoring_suite)
+        if not path.is_file():
+            raise ConfigError(
+                f"validation.{kind}_suite: file not found: {path}; draft one with "
+                f"`pipeline suite draft --model NAME --kind {kind} --end DATE --out {path}`"
+            )
+        return path
 
 
 class ModelConfig(_Section):

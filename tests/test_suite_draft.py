@@ -23,7 +23,6 @@ from pipeline.validation.draft import (
     SuiteDraftError,
     draft_from_warehouse,
     draft_suite,
-    key_columns,
     widen_range,
 )
 
@@ -76,15 +75,6 @@ def write(suite: dict, path: Path) -> Path:
 
 
 # --- keys ----------------------------------------------------------------------------------------
-
-
-def test_key_columns_accepts_a_name_or_a_list() -> None:
-    assert key_columns("flight_id") == ["flight_id"]
-    assert key_columns(["origin", "ts"]) == ["origin", "ts"]
-    assert key_columns(("origin", "ts")) == ["origin", "ts"]
-    for bad in ([], "", ["a", "a"], ["a", 1]):
-        with pytest.raises(ValueError):
-            key_columns(bad)
 
 
 def test_single_key_is_unique_and_never_null(tmp_path: Path) -> None:
@@ -455,7 +445,20 @@ def test_draft_from_warehouse_refuses_bad_windows(demo) -> None:
 def test_cli_drafts_a_suite_file_and_refuses_to_overwrite_it(seeded_url, tmp_path, monkeypatch, capsys) -> None:
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", seeded_url)
     out = tmp_path / "suites" / "flights_scoring.json"
-    args = ["suite", "draft", "--end", "2013-03-10", "--days", "7", "--kind", "scoring", "--out", str(out)]
+    args = [
+        "suite",
+        "draft",
+        "--model",
+        "flight_delay",
+        "--end",
+        "2013-03-10",
+        "--days",
+        "7",
+        "--kind",
+        "scoring",
+        "--out",
+        str(out),
+    ]
     assert main(args) == 0
     suite = load_suite(out)
     assert suite.name == "flights_scoring"
@@ -471,9 +474,14 @@ def test_cli_drafts_a_suite_file_and_refuses_to_overwrite_it(seeded_url, tmp_pat
     assert main([*args, "--force", "--tolerance", "0"]) == 0
     assert json.loads(out.read_text())["meta"]["tolerance"] == 0
 
-    assert main(["suite", "draft", "--end", "2013-03-10", "--days", "2"]) == 0  # training, to stdout
+    assert (
+        main(["suite", "draft", "--model", "flight_delay", "--end", "2013-03-10", "--days", "2"]) == 0
+    )  # training, to stdout
     printed = json.loads(capsys.readouterr().out)
     assert printed["name"] == "flights_training" and printed["meta"]["window"]["start"].startswith("2013-03-08")
 
-    assert main(["suite", "draft", "--end", "2030-01-01", "--days", "1", "--kind", "scoring"]) == 1
+    assert (
+        main(["suite", "draft", "--model", "flight_delay", "--end", "2030-01-01", "--days", "1", "--kind", "scoring"])
+        == 1
+    )
     assert "no flights rows" in capsys.readouterr().err

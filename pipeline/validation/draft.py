@@ -104,20 +104,6 @@ class DraftRules:
             raise ValueError(f"DraftRules.max_categories must be at least 1, got {self.max_categories}")
 
 
-def key_columns(key: str | Sequence[str]) -> list[str]:
-    """The key's column names: ``dataset.key`` may be one column name or a list of them (composite key).
-
-    Raises:
-        ValueError: the key is empty, names a column twice, or holds something other than names.
-    """
-    columns = [key] if isinstance(key, str) else list(key)
-    if not columns or not all(isinstance(c, str) and c for c in columns):
-        raise ValueError(f"a key is a column name or a non-empty list of column names, got {key!r}")
-    if len(set(columns)) != len(columns):
-        raise ValueError(f"key names a column twice: {columns}")
-    return columns
-
-
 def draft_suite(
     frame: pd.DataFrame,
     dataset: DatasetConfig,
@@ -161,7 +147,7 @@ def draft_suite(
     if not (tolerance >= 0 and math.isfinite(tolerance)):
         raise ValueError(f"tolerance must be a finite number >= 0, got {tolerance}")
     rules = rules or DraftRules()
-    keys = key_columns(dataset.key)
+    keys = list(dataset.key)
     label = dataset.label if kind == "training" else None
     columns = _unique([*keys, dataset.timestamp, *dataset.numeric_features, *dataset.categorical_features])
     columns += [label] if label and label not in columns else []
