@@ -262,14 +262,10 @@ def summary(
     model: Annotated[str | None, typer.Option("--model", "-m", metavar="NAME", help="one model (default: all)")] = None,
 ) -> None:
     """Print each model's registry, champion, history, predictions and latest monitor decision."""
-    if model:
-        configs = [_config(ctx, model)]
-    else:
-        valid, broken = load_models(ctx.obj)
-        configs = list(valid.values())
-        for exc in broken.values():
-            print(f"error: {exc}", file=sys.stderr)
-    print("\n\n".join(summary_report(cfg) for cfg in configs))
+    valid, broken = ({model: _config(ctx, model)}, {}) if model else load_models(ctx.obj)
+    print("\n\n".join(summary_report(cfg) for cfg in valid.values()))
+    if broken:  # the healthy models are reported; the exit code says that not all were
+        raise ConfigError("\n".join(str(exc) for exc in broken.values()))
 
 
 def _v(version: int | None) -> str:

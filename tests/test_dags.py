@@ -37,7 +37,7 @@ def core_timetable(dag):
 def dagbag():
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(DAGS), include_examples=False)
+    return DagBag(dag_folder=str(DAGS))
 
 
 def test_dagbag_has_three_dags_per_model_and_one_rollback():

@@ -69,8 +69,8 @@ def test_window_holds_exactly_the_flights_scheduled_in_it(
     assert (flights["scheduled"] == pd.Timestamp(END)).sum() >= 1
     assert (expected["time_hour"] < pd.Timestamp(START)).any()
 
-    assert day[dataset.key].is_unique
-    assert set(day[dataset.key]) == set(expected.index)
+    assert day[dataset.key[0]].is_unique
+    assert set(day[dataset.key[0]]) == set(expected.index)
     assert len(day) == len(expected)
     stamps = day[dataset.timestamp]
     assert stamps.min() >= pd.Timestamp(START) and stamps.max() < pd.Timestamp(END)
@@ -98,7 +98,7 @@ def test_scheduled_departure_is_time_hour_plus_minute(day: pd.DataFrame, expecte
 def test_label_is_delay_over_15_minutes_and_null_when_cancelled(
     day: pd.DataFrame, dataset: DatasetConfig, expected: pd.DataFrame
 ) -> None:
-    label = day.set_index(dataset.key)[dataset.label].sort_index()
+    label = day.set_index(dataset.key[0])[dataset.label].sort_index()
     delay = expected["dep_delay"].sort_index()
 
     assert delay.isna().any() and (delay > 15).any() and (delay == 15).any()  # each branch is exercised
@@ -140,7 +140,7 @@ def test_features_match_the_csvs(day: pd.DataFrame, expected: pd.DataFrame) -> N
 
 def test_no_post_departure_columns(day: pd.DataFrame, dataset: DatasetConfig) -> None:
     assert not set(POST_DEPARTURE) & set(day.columns)
-    assert list(day.columns) == [dataset.key, dataset.timestamp, *dataset.features, dataset.label]
+    assert list(day.columns) == [*dataset.key, dataset.timestamp, *dataset.features, dataset.label]
 
 
 def test_dtypes(day: pd.DataFrame, dataset: DatasetConfig) -> None:
@@ -148,7 +148,7 @@ def test_dtypes(day: pd.DataFrame, dataset: DatasetConfig) -> None:
         assert isinstance(day[column].dtype, pd.CategoricalDtype), column
     for column in dataset.numeric_features:
         assert pd.api.types.is_numeric_dtype(day[column].dtype), column
-    assert day[dataset.key].dtype == "int64"
+    assert day[dataset.key[0]].dtype == "int64"
     assert day[dataset.timestamp].dtype == "datetime64[us, UTC]"
 
 
@@ -238,7 +238,7 @@ def test_parquet_round_trip_keeps_dtypes(day: pd.DataFrame, dataset: DatasetConf
     back = from_parquet(data)
 
     assert digest == hashlib.sha256(data).hexdigest()
-    assert back[dataset.key].dtype == "int64"
+    assert back[dataset.key[0]].dtype == "int64"
     assert back[dataset.label].dtype == pd.Int64Dtype()
     assert back[dataset.timestamp].dtype == "datetime64[us, UTC]"
     for column in dataset.categorical_features:

@@ -30,7 +30,7 @@ def synthetic_batch(n: int = 600, seed: int = 0) -> pd.DataFrame:
     frame = pd.DataFrame({c: rng.normal(size=n) for c in ds.numeric_features})
     for c in ds.categorical_features:
         frame[c] = pd.Categorical(rng.choice(["A", "B", "C"], size=n))
-    frame[ds.key] = np.arange(1, n + 1, dtype="int64")
+    frame[ds.key[0]] = np.arange(1, n + 1, dtype="int64")
     frame[ds.timestamp] = pd.date_range("2013-01-01", periods=n, freq="h", tz="UTC")
     logit = 1.5 * frame["temp"] - 1.0 * frame["distance"] + (frame["carrier"] == "A") * 1.0
     frame[ds.label] = pd.array((rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int), dtype="Int64")

@@ -64,12 +64,13 @@ def test_run_context_needs_a_real_interval():
 
 
 def test_cli_reports_a_bad_config_by_key(monkeypatch, capsys):
-    monkeypatch.setenv("PIPELINE_PROMOTION__METRIC", "accuracy")
-    assert main(["summary"]) == 2
-    assert "promotion.metric" in capsys.readouterr().err
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PROMOTION__METRIC", "accuracy")
+    assert main(["summary", "--model", "flight_delay"]) == 2
+    err = capsys.readouterr().err
+    assert "promotion.metric" in err and "flight_delay.yaml" in err
 
 
 def test_cli_predict_without_warehouse_is_a_clear_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PIPELINE_WAREHOUSE__LOCAL_DIR", str(tmp_path / "nowhere"))
-    assert main(["predict", "--end", "2013-03-05"]) == 1
+    assert main(["predict", "--model", "flight_delay", "--end", "2013-03-05"]) == 1
     assert "make warehouse" in capsys.readouterr().err

@@ -60,7 +60,7 @@ def synthetic_table(cfg, seed: int = 0) -> pd.DataFrame:
     logit = 0.3 * (frame["sched_dep_hour"] - 12) + 0.8 * precip_anomaly + (frame["carrier"] == "UA") * 1.5
     label = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("int64")
     frame[cfg.dataset.label] = pd.array(np.where(rng.random(n) < 0.02, None, label), dtype="Int64")
-    assert list(frame.columns) == [cfg.dataset.key, cfg.dataset.timestamp, *cfg.dataset.features, cfg.dataset.label]
+    assert list(frame.columns) == [*cfg.dataset.key, cfg.dataset.timestamp, *cfg.dataset.features, cfg.dataset.label]
     return frame
 
 
@@ -173,9 +173,9 @@ def test_predictions_are_those_of_an_independently_trained_model(cfg, table, res
             (stamps >= pd.Timestamp(day, tz="UTC")) & (stamps < pd.Timestamp(day, tz="UTC") + pd.Timedelta(days=1))
         ]
         made = result.predictions[(result.predictions["policy"] == policy) & (result.predictions["day"] == day)]
-        expected = pd.Series(predict(model, rows, ds, "binary_classification"), index=rows[ds.key]).sort_index()
+        expected = pd.Series(predict(model, rows, ds, "binary_classification"), index=rows[ds.key[0]]).sort_index()
         assert len(rows) > 0
-        pd.testing.assert_series_equal(made.set_index(ds.key)["score"].sort_index(), expected, check_names=False)
+        pd.testing.assert_series_equal(made.set_index(ds.key[0])["score"].sort_index(), expected, check_names=False)
 
 
 def test_report_and_results_are_written(cfg, result, tmp_path):

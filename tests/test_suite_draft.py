@@ -30,11 +30,12 @@ UTC = dt.UTC
 
 
 def toy_dataset(key: str | list[str] = "id", **changes) -> DatasetConfig:
-    """A dataset config for :func:`toy`; built without validation, so ``key`` may be a list already."""
+    """A dataset config for :func:`toy`, built without validation (the feature query does not exist);
+    ``key`` is a column name or a list of them, as in a model file."""
     fields = {
         "name": "toy",
         "feature_sql": Path("unused.sql"),
-        "key": key,
+        "key": [key] if isinstance(key, str) else key,
         "timestamp": "ts",
         "label": "y",
         "numeric_features": ["x", "n", "sparse"],
@@ -411,15 +412,15 @@ def test_drafts_from_a_real_week_pass_it_and_catch_corruption(demo, tmp_path: Pa
     assert validate_batch(frame.drop(columns=ds.label), paths["scoring"], "scoring").success
 
     duplicated = frame.copy()
-    duplicated.loc[1, ds.key] = duplicated.loc[0, ds.key]
+    duplicated.loc[1, ds.key[0]] = duplicated.loc[0, ds.key[0]]
     assert failed(validate_batch(duplicated, paths["scoring"], "scoring")) == {
-        ("expect_column_values_to_be_unique", ds.key)
+        ("expect_column_values_to_be_unique", ds.key[0])
     }
     null_key = frame.copy()
-    null_key[ds.key] = null_key[ds.key].astype("Int64")
-    null_key.loc[5, ds.key] = pd.NA
+    null_key[ds.key[0]] = null_key[ds.key[0]].astype("Int64")
+    null_key.loc[5, ds.key[0]] = pd.NA
     assert failed(validate_batch(null_key, paths["training"], "training")) == {
-        ("expect_column_values_to_not_be_null", ds.key)
+        ("expect_column_values_to_not_be_null", ds.key[0])
     }
     all_delayed = frame.assign(**{ds.label: pd.array([1] * len(frame), dtype="Int64")})
     assert failed(validate_batch(all_delayed, paths["training"], "training")) == {

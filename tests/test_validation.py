@@ -86,7 +86,7 @@ def _suite_columns(path: Path) -> set[str]:
 
 
 def test_suites_cover_the_configured_columns_and_only_training_requires_the_label() -> None:
-    table = {CONFIG.dataset.key, CONFIG.dataset.timestamp, *CONFIG.dataset.features}
+    table = {*CONFIG.dataset.key, CONFIG.dataset.timestamp, *CONFIG.dataset.features}
     assert _suite_columns(TRAINING) == table | {LABEL}
     assert _suite_columns(SCORING) == table
 
