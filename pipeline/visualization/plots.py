@@ -59,15 +59,30 @@ def score_histogram_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
     return _png(figure)
 
 
-def feature_importance_png(importance: pd.DataFrame) -> bytes:
+def prediction_error_png(y_true: np.ndarray, prediction: np.ndarray, kind: str) -> bytes:
+    """A regression's holdout predictions against the labels (``kind="actual_vs_predicted"``) or its
+    residuals against the predictions (``kind="residual_vs_predicted"``), with sklearn's
+    PredictionErrorDisplay; ``y_true`` and ``prediction``: shape (n,), in the label's units (at most
+    1,000 points drawn, sampled with a fixed seed)."""
+    from sklearn.metrics import PredictionErrorDisplay
+
+    figure, ax = _figure()
+    PredictionErrorDisplay.from_predictions(y_true, prediction, kind=kind, ax=ax, subsample=1000, random_state=0)
+    ax.set_title(kind.replace("_", " ") + " (holdout)")
+    return _png(figure)
+
+
+def feature_importance_png(importance: pd.DataFrame, metric: str) -> bytes:
     """Horizontal bar chart of permutation importance.
 
     Args:
-        importance: columns ``feature``, ``mean``, ``std`` (drop in ROC AUC when the feature is shuffled).
+        importance: columns ``feature``, ``mean``, ``std``: how much worse ``metric`` gets on the
+            holdout when the feature is shuffled (ROC AUC points, or RMSE in the label's units).
+        metric: the metric's name, for the axis label.
     """
     ordered = importance.sort_values("mean")
     figure, ax = _figure(6, max(3, 0.25 * len(ordered)))
     ax.barh(ordered["feature"], ordered["mean"], xerr=ordered["std"], color="tab:green")
-    ax.set_xlabel("drop in holdout ROC AUC when shuffled")
+    ax.set_xlabel(f"holdout {metric} worsening when shuffled")
     ax.set_title("Permutation feature importance")
     return _png(figure)

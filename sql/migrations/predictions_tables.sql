@@ -1,7 +1,6 @@
 -- A model's predictions table at the head revision's shape, its staging table, its newest-per-entity
--- view and the champion/challenger comparison. {key_columns} are the entity key's columns with the
--- types the feature query returns; {output_columns} the task's (prediction, plus score and
--- predicted_label for a classifier). Run by the first `predict` of each model (IF NOT EXISTS: an
+-- view and the champion/challenger comparison. The key columns come first, with the types the feature
+-- query returns, then the task's outputs (prediction, plus score and predicted_label for a classifier). Run by the first `predict` of each model (IF NOT EXISTS: an
 -- existing table is left to the revisions, which alter every deployed predictions table).
 
 CREATE SCHEMA IF NOT EXISTS {schema};
