@@ -217,9 +217,9 @@ def make_config(s3_endpoint: str):
     artifact root; the other sections come from its model file, overridden by ``sections``."""
     from pipeline.config import load_config
 
-    def build(warehouse_url: str, artifact_root: str, model: str = "flight_delay", **sections):
+    def build(warehouse_url: str, artifact_root: str, name: str = "flight_delay", **sections):
         return load_config(
-            model,
+            name,
             warehouse={"url": warehouse_url},
             artifacts={
                 "root": artifact_root,

@@ -380,7 +380,7 @@ def demo(seeded_url: str):
     from pipeline.features.build import extract_feature_table
     from pipeline.stages.runtime import open_warehouse
 
-    cfg = load_config(warehouse={"url": seeded_url})
+    cfg = load_config("flight_delay", warehouse={"url": seeded_url})
     warehouse = open_warehouse(cfg)
     frame = extract_feature_table(warehouse, cfg.dataset, END - dt.timedelta(days=DAYS), END, True)
     yield cfg, warehouse, frame

@@ -27,6 +27,7 @@ import fcntl
 import logging
 import os
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
@@ -66,9 +67,8 @@ _ARROW_TYPES: dict[int, pa.DataType] = {
     1082: pa.date32(),
     1114: pa.timestamp("us"),
     1184: pa.timestamp("us", tz="UTC"),
+    2950: pa.string(),  # uuid, in its canonical text form (lowercase, hyphenated), as PostgreSQL prints it
 }
-
-# Bytes moved per pipe write/read and per COPY FROM message, and the size of the CSV blocks Arrow
 
 # Bytes moved per pipe write/read, and the size of the CSV blocks Arrow parses at a time (about
 # 10,000 rows of a 20-column table).
@@ -235,7 +235,8 @@ class BulkSession:
 
         Columns are matched by name and cast to the table's own types (an ``int64`` frame column
         into an ``integer`` column, say); table columns the frame lacks take their defaults;
-        NaN/NA/None become NULL; nanosecond timestamps are rounded to microseconds.
+        NaN/NA/None become NULL; nanosecond timestamps are rounded to microseconds; text uuids (as
+        :meth:`Warehouse.read_frame` returns them) go into a ``uuid`` column as their 16 bytes.
 
         Returns:
             Rows written.
@@ -251,15 +252,32 @@ class BulkSession:
         unknown = [c for c in data.column_names if target.get_field_index(c) < 0]
         if unknown:
             raise WarehouseError(f"{table} has no column(s) {unknown}")
-        for i, column in enumerate(data.columns):  # PostgreSQL keeps microseconds: round, as it does text
-            if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+        for i, column in enumerate(data.columns):
+            if pa.types.is_timestamp(column.type) and column.type.unit == "ns":  # PostgreSQL keeps microseconds
                 data = data.set_column(i, data.field(i), pc.round_temporal(column, 1, "microsecond"))
+            elif _is_uuid(target.field(data.column_names[i]).type):
+                data = data.set_column(i, pa.field(data.column_names[i], pa.binary(16)), _uuid_bytes(column))
         try:
             data = data.cast(pa.schema([target.field(c) for c in data.column_names]))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
             raise WarehouseError(f"cannot write to {table}: {exc}") from exc
         self._cur.adbc_ingest(table_name, data, mode="append", db_schema_name=schema_name)
         return len(frame)
+
+
+def _is_uuid(arrow_type: pa.DataType) -> bool:
+    """Whether ADBC reports a column as PostgreSQL ``uuid`` (16 fixed bytes, or Arrow's uuid extension)."""
+    storage = getattr(arrow_type, "storage_type", arrow_type)
+    return pa.types.is_fixed_size_binary(storage) and storage.byte_width == 16
+
+
+def _uuid_bytes(column: pa.ChunkedArray) -> pa.Array:
+    """Text uuids (or uuid objects) as 16-byte values; nulls stay null.
+
+    Raises:
+        ValueError: a value is not a uuid.
+    """
+    return pa.array([None if v is None else uuid.UUID(str(v)).bytes for v in column.to_pylist()], type=pa.binary(16))
 
 
 def fetch(cur: Cursor, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> list[dict]:
