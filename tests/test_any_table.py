@@ -235,3 +235,55 @@ def test_two_models_retrained_for_the_same_interval_keep_their_own_rows(syntheti
     assert rows == [("first", "training", True), ("second", "training", True)]
     versions = query(synthetic_url, "SELECT model_name, version, status FROM ml.model_versions ORDER BY 1")
     assert versions == [("first", 1, "champion"), ("second", 1, "champion")]
+
+
+def test_a_version_records_its_query_suites_and_config(synthetic_url: str, tmp_path: Path) -> None:
+    import hashlib
+
+    create_source(synthetic_url, "integer")
+    shared = deployment(
+        tmp_path, synthetic_url, "lineage", ["entity"], "regression", "amount", "sklearn.linear_model.LinearRegression"
+    )
+    cfg = load_config("lineage", shared)
+    retrain.run(Runtime(cfg, RunContext("retrain__lineage", "r1", TRAIN_END - DAY, TRAIN_END)))
+
+    [(query_text, query_sha, suites, config_sha)] = query(
+        synthetic_url,
+        "SELECT feature_sql, feature_sql_sha256, expectation_suites, config_sha256 FROM ml.model_versions",
+    )
+    assert query_text == (tmp_path / "lineage.sql").read_text().strip()
+    assert query_sha == hashlib.sha256(query_text.encode()).hexdigest()
+    suite_file = (tmp_path / "lineage_suite.json").read_bytes()
+    for kind in ("training", "scoring"):
+        assert suites[kind]["sha256"] == hashlib.sha256(suite_file).hexdigest()
+        assert suites[kind]["suite"] == json.loads(suite_file)
+    # An edited model file changes the config's hash.
+    edited = load_config("lineage", shared, training={"window_days": 30})
+    assert retrain.lineage(edited)["config_sha256"] != config_sha == retrain.lineage(cfg)["config_sha256"]
+
+
+def test_code_version_is_dirty_for_untracked_files_under_the_lineage_paths(tmp_path: Path) -> None:
+    import subprocess
+
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "sql").mkdir()
+    (tmp_path / "sql" / "features.sql").write_text("SELECT 1")
+    (tmp_path / ".gitignore").write_text("*.pyc\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = retrain.code_version(tmp_path)
+    assert len(clean) == 40 and not clean.endswith("-dirty")
+
+    (tmp_path / "notes.txt").write_text("not code")  # outside config/, sql/, expectations/, pipeline/, dags/
+    (tmp_path / "sql" / "cache.pyc").write_text("ignored")
+    assert retrain.code_version(tmp_path) == clean
+    (tmp_path / "expectations").mkdir()
+    (tmp_path / "expectations" / "new_suite.json").write_text("{}")  # untracked, under a lineage path
+    assert retrain.code_version(tmp_path) == clean + "-dirty"
+    (tmp_path / "expectations" / "new_suite.json").unlink()
+    (tmp_path / "sql" / "features.sql").write_text("SELECT 2")  # tracked, edited
+    assert retrain.code_version(tmp_path) == clean + "-dirty"
+    assert retrain.code_version(tmp_path / "nowhere") == "unknown"

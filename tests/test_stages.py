@@ -25,18 +25,27 @@ def test_a_batch_failing_validation_stops_predict_before_anything_is_written(fre
     # A broken upstream load: negative distances for the day to be scored.
     with warehouse.transaction() as cur:
         cur.execute("UPDATE nycflights13.flights SET distance = -distance WHERE time_hour >= %(d)s", {"d": day})
-    ctx = RunContext("predict", "manual__bad", day, day + dt.timedelta(days=1))
+    ctx = RunContext("predict__flight_delay", "manual__bad", day, day + dt.timedelta(days=1))
     with pytest.raises(ValidationFailedError, match="distance"):
         predict.run(Runtime(cfg, ctx))
-    row = warehouse.fetch("ml/validation_results_for_run", {"run_id": "manual__bad"})
-    assert len(row) == 1 and row[0]["success"] is False and row[0]["row_count"] > 0
-    assert any(f["column"] == "distance" for f in row[0]["failed_expectations"])
-    stored = json.loads(open_store(cfg.artifacts).get(ctx.key("validation-scoring.json")))
+    rows = warehouse.fetch("ml/validation_results_for_run", {"run_id": "manual__bad"})
+    assert len(rows) == 1 and rows[0]["success"] is False and rows[0]["row_count"] > 0
+    assert rows[0]["model_name"] == "flight_delay"
+    assert any(f["column"] == "distance" for f in rows[0]["failed_expectations"])
+    stored = json.loads(open_store(cfg.artifacts).get(rows[0]["artifact_uri"].removeprefix(str(tmp_path) + "/")))
     assert stored["success"] is False
     with warehouse.transaction() as cur:  # nothing was staged or published
         for table in ("ml.flight_delay_predictions", "ml.flight_delay_predictions_staging"):
             cur.execute(f"SELECT count(*) FROM {table}")
             assert cur.fetchone()[0] == 0, table
+
+    # The upstream load is fixed and the run retried: the failed attempt stays on record beside it.
+    with warehouse.transaction() as cur:
+        cur.execute("UPDATE nycflights13.flights SET distance = -distance WHERE time_hour >= %(d)s", {"d": day})
+    assert predict.run(Runtime(cfg, ctx))["rows"] > 0
+    rows = warehouse.fetch("ml/validation_results_for_run", {"run_id": "manual__bad"})
+    assert [r["success"] for r in rows] == [False, True]
+    assert rows[0]["artifact_uri"] != rows[1]["artifact_uri"]
 
 
 def test_a_changed_batch_is_detected(fresh_seeded_url, tmp_path, make_config):

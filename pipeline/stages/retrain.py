@@ -6,6 +6,7 @@ import json
 import logging
 import platform
 import subprocess
+from pathlib import Path
 from typing import TypedDict
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
@@ -160,15 +161,15 @@ def config_of_version(cfg: PipelineConfig, record: dict) -> PipelineConfig:
 LINEAGE_PATHS = ("config", "sql", "expectations", "pipeline", "dags")
 
 
-def code_version() -> str:
-    """The git commit of the code (40 hex digits), with ``-dirty`` when a tracked or untracked file
-    under :data:`LINEAGE_PATHS` differs from it (ignored files, such as caches, do not count); or
-    ``unknown`` outside a git checkout."""
+def code_version(root: Path = PROJECT_ROOT) -> str:
+    """The git commit of the checkout at ``root`` (40 hex digits), with ``-dirty`` when a tracked or
+    untracked file under :data:`LINEAGE_PATHS` differs from it (ignored files, such as caches, do not
+    count); or ``unknown`` outside a git checkout."""
 
     def git(*args: str) -> str | None:
         try:
             out = subprocess.run(
-                ["git", "-C", str(PROJECT_ROOT), *args], capture_output=True, text=True, timeout=10, check=False
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=10, check=False
             )
         except (OSError, subprocess.SubprocessError):
             return None
