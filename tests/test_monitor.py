@@ -132,7 +132,7 @@ def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored,
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", cfg.warehouse.url)
     monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", cfg.artifacts.root)
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_PREDICTION_PSI", "1e-9")
-    dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor_dag"]
+    dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor__flight_delay"]
     dagrun = dag.test(logical_date=dt.datetime(2013, 3, 5, tzinfo=UTC))
     states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
     assert states == {"measure": "success", "should_retrain": "success", "request_retrain": "success"}
@@ -144,7 +144,7 @@ def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored,
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_PREDICTION_PSI", "100")
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_MIN_ROC_AUC", "0.01")
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_FEATURE_SHARE", "1")
-    dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor_dag"]
+    dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor__flight_delay"]
     dagrun = dag.test(logical_date=dt.datetime(2013, 3, 6, tzinfo=UTC))
     states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
     assert states["request_retrain"] == "skipped"
