@@ -63,14 +63,21 @@ def evaluate_window(
         window: the window's feature table as known now (non-empty), labels where observed.
         made: the predictions made for the window's entities: ``<key>``, ``model_version``,
             ``is_champion`` (bool), ``score``.
-        dataset, monitoring: the config sections (columns, features, thresholds).
+        dataset, monitoring: the config sections (columns, features, thresholds and sample-size rules).
 
     Raises:
         ValueError: an empty window or reference, or a missing feature column.
     """
+    sample_size = {
+        "significance": monitoring.significance,
+        "min_rows": monitoring.min_rows,
+        "min_bin_rows": monitoring.min_bin_rows,
+    }
     drift = feature_drift(
-        reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds
+        reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds, **sample_size
     )
-    scores = prediction_drift(reference_scores, predict_proba(model, window, dataset), monitoring.thresholds)
+    scores = prediction_drift(
+        reference_scores, predict_proba(model, window, dataset), monitoring.thresholds, **sample_size
+    )
     performance, auc = realized_window(made, window, dataset.key, dataset.timestamp, dataset.label)
     return WindowEvaluation(drift, scores.assign(kind="prediction"), performance, auc)
