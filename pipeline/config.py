@@ -28,7 +28,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from pipeline.errors import PermanentError
-from pipeline.metrics import DEFAULT_DRIFT_THRESHOLDS, DriftMetric, Task, default_promotion_metric, holdout_metric_names
+from pipeline.metrics import (
+    DEFAULT_DRIFT_THRESHOLDS,
+    DEFAULT_MIN_BIN_ROWS,
+    DEFAULT_MIN_ROWS,
+    DEFAULT_SIGNIFICANCE,
+    DriftMetric,
+    Task,
+    default_promotion_metric,
+    holdout_metric_names,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
@@ -253,10 +262,36 @@ class MonitoringConfig(_Section):
     )
     thresholds: dict[DriftMetric, float] = Field(
         default_factory=lambda: dict(DEFAULT_DRIFT_THRESHOLDS),
-        description="Distance above which a feature or the score distribution counts as drifted.",
+        description="Distance above which a feature or the score distribution counts as drifted, on windows "
+        "large enough; on small ones the critical value at `significance` is used where it is higher.",
+    )
+    significance: float | None = Field(
+        DEFAULT_SIGNIFICANCE,
+        gt=0,
+        lt=1,
+        description="A distance counts as drift only above the critical value of its no-shift distribution at "
+        "this level for the window's and the reference's sizes (and above its threshold): the false-alarm rate "
+        "per feature and statistic. None: the thresholds alone.",
+    )
+    min_rows: int = Field(
+        DEFAULT_MIN_ROWS,
+        ge=1,
+        description="A window (or reference) with fewer rows is measured but never flagged drifted: its "
+        "thresholds are stored as NaN.",
+    )
+    min_bin_rows: int = Field(
+        DEFAULT_MIN_BIN_ROWS,
+        ge=0,
+        description="PSI and Jensen-Shannon bins are pooled (fewer quantile bins, rare categories merged) until "
+        "each expects at least this many of the window's rows; 0: no pooling.",
     )
     trigger_feature_share: float = Field(0.5, gt=0, le=1, description="Retrain when this share of features drift.")
-    trigger_prediction_psi: float = Field(0.25, gt=0, description="Retrain when the score PSI exceeds this.")
+    trigger_prediction_psi: float = Field(
+        0.25,
+        gt=0,
+        description="Retrain when the score PSI exceeds this and the score drifted by PSI (its sample-size aware "
+        "threshold): a floor on the score's PSI threshold.",
+    )
     trigger_min_roc_auc: float | None = Field(0.65, gt=0, lt=1, description="Retrain when realized AUC falls below.")
     cooldown_days: int = Field(7, ge=0, description="At most one drift-triggered retrain per this many days.")
 

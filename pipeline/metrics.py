@@ -48,11 +48,11 @@ class DriftStatistic:
 # whose mean moves by half a reference standard deviation: with decile bins its population values are
 # PSI 0.24, Wasserstein / std 0.50, Jensen-Shannon distance 0.20. PSI 0.25 is also the conventional
 # line for "significant shift, act" (below 0.1 stable, 0.1-0.25 moderate; Siddiqi 2006; Yurdakul 2018).
-# With no shift, sampling noise is far smaller on the usual window sizes: E[PSI] ~ (B - 1) * (1/n_ref +
-# 1/n_cur) for B bins (Yurdakul 2018), about 0.01 for 11 bins and 1,000 current rows. Categoricals with
-# many rare categories are noisier, because a rare category missing from a small window costs
-# r * ln(r / EPSILON) instead of about r (see pipeline.monitoring.drift): use windows of thousands of
-# rows for them.
+# They are floors: pipeline.monitoring.drift compares each distance with the larger of its threshold and
+# the critical value of its no-shift distribution at the window's size (DEFAULT_SIGNIFICANCE). With no
+# shift, E[PSI] ~ (B - 1) * (1/n_ref + 1/n_cur) for B bins (Yurdakul 2018): about 0.01 for 11 bins and
+# 1,000 current rows, where the thresholds above decide; but 0.3 for 10 bins and 30 rows, where they
+# would flag most features of an unshifted window.
 DRIFT_STATISTICS: tuple[DriftStatistic, ...] = (
     DriftStatistic(PSI, ("numeric", "categorical"), 0.25),
     DriftStatistic(WASSERSTEIN, ("numeric",), 0.5),
@@ -61,6 +61,23 @@ DRIFT_STATISTICS: tuple[DriftStatistic, ...] = (
 DRIFT_METRICS: tuple[str, ...] = tuple(s.name for s in DRIFT_STATISTICS)
 DEFAULT_DRIFT_THRESHOLDS: dict[str, float] = {s.name: s.threshold for s in DRIFT_STATISTICS}
 DriftMetric = Literal[DRIFT_METRICS]  # type: ignore[valid-type]  # the names above, for pydantic
+
+# Sample-size rules of pipeline.monitoring.drift (config: monitoring.significance, min_rows, min_bin_rows).
+# Significance: the false-alarm rate per feature and statistic on a window with no shift. A window makes
+# about 50 such comparisons (the flights demo's 17 voting features, 2-3 statistics each), so 0.001 keeps the
+# chance of any false alarm in a window near 5% (Bonferroni: 0.05 / 50). It only matters below about 100
+# rows: above, the critical values fall under the thresholds above, which then decide.
+DEFAULT_SIGNIFICANCE = 0.001
+# Fewer rows than this in the window (or the reference): measured, never flagged. 30 is the usual
+# "large sample" line, and the smallest window on which pooled bins still leave 3 bins (2 degrees of freedom).
+DEFAULT_MIN_ROWS = 30
+# Bins are pooled until each expects this many of the window's rows. The chi-square rule of thumb asks for
+# 5 (Cochran, W. G. (1954), "Some methods for strengthening the common chi-square tests", Biometrics
+# 10(4)); PSI needs more, because it floors an empty bin's share at EPSILON: a bin expecting k rows is
+# empty with probability about exp(-k) (0.7% at 5, 0.005% at 10), and an empty bin holding a sixth of
+# the reference alone adds 1/6 * ln((1/6) / 1e-4) = 1.2 to PSI, above the critical value of the 30-row
+# window whose 6 bins of 5 rows it belongs to (0.68 at 0.001).
+DEFAULT_MIN_BIN_ROWS = 10
 
 # The drift statistic the retrain trigger counts: drifted features and the score's shift.
 TRIGGER_DRIFT_METRIC = PSI

@@ -24,8 +24,17 @@ def drift_frame(drifted: dict[str, bool]) -> pd.DataFrame:
     return pd.DataFrame({"feature": list(drifted), "metric": "psi", "drifted": list(drifted.values())})
 
 
-def score_psi(value: float) -> pd.DataFrame:
-    return pd.DataFrame({"feature": ["score"], "metric": ["psi"], "value": [value]})
+def score_psi(value: float, threshold: float = MON.thresholds["psi"]) -> pd.DataFrame:
+    """A prediction-drift frame: the score's PSI and its effective threshold (as prediction_drift stores it)."""
+    return pd.DataFrame(
+        {
+            "feature": ["score"],
+            "metric": ["psi"],
+            "value": [value],
+            "threshold": [threshold],
+            "drifted": [value > threshold],
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -53,6 +62,17 @@ def test_below_thresholds_nothing_happens():
         dt.datetime(2013, 6, 1, tzinfo=UTC),
     )
     assert decision == type(decision)(False)
+
+
+def test_score_psi_must_clear_its_sample_size_threshold_and_the_configured_floor():
+    now, args = dt.datetime(2013, 6, 1, tzinfo=UTC), (drift_frame({"a": False}),)
+    # Above trigger_prediction_psi, but a small window's critical value (0.6) is higher: not drift.
+    assert not decide_retrain(*args, score_psi(0.5, threshold=0.6), None, MON, ["a"], None, now).retrain
+    fired = decide_retrain(*args, score_psi(0.7, threshold=0.6), None, MON, ["a"], None, now)
+    assert fired.retrain and fired.reasons == ["prediction drift: score PSI 0.700 > 0.6"]
+    # Drifted by a lower configured threshold, but not above the trigger's own floor.
+    assert MON.trigger_prediction_psi > 0.2
+    assert not decide_retrain(*args, score_psi(0.2, threshold=0.1), None, MON, ["a"], None, now).retrain
 
 
 def test_cooldown_suppresses_but_keeps_the_reasons():
@@ -110,8 +130,10 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
         )
         assert rows == cur.fetchone()[0]
 
-    # With a hair-trigger threshold every day asks for a retrain, but the cooldown lets one through per week.
-    eager = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(update={"trigger_prediction_psi": 1e-9})})
+    # With a hair-trigger threshold (and no sample-size rule) every day asks for a retrain, but the cooldown lets
+    # one through per week.
+    hair_trigger = {"trigger_prediction_psi": 1e-9, "thresholds": {"psi": 1e-9}, "significance": None}
+    eager = cfg.model_copy(update={"monitoring": cfg.monitoring.model_copy(update=hair_trigger)})
     asked = []
     for day in range(4, 14):
         ctx = RunContext(
@@ -132,6 +154,10 @@ def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored,
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", cfg.warehouse.url)
     monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", cfg.artifacts.root)
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_PREDICTION_PSI", "1e-9")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__THRESHOLDS", '{"psi": 1e-9}')
+    monkeypatch.setenv(
+        "PIPELINE_FLIGHT_DELAY__MONITORING__SIGNIFICANCE", "0.999"
+    )  # hair trigger: critical values near 0
     dag = runpy.run_path(str(DAGS / "monitor.py"))["monitor__flight_delay"]
     dagrun = dag.test(logical_date=dt.datetime(2013, 3, 5, tzinfo=UTC))
     states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
@@ -139,7 +165,8 @@ def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored,
     with create_session() as session:
         events = [e for e in session.query(AssetEvent).all() if e.source_run_id == dagrun.run_id]
     assert len(events) == 1 and events[0].extra["as_of"] == "2013-03-05T00:00:00+00:00"
-    assert events[0].extra["reasons"][0].startswith("prediction drift")
+    # The PSI threshold is shared with the features, which now cross it too.
+    assert any(reason.startswith("prediction drift") for reason in events[0].extra["reasons"])
 
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_PREDICTION_PSI", "100")
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_MIN_ROC_AUC", "0.01")

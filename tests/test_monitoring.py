@@ -97,13 +97,13 @@ def test_prediction_drift_flags_shifted_scores_only():
 def test_psi_matches_a_hand_computation():
     # Reference [1, 2, 3, 4] with bins=2: one edge at the median 2.5, so bins (-inf, 2.5], (2.5, inf), missing.
     # Reference shares 2/4, 2/4, 0 (-> EPSILON). Current [0, 1, 2, 100, NaN]: 3/5, 1/5 (100 is beyond the
-    # reference's range but still counted), 1/5.
+    # reference's range but still counted), 1/5. min_bin_rows=0: these bins as they are, not pooled.
     expected = (
         (3 / 5 - 1 / 2) * math.log((3 / 5) / (1 / 2))
         + (1 / 5 - 1 / 2) * math.log((1 / 5) / (1 / 2))
         + (1 / 5 - EPSILON) * math.log((1 / 5) / EPSILON)
     )
-    assert psi([1, 2, 3, 4], [0, 1, 2, 100, None], bins=2) == pytest.approx(expected, rel=1e-12)
+    assert psi([1, 2, 3, 4], [0, 1, 2, 100, None], bins=2, min_bin_rows=0) == pytest.approx(expected, rel=1e-12)
 
 
 def test_psi_categorical_matches_a_hand_computation():
@@ -114,14 +114,16 @@ def test_psi_categorical_matches_a_hand_computation():
         + (2 / 4 - EPSILON) * math.log((2 / 4) / EPSILON)
         + (1 / 4 - EPSILON) * math.log((1 / 4) / EPSILON)
     )
-    assert psi_categorical(["a", "a", "b", "b"], ["a", "c", "c", None]) == pytest.approx(expected, rel=1e-12)
+    unpooled = psi_categorical(["a", "a", "b", "b"], ["a", "c", "c", None], min_bin_rows=0)
+    assert unpooled == pytest.approx(expected, rel=1e-12)
 
 
 def test_psi_is_zero_for_identical_samples_and_handles_few_distinct_values():
     values = np.array([0.0] * 90 + [0.1, 0.5, 2.0] * 3 + [np.nan])  # mostly one value: most edges coincide
     assert psi(values, values) == 0.0
     assert psi_categorical(["a", "b", None], ["a", "b", None]) == 0.0
-    assert psi(values, np.zeros(10)) > 0
+    assert psi(values, np.zeros(10), min_bin_rows=0) > 0
+    assert psi(values, np.zeros(10)) == 0.0  # 10 rows cannot fill two bins of 10: one pooled bin
 
 
 def test_wasserstein_is_in_reference_standard_deviations():
@@ -160,8 +162,12 @@ def test_feature_drift_schema_and_thresholds():
     assert (result["reference_rows"] == 200).all() and (result["current_rows"] == 100).all()
     not_psi = result[result["metric"] != "psi"]
     assert not_psi["threshold"].isna().all() and not not_psi["drifted"].any()  # no threshold: never drifted
+    # The default thresholds are floors: on 100 rows PSI's and Jensen-Shannon's critical values are above them.
     defaults = feature_drift(sample(0, n=200), sample(1, n=100), NUMERIC, CATEGORICAL)
-    assert set(zip(defaults["metric"], defaults["threshold"], strict=True)) == set(DEFAULT_DRIFT_THRESHOLDS.items())
+    floors = defaults["metric"].map(DEFAULT_DRIFT_THRESHOLDS)
+    assert (defaults["threshold"] >= floors).all() and (defaults["threshold"] > floors).any()
+    large = feature_drift(sample(0), sample(1), NUMERIC, CATEGORICAL)
+    assert set(zip(large["metric"], large["threshold"], strict=True)) == set(DEFAULT_DRIFT_THRESHOLDS.items())
 
 
 # --- realized performance ------------------------------------------------------------------------

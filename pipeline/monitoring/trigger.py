@@ -1,4 +1,9 @@
-"""When monitoring asks for a retrain: thresholds on drift and realized performance, and a cooldown."""
+"""When monitoring asks for a retrain: thresholds on drift and realized performance, and a cooldown.
+
+Drift counts only where :mod:`pipeline.monitoring.drift` flagged it, that is above the sample-size aware
+effective threshold (the configured threshold, or the statistic's critical value at the window's size
+where that is higher; never on windows below ``monitoring.min_rows``), so a small window needs a larger
+shift to ask for a retrain."""
 
 from __future__ import annotations
 
@@ -46,19 +51,25 @@ def decide_retrain(
 
     Returns:
         The decision. A retrain is requested when at least ``trigger_feature_share`` of ``features``
-        drift by PSI, or the score PSI exceeds ``trigger_prediction_psi``, or the realized ROC AUC is
-        below ``trigger_min_roc_auc``; unless the last request is less than ``cooldown_days`` old.
+        drift by PSI (``drifted``), or the score drifted by PSI (its ``drifted`` flag) with a PSI above
+        ``trigger_prediction_psi`` too, or the realized ROC AUC is below ``trigger_min_roc_auc``; unless
+        the last request is less than ``cooldown_days`` old.
+
+    Raises:
+        KeyError: a drift frame lacks the columns ``feature``, ``metric``, ``value``, ``threshold`` or
+            ``drifted``.
     """
     reasons = []
     drifted = drifted_features(feature_drift, features)
     if features and len(drifted) / len(features) >= cfg.trigger_feature_share:
         reasons.append(
-            f"feature drift: {len(drifted)} of {len(features)} features above PSI "
-            f"{cfg.thresholds.get(TRIGGER_DRIFT_METRIC)} ({', '.join(drifted)})"
+            f"feature drift: {len(drifted)} of {len(features)} features above their PSI threshold "
+            f"({', '.join(drifted)})"
         )
-    score_psi = prediction_drift.loc[prediction_drift["metric"] == TRIGGER_DRIFT_METRIC, "value"]
-    if len(score_psi) and float(score_psi.iloc[0]) > cfg.trigger_prediction_psi:
-        reasons.append(f"prediction drift: score PSI {float(score_psi.iloc[0]):.3f} > {cfg.trigger_prediction_psi}")
+    score = prediction_drift[prediction_drift["metric"] == TRIGGER_DRIFT_METRIC]
+    if len(score) and bool(score["drifted"].iloc[0]) and float(score["value"].iloc[0]) > cfg.trigger_prediction_psi:
+        limit = max(float(score["threshold"].iloc[0]), cfg.trigger_prediction_psi)
+        reasons.append(f"prediction drift: score PSI {float(score['value'].iloc[0]):.3f} > {limit:.3g}")
     if (
         cfg.trigger_min_roc_auc is not None
         and realized_roc_auc is not None

@@ -69,18 +69,23 @@ def evaluate_window(
         window: the window's feature table as known now (non-empty), labels where observed.
         made: the predictions made for the window's entities: the key column(s), ``model_version``,
             ``is_champion`` (bool), ``prediction`` (the probability of class 1, or the predicted value).
-        dataset, monitoring: the config sections (columns, features, thresholds).
+        dataset, monitoring: the config sections (columns, features, thresholds and sample-size rules).
         task: ``binary_classification`` or ``regression``.
 
     Raises:
         ValueError: an empty window or reference, or a missing feature column.
     """
+    sample_size = {
+        "significance": monitoring.significance,
+        "min_rows": monitoring.min_rows,
+        "min_bin_rows": monitoring.min_bin_rows,
+    }
     drift = feature_drift(
-        reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds
+        reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds, **sample_size
     )
     current_predictions = predict(model, window, dataset, task)
     if task == BINARY_CLASSIFICATION:
-        scores = prediction_drift(reference_predictions, current_predictions, monitoring.thresholds)
+        scores = prediction_drift(reference_predictions, current_predictions, monitoring.thresholds, **sample_size)
     else:
         scores = feature_drift(
             pd.DataFrame({"prediction": reference_predictions}),
@@ -88,6 +93,7 @@ def evaluate_window(
             ["prediction"],
             [],
             monitoring.thresholds,
+            **sample_size,
         )
     performance, realized = realized_window(made, window, dataset.key, dataset.timestamp, dataset.label, task)
     return WindowEvaluation(drift, scores.assign(kind="prediction"), performance, headline_metric(task), realized)
