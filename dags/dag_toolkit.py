@@ -58,6 +58,19 @@ def timetable(cfg: PipelineConfig, cron: str) -> CronDataIntervalTimetable:
     return CronDataIntervalTimetable(cron, timezone=cfg.schedule.timezone)
 
 
+def dag_doc(template: str, cfg: PipelineConfig, **extra: Any) -> str:
+    """A DAG file's docstring, ``template``, filled in for one model: ``{model}``, ``{task}``,
+    ``{timezone}``, ``{table}`` (its predictions table), ``{source}`` (its file), and ``extra``."""
+    return template.format(
+        model=cfg.model.name,
+        task=cfg.task,
+        timezone=cfg.schedule.timezone,
+        table=cfg.predictions.table,
+        source=cfg.source,
+        **extra,
+    )
+
+
 def dag_args(cfg: PipelineConfig | None, doc: str | None) -> dict[str, Any]:
     """The ``@dag`` arguments every DAG of the project shares: default args (retries and the retry
     policy), the doc as the UI's documentation, and, for a model's DAG, its start date, catchup and

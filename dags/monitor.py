@@ -21,7 +21,7 @@ Config: `{source}`.
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, get_current_context, task
-from dag_toolkit import dag_args, dag_id, models, run_stage, timetable
+from dag_toolkit import dag_args, dag_doc, dag_id, models, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -30,15 +30,7 @@ def monitor_dag(cfg: PipelineConfig):
     """The monitor DAG of one model."""
     name = cfg.model.name
     retrain_request = Asset(cfg.retrain_request_asset)
-    doc = __doc__.format(
-        model=name,
-        task=cfg.task,
-        schedule=cfg.monitoring.schedule,
-        timezone=cfg.schedule.timezone,
-        table=cfg.predictions.table,
-        asset=cfg.retrain_request_asset,
-        source=cfg.source,
-    )
+    doc = dag_doc(__doc__, cfg, schedule=cfg.monitoring.schedule, asset=cfg.retrain_request_asset)
 
     @dag(
         dag_id=dag_id("monitor", cfg),

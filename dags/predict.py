@@ -23,7 +23,7 @@ the last complete schedule period before the logical date you pick in the trigge
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, task
-from dag_toolkit import dag_args, dag_id, models, run_stage, timetable
+from dag_toolkit import dag_args, dag_doc, dag_id, models, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -31,14 +31,7 @@ from pipeline.config import PipelineConfig
 def predict_dag(cfg: PipelineConfig):
     """The predict DAG of one model."""
     name = cfg.model.name
-    doc = __doc__.format(
-        model=name,
-        task=cfg.task,
-        schedule=cfg.schedule.predict,
-        timezone=cfg.schedule.timezone,
-        table=cfg.predictions.table,
-        source=cfg.source,
-    )
+    doc = dag_doc(__doc__, cfg, schedule=cfg.schedule.predict)
 
     @dag(
         dag_id=dag_id("predict", cfg),

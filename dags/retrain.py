@@ -23,7 +23,7 @@ you pick in the trigger form.
 from __future__ import annotations
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, Param, dag, get_current_context, task
-from dag_toolkit import dag_args, dag_id, models, run_stage, timetable
+from dag_toolkit import dag_args, dag_doc, dag_id, models, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -31,14 +31,7 @@ from pipeline.config import PipelineConfig
 def retrain_dag(cfg: PipelineConfig):
     """The retrain DAG of one model."""
     name = cfg.model.name
-    doc = __doc__.format(
-        model=name,
-        task=cfg.task,
-        schedule=cfg.schedule.retrain,
-        timezone=cfg.schedule.timezone,
-        metric=cfg.promotion_metric,
-        source=cfg.source,
-    )
+    doc = dag_doc(__doc__, cfg, schedule=cfg.schedule.retrain, metric=cfg.promotion_metric)
 
     @dag(
         dag_id=dag_id("retrain", cfg),

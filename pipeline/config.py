@@ -330,8 +330,10 @@ class SharedConfig(_Settings):
         return _resolve(self.models_dir)
 
 
-class ModelFile(_Settings):
-    """One model's file: everything about the model, validated on its own."""
+class _ModelSections(BaseModel):
+    """The sections of a model file, and the checks across them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     task: Task = "binary_classification"
     dataset: DatasetConfig
@@ -344,7 +346,7 @@ class ModelFile(_Settings):
     monitoring: MonitoringConfig = MonitoringConfig()
 
     @model_validator(mode="after")
-    def _consistent(self) -> ModelFile:
+    def _consistent(self) -> _ModelSections:
         unknown = set(self.monitoring.features or []) - set(self.dataset.features)
         if unknown:
             raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
@@ -357,24 +359,17 @@ class ModelFile(_Settings):
         return self
 
 
-class PipelineConfig(BaseModel):
+class ModelFile(_Settings, _ModelSections):
+    """One model's file, read with its environment overrides and validated on its own."""
+
+
+class PipelineConfig(_ModelSections):
     """One model's whole configuration: its file's sections plus the shared ``warehouse`` and
     ``artifacts``. Build it with :func:`load_config`; ``model.name`` is the file's name."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     warehouse: WarehouseConfig = WarehouseConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     source: Path | None = Field(None, description="The model file this config was read from.")
-    task: Task = "binary_classification"
-    dataset: DatasetConfig
-    validation: ValidationConfig
-    model: ModelConfig
-    training: TrainingConfig = TrainingConfig()
-    promotion: PromotionConfig = PromotionConfig()
-    predictions: PredictionsConfig
-    schedule: ScheduleConfig = ScheduleConfig()
-    monitoring: MonitoringConfig = MonitoringConfig()
 
     @property
     def promotion_metric(self) -> str:
