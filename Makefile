@@ -22,8 +22,8 @@ export AIRFLOW__CORE__DAGS_FOLDER            := $(CURDIR)/dags
 export AIRFLOW__CORE__LOAD_EXAMPLES          := False
 AIRFLOW     := $(VENV)/bin/airflow
 
-# Demo runs, for each model (config/models/*.yaml): two weekly retrains (the second must not be worse
-# than the first to be promoted), three daily predicts, then a monitor run over the week they fall in.
+# Demo runs, for each model (config/models/*.yaml): two weekly retrains (the second must beat the first
+# to be promoted), three daily predicts, then a monitor run over the week they fall in.
 DEMO_MODELS        := flight_delay origin_hourly_delay
 DEMO_RETRAIN_DATES := 2013-03-04 2013-03-11
 DEMO_PREDICT_DATES := 2013-03-12 2013-03-13 2013-03-14

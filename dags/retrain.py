@@ -2,7 +2,7 @@
 ### Retrain `{model}`
 
 Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone}), and whenever
-`monitor__{model}` asks for it, and promotes the new version only when it is not worse.
+`monitor__{model}` asks for it, and promotes the new version only when it beats the champion.
 
 1. **extract_training_batch**: the feature table for the training window and holdout that end at
    this run's data interval end, stored as a Parquet batch. With *from_snapshot_version* set, the

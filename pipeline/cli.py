@@ -18,7 +18,15 @@ from typing import Annotated, Any, Literal
 import click
 import typer
 
-from pipeline.config import ConfigError, PipelineConfig, load_config, load_models, load_shared, with_window_days
+from pipeline.config import (
+    ConfigError,
+    PipelineConfig,
+    load_config,
+    load_models,
+    load_shared,
+    with_model_params,
+    with_window_days,
+)
 from pipeline.metrics import holdout_metric_names
 
 log = logging.getLogger("pipeline")
@@ -248,10 +256,10 @@ def study(
     from pipeline.experiments import retraining
 
     cfg = _config(ctx, model)
+    if cfg.task != retraining.TASK:
+        raise ConfigError(f"the study replays classifiers by realized ROC AUC; {model} is a {cfg.task} model")
     if max_iter:
-        cfg = cfg.model_copy(
-            update={"model": cfg.model.model_copy(update={"params": {**cfg.model.params, "max_iter": max_iter}})}
-        )
+        cfg = with_model_params(cfg, max_iter=max_iter)
     chosen = [p.strip() for p in policies.split(",") if p.strip()]
     print(retraining.run(cfg, out or retraining.DEFAULT_OUT, start, end, chosen, threads))
 

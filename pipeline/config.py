@@ -37,17 +37,48 @@ from pipeline.metrics import (
     Task,
     default_promotion_metric,
     holdout_metric_names,
+    is_metric_for,
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
 ENV_PREFIX = "PIPELINE_"
 
-_QUALIFIED_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
+_QUALIFIED_NAME = re.compile(r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")
 _DOTTED_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
-_MODEL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+# Lowercase words joined by single underscores: "__" separates a model's name from its section in
+# environment overrides, so it may not appear in a name.
+_MODEL_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+# Columns of every predictions table: a key column of one of these names would clash.
+_PREDICTIONS_COLUMNS = {
+    "prediction",
+    "score",
+    "predicted_label",
+    "model_name",
+    "model_version",
+    "is_champion",
+    "predicted_at",
+    "data_interval_start",
+    "data_interval_end",
+    "run_id",
+    "partition",
+}
 # Model names that would make a model's environment overrides collide with the shared file's.
-_RESERVED_NAMES = {"warehouse", "artifacts", "models_dir", "config"}
+_RESERVED_NAMES = {
+    "warehouse",
+    "artifacts",
+    "models_dir",
+    "config",
+    "task",
+    "dataset",
+    "validation",
+    "model",
+    "training",
+    "promotion",
+    "predictions",
+    "schedule",
+    "monitoring",
+}
 _PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually", "@midnight"}
 
 
@@ -127,6 +158,9 @@ class DatasetConfig(_Section):
             raise ValueError(f"features listed twice: {dupes}")
         if len(set(self.key)) < len(self.key):
             raise ValueError(f"key lists a column twice: {self.key}")
+        reserved = sorted(set(self.key) & _PREDICTIONS_COLUMNS)
+        if reserved:
+            raise ValueError(f"key column(s) {reserved} clash with the predictions table's own columns: rename them")
         for column in self.key:
             if column in (self.timestamp, self.label):
                 role = "timestamp" if column == self.timestamp else "label"
@@ -214,7 +248,7 @@ class PredictionsConfig(_Section):
     @classmethod
     def _qualified(cls, v: str) -> str:
         if not _QUALIFIED_NAME.match(v):
-            raise ValueError("must be schema.table, letters, digits and underscores only")
+            raise ValueError("must be schema.table, lowercase letters, digits and underscores only")
         return v
 
     @property
@@ -351,7 +385,7 @@ class _ModelSections(BaseModel):
         if unknown:
             raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
         metric = self.promotion.metric
-        if metric is not None and metric not in holdout_metric_names(self.task):
+        if metric is not None and not is_metric_for(self.task, metric):
             raise ValueError(
                 f"promotion.metric {metric!r} is not a {self.task} metric; "
                 f"choose one of {list(holdout_metric_names(self.task))}"
@@ -389,6 +423,11 @@ class PipelineConfig(_ModelSections):
 
 
 _SHARED_SECTIONS = ("warehouse", "artifacts", "models_dir")
+# PIPELINE_<SECTION>__... for a model's section: the one-file layout's form, which no longer applies.
+_MODEL_SECTION_ENV = re.compile(
+    rf"^{ENV_PREFIX}(TASK|DATASET|VALIDATION|MODEL|TRAINING|PROMOTION|PREDICTIONS|SCHEDULE|MONITORING)(__|$)",
+    re.IGNORECASE,
+)
 
 
 def _problems(exc: ValidationError) -> str:
@@ -418,6 +457,13 @@ def load_shared(path: str | Path | None = None, **overrides: Any) -> SharedConfi
         ConfigError: the file is missing or not YAML, or a key is unknown or invalid (named).
     """
     yaml_file = Path(path) if path else Path(os.environ.get("PIPELINE_CONFIG", DEFAULT_CONFIG))
+    stale = sorted(k for k in os.environ if _MODEL_SECTION_ENV.match(k))
+    if stale:
+        raise ConfigError(
+            f"environment variables {stale} set a model section for no model: model sections live in "
+            "config/models/<name>.yaml and are overridden as PIPELINE_<NAME>__<SECTION>__<KEY>, "
+            "for example PIPELINE_FLIGHT_DELAY__SCHEDULE__RETRAIN"
+        )
     return _build(SharedConfig, yaml_file, ENV_PREFIX, "pipeline config", **overrides)
 
 
@@ -479,6 +525,15 @@ def load_models(path: str | Path | None = None) -> tuple[dict[str, PipelineConfi
             configs[name] = load_config(name, path)
         except ConfigError as exc:
             errors[name] = exc
+    tables: dict[str, str] = {}
+    for name, cfg in list(configs.items()):
+        other = tables.setdefault(cfg.predictions.table, name)
+        if other != name:  # two models writing one table would replace each other's intervals' rows
+            errors[name] = ConfigError(
+                f"invalid model config ({cfg.source}): predictions.table: {cfg.predictions.table} is also "
+                f"model {other}'s predictions table"
+            )
+            del configs[name]
     return configs, errors
 
 

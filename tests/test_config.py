@@ -265,3 +265,37 @@ def test_config_is_frozen() -> None:
 
     with pytest.raises(ValueError):
         cfg.training.window_days = 1  # type: ignore[misc]
+
+
+def test_old_single_file_environment_overrides_fail_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PIPELINE_SCHEDULE__RETRAIN", "@daily")  # the one-file layout's form
+
+    with pytest.raises(ConfigError, match="PIPELINE_<NAME>__<SECTION>__<KEY>"):
+        load_config(MODEL)
+
+
+@pytest.mark.parametrize("column", ["prediction", "run_id", "model_name"])
+def test_a_key_named_like_a_predictions_column_is_refused(column: str) -> None:
+    with pytest.raises(ConfigError, match=rf"dataset: .*{column}.*clash"):
+        load_config(MODEL, dataset={"key": [column]})
+
+
+@pytest.mark.parametrize("name", ["two__parts", "dataset"])
+def test_model_names_that_would_confuse_environment_overrides_are_refused(name: str) -> None:
+    with pytest.raises(ConfigError, match="bad model name"):
+        load_config(name)
+
+
+def test_two_models_may_not_share_a_predictions_table(deployment, raw_yaml: dict) -> None:
+    deployment("first")
+    shared = deployment("second")  # the same file: the same predictions table
+
+    configs, errors = load_models(shared)
+
+    assert list(configs) == ["first"]
+    assert "is also model first's predictions table" in str(errors["second"])
+
+
+def test_predictions_table_names_are_lowercase(raw_yaml: dict) -> None:
+    with pytest.raises(ConfigError, match=r"predictions\.table"):
+        load_config(MODEL, predictions={"table": "ml.FlightPreds"})

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.config import load_config
 from pipeline.data import schema
 from pipeline.data.warehouse import Warehouse
 
@@ -126,11 +127,22 @@ VALUES ('m', 'retrain__m', 'r1', 'training', 's', '2013-01-01Z', '2013-03-05Z', 
 
 
 def test_downgrade_to_the_previous_revision_and_back(fresh_seeded_url):
+    from pipeline.models.predict import predictions_ddl
+
     wh = Warehouse(fresh_seeded_url)
+    regression = load_config("origin_hourly_delay").predictions
     with wh.transaction() as cur:  # a failed attempt, then the retry that passed: two rows at head
         for success in (False, True):
             cur.execute(VALIDATION_ATTEMPT, {"success": success})
+        # a regression's predictions table, made at head: no score column
+        cur.execute(predictions_ddl(regression, {"origin": "text", "slot_start": "timestamptz"}, "regression"))
     assert schema.downgrade(wh, "0002") == "0002"
+    with wh.transaction() as cur:  # the older code writes no prediction: the column may be NULL again
+        cur.execute(
+            "SELECT is_nullable FROM information_schema.columns WHERE table_schema = 'ml' "
+            "AND table_name = 'origin_hourly_delay_predictions' AND column_name = 'prediction'"
+        )
+        assert cur.fetchone() == ("YES",)
     with wh.transaction() as cur:  # 0002 keys a run's batch once: the newest attempt is kept
         cur.execute("SELECT success FROM ml.validation_results")
         assert cur.fetchall() == [(True,)]

@@ -111,12 +111,14 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
 
     Raises:
         SchemaError: the feature query does not return every key column.
-        WarehouseError, sqlalchemy.exc.DBAPIError: the feature query or the DDL failed.
+        psycopg2.Error: the feature query or the DDL failed (nothing is created).
     """
     from pipeline.features.build import feature_query, window_params
     from pipeline.models.predict import predictions_ddl
 
     ds, table = cfg.dataset, cfg.predictions.table
+    if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
+        return False  # the usual case: no lock, so predict runs never queue behind each other
     with warehouse.engine.begin() as conn:
         execute(conn, "lock")
         cur = conn.connection.dbapi_connection.cursor()

@@ -192,11 +192,13 @@ def require_champion(warehouse: Warehouse, model_name: str) -> dict:
     """The current champion's registry row.
 
     Raises:
-        NoChampionError: the model has no champion yet (run the retrain DAG first).
+        NoChampionError: the model has no champion yet (run its retrain__<model> DAG first).
     """
     record = champion(warehouse, model_name)
     if record is None:
-        raise NoChampionError(f"model {model_name!r} has no champion: run the retrain DAG first. Nothing was written.")
+        raise NoChampionError(
+            f"model {model_name!r} has no champion: run retrain__{model_name} first. Nothing was written."
+        )
     return record
 
 

@@ -31,14 +31,15 @@ def rollback(rt: Runtime, request: RollbackRequest) -> RollbackResult:
     change is recorded in ``ml.champion_history`` with reason ``rollback``. Needs no data interval.
 
     Raises:
-        RegistryError: ``model_name`` is not the configured model, or the version is unknown or invalid.
+        RegistryError: ``model_name`` is not the runtime's model (``rt.cfg``), or the version is unknown
+            or invalid.
         ArtifactIntegrityError, ArtifactError: its model artifact is altered or missing.
     """
     from pipeline.models import registry
 
     if request["model_name"] != rt.cfg.model.name:
         raise registry.RegistryError(
-            f"unknown model {request['model_name']!r}: this pipeline serves {rt.cfg.model.name!r}"
+            f"rollback of {request['model_name']!r} asked with the config of {rt.cfg.model.name!r}"
         )
     row = registry.rollback(
         rt.warehouse,

@@ -123,7 +123,7 @@ class Runtime:
         """Validate a batch covering ``[start, end)`` with the ``kind`` expectation suite, store the
         result, stop on failure.
 
-        The full GX result goes to the artifact store (``runs/.../validation-<name>-<attempt>.json``)
+        The full GX result goes to the artifact store (``runs/.../validation-<name>-<random id>.json``)
         and a summary row (``batch_kind`` = ``name``) to ``ml.validation_results``, pass or fail: one
         row and one file per attempt, so a failure stays on record next to the retry that passed.
 

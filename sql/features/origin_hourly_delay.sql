@@ -1,6 +1,8 @@
 -- Feature table for the origin_hourly_delay regression: one row per origin airport and scheduled
 -- hour slot that starts in [start, end). Key: (origin, slot_start). Label: the mean departure delay,
--- in minutes, of the slot's flights that departed; NULL when none did (all cancelled).
+-- in minutes, of the slot's flights that departed; NULL when none did (all cancelled). The 2013 data is
+-- complete, so every slot's label is final; a live source would also have to keep it NULL until the
+-- slot's last flight has left.
 -- Known before the slot starts: the schedule (how many flights, carriers and destinations, how far they
 -- go), the calendar, and the weather observed at the origin in the slot's hour (the same source as
 -- the flight-delay model).

@@ -21,9 +21,10 @@ ALTER TABLE ml.model_versions
     ADD COLUMN IF NOT EXISTS feature_sql text,
     ADD COLUMN IF NOT EXISTS config_sha256 text;
 
--- 3. Every predictions table gets the task-neutral column `prediction` (a classifier's probability
---    of class 1, which `score` also holds; a regression's predicted value), and so does its staging
---    table. The statement runs through the driver's parameter formatting: no percent signs.
+-- 3. Every predictions table made before this revision gets the task-neutral column `prediction` (a
+--    classifier's probability of class 1, which `score` also holds; a regression's predicted value),
+--    and so does its staging table. Tables that already have it (made at this shape) are left alone.
+--    The statement runs through the driver's parameter formatting: no percent signs.
 DO $$
 DECLARE
     t text;
@@ -34,9 +35,13 @@ BEGIN
         WHERE c.contype = 'f'
           AND c.confrelid = 'ml.model_versions'::regclass
           AND c.conrelid <> 'ml.champion_history'::regclass
+          AND EXISTS (SELECT 1 FROM pg_attribute AS a
+                      WHERE a.attrelid = c.conrelid AND a.attname = 'score' AND NOT a.attisdropped)
+          AND NOT EXISTS (SELECT 1 FROM pg_attribute AS a
+                          WHERE a.attrelid = c.conrelid AND a.attname = 'prediction' AND NOT a.attisdropped)
     LOOP
-        EXECUTE 'ALTER TABLE ' || t || ' ADD COLUMN IF NOT EXISTS prediction double precision';
-        EXECUTE 'UPDATE ' || t || ' SET prediction = score WHERE prediction IS NULL';
+        EXECUTE 'ALTER TABLE ' || t || ' ADD COLUMN prediction double precision';
+        EXECUTE 'UPDATE ' || t || ' SET prediction = score';
         EXECUTE 'ALTER TABLE ' || t || ' ALTER COLUMN prediction SET NOT NULL';
         IF to_regclass(t || '_staging') IS NOT NULL THEN
             EXECUTE 'ALTER TABLE ' || t || '_staging ADD COLUMN IF NOT EXISTS prediction double precision';

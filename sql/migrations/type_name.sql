@@ -1,2 +1,3 @@
--- The SQL name of a type OID (as a query's result description gives it), e.g. bigint, text, date.
-SELECT format_type(%(oid)s, NULL) AS type_name
+-- The SQL name of a type OID (as a query's result description gives it), e.g. bigint, text, date;
+-- without a length (typmod -1), so a char(n) or varchar(n) key column becomes bpchar or varchar.
+SELECT format_type(%(oid)s, -1) AS type_name
