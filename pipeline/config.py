@@ -49,11 +49,13 @@ _DOTTED_PATH = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+$")
 # Lowercase words joined by single underscores: "__" separates a model's name from its section in
 # environment overrides, so it may not appear in a name.
 _MODEL_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
-# Columns of every predictions table: a key column of one of these names would clash.
-_PREDICTIONS_COLUMNS = {
-    "prediction",
-    "score",
-    "predicted_label",
+# The columns of a predictions table after the key: the task's outputs, then the run's identity (and,
+# in its staging table, the partition). A key column of one of these names would clash.
+PREDICTION_OUTPUTS: dict[str, tuple[str, ...]] = {
+    "binary_classification": ("prediction", "score", "predicted_label"),
+    "regression": ("prediction",),
+}
+PREDICTION_RUN_COLUMNS = (
     "model_name",
     "model_version",
     "is_champion",
@@ -61,8 +63,8 @@ _PREDICTIONS_COLUMNS = {
     "data_interval_start",
     "data_interval_end",
     "run_id",
-    "partition",
-}
+)
+_PREDICTIONS_COLUMNS = {*PREDICTION_OUTPUTS["binary_classification"], *PREDICTION_RUN_COLUMNS, "partition"}
 # Model names that would make a model's environment overrides collide with the shared file's.
 _RESERVED_NAMES = {
     "warehouse",

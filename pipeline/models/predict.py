@@ -11,7 +11,7 @@ import pandas as pd
 from psycopg2 import sql
 from sklearn.pipeline import Pipeline
 
-from pipeline.config import DatasetConfig, PredictionsConfig
+from pipeline.config import PREDICTION_OUTPUTS, PREDICTION_RUN_COLUMNS, DatasetConfig, PredictionsConfig
 from pipeline.data.warehouse import Warehouse, fetch, statement
 from pipeline.metrics import BINARY_CLASSIFICATION, Task
 from pipeline.models.train import predict
@@ -43,20 +43,6 @@ def score(
     return out
 
 
-# The columns of a predictions table after the key: the task's outputs, then the run's identity.
-OUTPUT_COLUMNS = {
-    "binary_classification": ("prediction", "score", "predicted_label"),
-    "regression": ("prediction",),
-}
-RUN_COLUMNS = (
-    "model_name",
-    "model_version",
-    "is_champion",
-    "predicted_at",
-    "data_interval_start",
-    "data_interval_end",
-    "run_id",
-)
 _OUTPUT_DDL = {
     "prediction": "prediction double precision NOT NULL",
     "score": "score double precision NOT NULL CHECK (score BETWEEN 0 AND 1)",
@@ -94,7 +80,7 @@ def predictions_ddl(predictions: PredictionsConfig, key_types: dict[str, str], t
         key_columns=sql.SQL(",\n    ").join(
             sql.SQL("{} {} NOT NULL").format(sql.Identifier(c), sql.SQL(t)) for c, t in key_types.items()
         ),
-        output_columns=sql.SQL(",\n    ").join(sql.SQL(_OUTPUT_DDL[c]) for c in OUTPUT_COLUMNS[task]),
+        output_columns=sql.SQL(",\n    ").join(sql.SQL(_OUTPUT_DDL[c]) for c in PREDICTION_OUTPUTS[task]),
         key_join=sql.SQL(" AND ").join(sql.SQL("s.{0} = c.{0}").format(sql.Identifier(c)) for c in key),
     )
 
@@ -185,7 +171,7 @@ def publish(
                 f"run {run_id} staged {staged['partitions']} of {partitions} partitions for "
                 f"[{start}, {end}); score the missing partitions, then publish again"
             )
-        columns = sql.SQL(", ").join(map(sql.Identifier, [*key, *OUTPUT_COLUMNS[task], *RUN_COLUMNS]))
+        columns = sql.SQL(", ").join(map(sql.Identifier, [*key, *PREDICTION_OUTPUTS[task], *PREDICTION_RUN_COLUMNS]))
         cur.execute(
             statement("ml/predictions_publish", table=names["table"], staging=names["staging"], columns=columns), ids
         )
