@@ -49,7 +49,7 @@ def models() -> dict[str, PipelineConfig]:
 
 def dag_id(kind: str, cfg: PipelineConfig) -> str:
     """``<kind>__<model>``, for example ``retrain__flight_delay``."""
-    return f"{kind}__{cfg.model.name}"
+    return cfg.dag_id(kind)
 
 
 def timetable(cfg: PipelineConfig, cron: str) -> CronDataIntervalTimetable:

@@ -86,7 +86,7 @@ def _runtime(cfg: PipelineConfig, kind: str, start: dt.datetime | None, end: dt.
     from pipeline.stages import RunContext, Runtime
 
     start = start or end - dt.timedelta(days=1)
-    run = RunContext(f"{kind}__{cfg.model.name}", f"cli__{start.isoformat()}__{end.isoformat()}", start, end)
+    run = RunContext(cfg.dag_id(kind), f"cli__{start.isoformat()}__{end.isoformat()}", start, end)
     return Runtime(cfg, run)
 
 
@@ -178,7 +178,7 @@ def retrain_from_snapshot(
     cfg = _config(ctx, model)
     end = end or registry.get_version(_warehouse(cfg), model, version)["holdout_end"]
     run = RunContext(
-        f"retrain__{model}", f"cli__snapshot_v{version}__{end.isoformat()}", end - dt.timedelta(days=1), end
+        cfg.dag_id("retrain"), f"cli__snapshot_v{version}__{end.isoformat()}", end - dt.timedelta(days=1), end
     )
     _print(stage.run(Runtime(cfg, run), from_version=version))
 

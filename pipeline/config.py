@@ -412,6 +412,11 @@ class PipelineConfig(_ModelSections):
         """``promotion.metric``, or the task's default (ROC AUC for classification, RMSE for regression)."""
         return self.promotion.metric or default_promotion_metric(self.task)
 
+    def dag_id(self, kind: str) -> str:
+        """The id of the model's DAG of ``kind`` (``retrain``, ``predict``, ``monitor``): ``<kind>__<model>``,
+        for example ``retrain__flight_delay``; CLI runs record the same id."""
+        return f"{kind}__{self.model.name}"
+
     @property
     def retrain_request_asset(self) -> str:
         """Name of the Airflow Asset through which ``monitor`` asks ``retrain`` for a new model."""

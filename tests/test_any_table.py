@@ -287,3 +287,17 @@ def test_code_version_is_dirty_for_untracked_files_under_the_lineage_paths(tmp_p
     (tmp_path / "sql" / "features.sql").write_text("SELECT 2")  # tracked, edited
     assert retrain.code_version(tmp_path) == clean + "-dirty"
     assert retrain.code_version(tmp_path / "nowhere") == "unknown"
+
+
+def test_a_predictions_table_of_another_shape_is_refused_by_name(synthetic_url: str, tmp_path: Path) -> None:
+    from pipeline.data.schema import SchemaError
+
+    create_source(synthetic_url, "text")
+    shared = deployment(
+        tmp_path, synthetic_url, "reshaped", ["entity"], "regression", "amount", "sklearn.linear_model.LinearRegression"
+    )
+    run_model(load_config("reshaped", shared))  # creates ml.reshaped_predictions for a regression
+    classifier = load_config("reshaped", shared, task="binary_classification", dataset={"label": "label"})
+
+    with pytest.raises(SchemaError, match=r"no column\(s\) \['score', 'predicted_label'\]"):
+        schema.provision_predictions(Warehouse(synthetic_url), classifier)

@@ -110,7 +110,8 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
         True when the table was created now.
 
     Raises:
-        SchemaError: the feature query does not return every key column.
+        SchemaError: the feature query does not return every key column, or the table exists with
+            other columns than this model needs (its key or task changed).
         psycopg2.Error: the feature query or the DDL failed (nothing is created).
     """
     from pipeline.features.build import feature_query, window_params
@@ -118,6 +119,7 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
 
     ds, table = cfg.dataset, cfg.predictions.table
     if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
+        _check_predictions_shape(warehouse, cfg)
         return False  # the usual case: no lock, so predict runs never queue behind each other
     with warehouse.engine.begin() as conn:
         execute(conn, "lock")
@@ -137,6 +139,22 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
         cur.execute(predictions_ddl(cfg.predictions, key_types, cfg.task))
     log.info("created predictions table %s (key %s)", table, ", ".join(f"{c} {t}" for c, t in key_types.items()))
     return True
+
+
+def _check_predictions_shape(warehouse: Warehouse, cfg: PipelineConfig) -> None:
+    """Raise SchemaError when an existing predictions table lacks a column this model writes."""
+    from pipeline.config import PREDICTION_OUTPUTS, PREDICTION_RUN_COLUMNS
+
+    table = cfg.predictions.table
+    present = {row["column_name"] for row in warehouse.fetch("migrations/table_columns", {"table": table})}
+    missing = [
+        c for c in (*cfg.dataset.key, *PREDICTION_OUTPUTS[cfg.task], *PREDICTION_RUN_COLUMNS) if c not in present
+    ]
+    if missing:
+        raise SchemaError(
+            f"the predictions table {table} has no column(s) {missing}: it was made for another key or task than "
+            f"{cfg.model.name}'s ({cfg.source}). Point predictions.table at a new table, or migrate this one."
+        )
 
 
 def require_current(warehouse: Warehouse) -> None:

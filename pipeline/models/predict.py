@@ -43,13 +43,6 @@ def score(
     return out
 
 
-_OUTPUT_DDL = {
-    "prediction": "prediction double precision NOT NULL",
-    "score": "score double precision NOT NULL CHECK (score BETWEEN 0 AND 1)",
-    "predicted_label": "predicted_label smallint NOT NULL",
-}
-
-
 def table_names(predictions: PredictionsConfig, key: list[str]) -> dict[str, sql.Composable | str]:
     """The identifiers of a model's predictions table, its staging table, index and views, for the
     statements that create, fill and read them; ``key`` is the entity key's columns."""
@@ -80,7 +73,7 @@ def predictions_ddl(predictions: PredictionsConfig, key_types: dict[str, str], t
         key_columns=sql.SQL(",\n    ").join(
             sql.SQL("{} {} NOT NULL").format(sql.Identifier(c), sql.SQL(t)) for c, t in key_types.items()
         ),
-        output_columns=sql.SQL(",\n    ").join(sql.SQL(_OUTPUT_DDL[c]) for c in PREDICTION_OUTPUTS[task]),
+        output_columns=statement(f"migrations/predictions_outputs_{task}"),
         key_join=sql.SQL(" AND ").join(sql.SQL("s.{0} = c.{0}").format(sql.Identifier(c)) for c in key),
     )
 
