@@ -7,8 +7,9 @@ migrations, written with ``IF NOT EXISTS``, so a warehouse made by that code is 
 A model's predictions table (with its staging table and views) is created at the head shape by the
 model's first ``predict`` run (:func:`provision_predictions`), and by nothing else: its key columns take
 the types the feature query returns, which only the model's own query can say. A revision that
-changes the predictions tables alters every deployed one (``sql/migrations/predictions_table_list.sql``
-lists them).
+changes the predictions tables alters every deployed one: the tables with a foreign key to
+``ml.model_versions`` other than the champion history, looped over in the revision's own SQL
+(``sql/migrations/0003_models.sql`` shows how).
 
 Apart from that, tasks never run DDL: they call :func:`require_current`, which only reads.
 
