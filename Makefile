@@ -97,7 +97,7 @@ demo: seed airflow-db | $(LOGS) ## Set everything up and run both demo models' r
 .PHONY: airflow
 airflow: seed airflow-db ## Start the Airflow UI (airflow standalone) on http://127.0.0.1:8080 with these DAGs
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
-	  $(AIRFLOW) standalone
+	  AIRFLOW__CORE__PARALLELISM=$$(nproc) $(AIRFLOW) standalone  # no more task slots than cores
 
 .PHONY: sql
 sql: ## Open psql on the warehouse (also reads SQL from stdin: echo "select 1" | make sql)

@@ -75,7 +75,14 @@ def dag_args(cfg: PipelineConfig | None, doc: str | None) -> dict[str, Any]:
     """The ``@dag`` arguments every DAG of the project shares: default args (retries and the retry
     policy), the doc as the UI's documentation, and, for a model's DAG, its start date, catchup and
     tags (``ml``, the model's name and task)."""
-    args = {"default_args": DEFAULT_ARGS, "doc_md": doc, "tags": ["ml"], "catchup": False}
+    args = {
+        "default_args": DEFAULT_ARGS,
+        "doc_md": doc,
+        "tags": ["ml"],
+        "catchup": False,
+        # Unpausing starts a run for the current interval: a deployment turns each DAG on deliberately.
+        "is_paused_upon_creation": True,
+    }
     if cfg is not None:
         args |= {
             "start_date": pendulum.datetime(*cfg.schedule.start_date.timetuple()[:3], tz=cfg.schedule.timezone),

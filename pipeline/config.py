@@ -213,6 +213,12 @@ class ModelConfig(_Section):
     decision_threshold: float = Field(
         0.5, gt=0, lt=1, description="Classification: probability at or above which predicted_label is 1."
     )
+    threads: int = Field(
+        1,
+        ge=1,
+        description="Native threads (OpenMP, BLAS) a task may use to fit and score. Several tasks share a "
+        "machine, so the default is one each: raise it on a dedicated worker.",
+    )
 
     @field_validator("estimator")
     @classmethod

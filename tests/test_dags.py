@@ -50,6 +50,8 @@ def test_dagbag_has_three_dags_per_model_and_one_rollback():
             dag = bag.dags[f"{kind}__{model}"]
             assert model in dag.tags  # each model's DAGs carry its own tag
             assert model in dag.doc_md and "{" not in dag.doc_md  # the doc names the model, fully rendered
+    # Unpausing starts a run for the current interval: every DAG waits to be turned on deliberately.
+    assert all(dag.is_paused_upon_creation for dag in bag.dags.values())
 
 
 def test_each_model_has_its_own_assets():

@@ -324,3 +324,22 @@ def test_invalid_rollback_changes_nothing(empty_url, tmp_path, model_bytes, case
         wh.fetch("ml/champion_history_list", {"model_name": "m"}),
     )
     assert after == before
+
+
+def test_training_logs_how_long_it_took(caplog):
+    frame = synthetic_batch(300).dropna(subset=[CFG.dataset.label])
+    frame[CFG.dataset.label] = frame[CFG.dataset.label].astype(int)
+    with caplog.at_level("INFO", logger="pipeline.models.train"):
+        train_model(frame, CFG.model, CFG.dataset)
+    assert any(m.startswith(f"trained {CFG.model.estimator} in ") for m in caplog.messages)
+
+
+def test_a_runtime_caps_native_threads_at_the_models_setting():
+    from threadpoolctl import threadpool_info
+
+    from pipeline.stages import Runtime
+
+    for threads in (2, 1):
+        Runtime(load_config("flight_delay", model={"threads": threads}))
+        pools = [p for p in threadpool_info() if p["user_api"] == "openmp"]  # sklearn's, loaded by this module
+        assert pools and all(p["num_threads"] == threads for p in pools)

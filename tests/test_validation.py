@@ -110,6 +110,19 @@ def test_scoring_accepts_one_row_without_a_label() -> None:
     assert report.success, report.failed
 
 
+def test_validation_logs_one_summary_line(caplog) -> None:
+    df = features(40)
+    df.loc[0, "distance"] = -5.0  # one failed expectation
+    with caplog.at_level("INFO", logger="pipeline.validation.validate"):
+        report = validate_batch(df, SCORING, "scoring")
+    passed = report.evaluated - len(report.failed)
+    assert len(report.failed) == 1
+    assert caplog.messages[-1] == (
+        f"validated scoring with suite {report.suite_name}: {passed} of {report.evaluated} expectations passed, "
+        "40 rows: FAILED"
+    )
+
+
 def test_scoring_ignores_a_null_or_degenerate_label() -> None:
     df = features(50)
     df[LABEL] = pd.array([pd.NA] * 50, dtype="Int64")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -146,8 +150,33 @@ def train_model(train: pd.DataFrame, model: ModelConfig, dataset: DatasetConfig)
     :func:`split_by_time` returns it)."""
     pipeline = build_pipeline(model, dataset)
     log.info("training %s on %d rows x %d features", model.estimator, len(train), len(dataset.features))
-    pipeline.fit(train[dataset.features], train[dataset.label].to_numpy())
+    started = time.monotonic()
+    with _heartbeat(f"training {model.estimator}", started):
+        pipeline.fit(train[dataset.features], train[dataset.label].to_numpy())
+    log.info("trained %s in %.1f s", model.estimator, time.monotonic() - started)
     return pipeline
+
+
+# Seconds between "still training" log lines, so a long fit never looks hung in a task log.
+HEARTBEAT_SECONDS = 30.0
+
+
+@contextmanager
+def _heartbeat(what: str, started: float) -> Iterator[None]:
+    """Log ``<what>: <n> s elapsed`` every :data:`HEARTBEAT_SECONDS` until the block ends."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(HEARTBEAT_SECONDS):
+            log.info("%s: %.0f s elapsed", what, time.monotonic() - started)
+
+    thread = threading.Thread(target=beat, name="training-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def predict(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, task: Task) -> np.ndarray:

@@ -79,6 +79,7 @@ def open_warehouse(cfg: PipelineConfig) -> Warehouse:
 class Runtime:
     """A task's config, run context and resources. The warehouse and the artifact store are opened
     on first use, once per task; the warehouse is checked to be at the code's schema revision.
+    Creating it caps the process's native thread pools at ``model.threads``.
     ``context`` is None for a run without a data interval (a rollback).
 
     Raises (on first use of ``warehouse``):
@@ -88,6 +89,13 @@ class Runtime:
 
     cfg: PipelineConfig
     context: RunContext | None = None
+
+    def __post_init__(self) -> None:
+        # A task is one process: cap its native thread pools (OpenMP, BLAS) at model.threads, so that
+        # tasks running side by side under one executor do not oversubscribe the machine's cores.
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=self.cfg.model.threads)
 
     @property
     def ctx(self) -> RunContext:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pipeline.errors import PermanentError
 
+log = logging.getLogger(__name__)
 # Set before importing GX, which logs hundreds of INFO lines while it imports.
 logging.getLogger("great_expectations").setLevel(logging.WARNING)
 
@@ -144,7 +145,7 @@ def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> Valid
         .get_batch(batch_parameters={"dataframe": df})
     )
     result = batch.validate(suite).to_json_dict()
-    return ValidationReport(
+    report = ValidationReport(
         suite_name=suite.name,
         batch_name=batch_name,
         success=bool(result["success"]),
@@ -152,6 +153,16 @@ def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> Valid
         failed=[_failure(r) for r in result["results"] if not r["success"]],
         result=result,
     )
+    log.info(
+        "validated %s with suite %s: %d of %d expectations passed, %d rows: %s",
+        batch_name,
+        report.suite_name,
+        report.evaluated - len(report.failed),
+        report.evaluated,
+        len(df),
+        "PASSED" if report.success else "FAILED",
+    )
+    return report
 
 
 def _failure(r: dict) -> dict:
