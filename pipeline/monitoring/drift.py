@@ -369,31 +369,37 @@ def prediction_drift(
     thresholds: Mapping[str, float | None] | None = None,
     bins: int = DEFAULT_BINS,
     *,
+    probabilities: bool = True,
     significance: float | None = DEFAULT_SIGNIFICANCE,
     min_rows: int = DEFAULT_MIN_ROWS,
     min_bin_rows: int = DEFAULT_MIN_BIN_ROWS,
 ) -> pd.DataFrame:
-    """Drift of the model's scores (probabilities), for example the current window's against the holdout's.
+    """Drift of the model's predictions, for example the current window's against the holdout's.
 
     Args:
-        reference_scores: 1-D array-like of probabilities in [0, 1]; missing values are allowed and
-            counted in the missing-value bin.
+        reference_scores: 1-D array-like of a classifier's probabilities in [0, 1] (``probabilities``),
+            or of a regression's predicted values; missing values are allowed and counted in the
+            missing-value bin.
         current_scores: the same, for the window being checked.
+        probabilities: True for a classifier's scores (checked to lie in [0, 1], feature ``"score"``),
+            False for a regression's predicted values (feature ``"prediction"``).
         thresholds, bins, significance, min_rows, min_bin_rows: as for :func:`feature_drift`.
 
     Returns:
-        Rows for feature ``"score"`` (kind ``"numeric"``) and metrics ``psi``, ``wasserstein`` and
-        ``jensen_shannon``, with the columns of :func:`feature_drift`; the row counts are the samples'
-        lengths.
+        Rows for feature ``"score"`` or ``"prediction"`` (kind ``"numeric"``) and metrics ``psi``,
+        ``wasserstein`` and ``jensen_shannon``, with the columns of :func:`feature_drift`; the row
+        counts are the samples' lengths.
 
     Raises:
-        ValueError: a sample is empty, not numeric, or has a value outside [0, 1]; or as for
+        ValueError: a sample is empty or not numeric, or a probability lies outside [0, 1]; or as for
             :func:`feature_drift`'s thresholds.
     """
-    ref = _as_scores(reference_scores, "reference_scores")
-    cur = _as_scores(current_scores, "current_scores")
+    as_values = _as_scores if probabilities else _as_float
+    ref = as_values(reference_scores, "reference_scores")
+    cur = as_values(current_scores, "current_scores")
     values = _measure(ref, cur, "numeric", bins, min_bin_rows, significance)
-    rows = [("score", "numeric", metric, *measured) for metric, measured in values.items()]
+    feature = "score" if probabilities else "prediction"
+    rows = [(feature, "numeric", metric, *measured) for metric, measured in values.items()]
     return _drift_frame(rows, _thresholds(thresholds), len(ref), len(cur), min_rows)
 
 

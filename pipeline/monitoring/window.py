@@ -23,9 +23,8 @@ class WindowEvaluation:
     - ``feature_drift``: :func:`~pipeline.monitoring.drift.feature_drift` of the window against the
       champion's training rows;
     - ``prediction_drift``: the drift of its predictions on the window against its holdout
-      predictions, ``kind`` = ``"prediction"``: a classifier's scores by
-      :func:`~pipeline.monitoring.drift.prediction_drift` (feature ``score``), a regression's predicted
-      values as a numeric feature ``prediction``;
+      predictions (:func:`~pipeline.monitoring.drift.prediction_drift`), ``kind`` = ``"prediction"``:
+      a classifier's scores (feature ``score``) or a regression's predicted values (``prediction``);
     - ``performance``: realized performance per day and model version (long form; empty while no
       label has arrived), and ``realized``, the task's headline metric (``realized_metric``: ROC AUC
       or RMSE) of every champion prediction of the window pooled
@@ -83,17 +82,12 @@ def evaluate_window(
     drift = feature_drift(
         reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds, **sample_size
     )
-    current_predictions = predict(model, window, dataset, task)
-    if task == BINARY_CLASSIFICATION:
-        scores = prediction_drift(reference_predictions, current_predictions, monitoring.thresholds, **sample_size)
-    else:
-        scores = feature_drift(
-            pd.DataFrame({"prediction": reference_predictions}),
-            pd.DataFrame({"prediction": current_predictions}),
-            ["prediction"],
-            [],
-            monitoring.thresholds,
-            **sample_size,
-        )
+    scores = prediction_drift(
+        reference_predictions,
+        predict(model, window, dataset, task),
+        monitoring.thresholds,
+        probabilities=task == BINARY_CLASSIFICATION,
+        **sample_size,
+    )
     performance, realized = realized_window(made, window, dataset.key, dataset.timestamp, dataset.label, task)
     return WindowEvaluation(drift, scores.assign(kind="prediction"), performance, headline_metric(task), realized)
