@@ -231,5 +231,5 @@ def test_cleanup_dag_runs_daily_for_every_model():
     models = sorted(p.stem for p in (PROJECT_ROOT / "config" / "models").glob("*.yaml"))
     assert coerce_to_core_timetable(dag.timetable).summary == "0 0 * * *"
     clean = dag.get_task("clean")
-    assert clean.expand_input.value == {"model_name": models}
+    assert clean.op_kwargs_expand_input.value == {"model_name": models}
     assert dag.is_paused_upon_creation and all(m in dag.doc_md for m in models)
