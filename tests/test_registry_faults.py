@@ -169,6 +169,7 @@ def test_a_broken_champion_is_found_before_training_and_a_challenger_still_regis
         model_file.unlink()
 
     caplog.set_level(logging.INFO)
+    caplog.clear()  # the first retrain's records
     trained = retrain.train(runtime(cfg, "manual__2"), batch, NO_VALIDATION)
     messages = [r.getMessage() for r in caplog.records]
     problem = next(i for i, m in enumerate(messages) if "champion v1 cannot be loaded" in m)
