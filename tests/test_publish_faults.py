@@ -242,3 +242,39 @@ def test_a_run_refuses_another_server_on_the_configured_port(pg_port, other_clus
     assert main(["predict", "--model", "flight_delay", "--end", "2013-04-02"]) == 1
     assert "is not the local cluster" in capsys.readouterr().err
     assert Path(local_pg.cluster_dir(other_dir) / "data").is_dir()  # the other server is left alone
+
+
+# --- revision 0004 ------------------------------------------------------------------------------
+
+
+def test_revision_0004_indexes_the_entities_of_every_predictions_table(fresh_seeded_url):
+    from pipeline.config import load_config
+    from pipeline.data import schema
+    from pipeline.data.warehouse import Warehouse
+    from pipeline.models.predict import predictions_ddl
+
+    wh = Warehouse(fresh_seeded_url)
+    with wh.transaction() as cur:  # a classifier's table and a composite-key regression's, made at head
+        classifier = load_config("flight_delay").predictions
+        cur.execute(predictions_ddl(classifier, {"flight_id": "bigint"}, "binary_classification"))
+        regression = {"origin": "text", "slot_start": "timestamptz"}
+        cur.execute(predictions_ddl(load_config("origin_hourly_delay").predictions, regression, "regression"))
+    index_sql = (
+        "SELECT indexrelid::regclass::text, pg_get_indexdef(indexrelid) FROM pg_index "
+        "WHERE indexrelid::regclass::text LIKE 'ml.%%_entity' ORDER BY 1"
+    )
+    made_at_head = query_url(wh, index_sql)
+    assert schema.downgrade(wh, "0003") == "0003"
+    assert query_url(wh, index_sql) == []  # the older tables, without the index
+    assert schema.upgrade(wh) == schema.head()
+    assert query_url(wh, index_sql) == made_at_head
+    assert [(name, definition.split(" USING btree ")[1]) for name, definition in made_at_head] == [
+        ("ml.flight_delay_predictions_entity", "(model_name, flight_id)"),
+        ("ml.origin_hourly_delay_predictions_entity", "(model_name, origin, slot_start)"),
+    ]
+
+
+def query_url(wh, text: str) -> list[tuple]:
+    with wh.transaction() as cur:
+        cur.execute(text)
+        return cur.fetchall()
