@@ -82,11 +82,16 @@ def _print(result: Any) -> None:
 
 def _runtime(cfg: PipelineConfig, kind: str, start: dt.datetime | None, end: dt.datetime):
     """A runtime for a CLI run of ``kind`` (retrain, predict, monitor) over ``[start, end)``; its dag id
-    is the model's DAG's, ``<kind>__<model>``."""
+    is the model's DAG's, ``<kind>__<model>``. Every attempt has a run id of its own,
+    ``cli__<start>__<end>__<12 hex digits>``, so that two simultaneous runs of one interval never
+    share staging rows or run-scoped files."""
+    import uuid
+
     from pipeline.stages import RunContext, Runtime
 
     start = start or end - dt.timedelta(days=1)
-    run = RunContext(cfg.dag_id(kind), f"cli__{start.isoformat()}__{end.isoformat()}", start, end)
+    run_id = f"cli__{start.isoformat()}__{end.isoformat()}__{uuid.uuid4().hex[:12]}"
+    run = RunContext(cfg.dag_id(kind), run_id, start, end)
     return Runtime(cfg, run)
 
 
