@@ -16,8 +16,7 @@ the schedule `{schedule}` ({timezone}), and writes timestamped predictions to `{
 4. **publish**: replaces the interval's rows in the predictions table with the staged ones in one
    transaction, so reruns, retries and backfills never duplicate rows.
 
-Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`. A manual run covers
-the last complete schedule period before the logical date you pick in the trigger form.
+Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`.
 """
 
 from __future__ import annotations
