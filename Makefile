@@ -23,9 +23,12 @@ export AIRFLOW__CORE__LOAD_EXAMPLES          := False
 AIRFLOW     := $(VENV)/bin/airflow
 
 # Demo runs, for each model (config/models/*.yaml): two weekly retrains (the second must beat the first
-# to be promoted), three daily predicts, then a monitor run over the week they fall in.
+# to be promoted), three daily predicts, then a monitor run over the week they fall in. A run with
+# logical date D covers the schedule period that ends at D, as a scheduled or backfill run of D does:
+# the retrains (@weekly ticks, Sundays) hold out the weeks ending 03-03 and 03-10, the predicts score
+# 03-11, 03-12 and 03-13.
 DEMO_MODELS        := flight_delay origin_hourly_delay
-DEMO_RETRAIN_DATES := 2013-03-04 2013-03-11
+DEMO_RETRAIN_DATES := 2013-03-03 2013-03-10
 DEMO_PREDICT_DATES := 2013-03-12 2013-03-13 2013-03-14
 DEMO_MONITOR_DATE  := 2013-03-14
 

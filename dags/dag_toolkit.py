@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pendulum
 from airflow.sdk import (
-    CronDataIntervalTimetable,
+    CronTriggerTimetable,
     ExceptionRetryPolicy,
     RetryAction,
     RetryRule,
@@ -52,16 +52,45 @@ def dag_id(kind: str, cfg: PipelineConfig) -> str:
     return cfg.dag_id(kind)
 
 
-def timetable(cfg: PipelineConfig, cron: str) -> CronDataIntervalTimetable:
-    """A cron schedule in the configured time zone whose runs cover ``[previous tick, tick)``: a real
-    data interval, unlike a bare cron string's zero-length one."""
-    return CronDataIntervalTimetable(cron, timezone=cfg.schedule.timezone)
+def timetable(cfg: PipelineConfig, cron: str) -> CronTriggerTimetable:
+    """A cron schedule in the configured time zone whose runs all have their tick as logical date.
+
+    Airflow keys runs by logical date: a backfill skips (or clears) a date that already has a run.
+    A scheduled or backfill run of an interval timetable has the interval's *start* as logical date,
+    but a manual run (trigger form, REST API, ``dag.test``) covers the period *before* the date
+    picked, so the two disagree by one period and a backfill leaves a gap. With a trigger timetable
+    (no ``interval``) the logical date is the tick for every kind of run, and :func:`run_context`
+    maps it to the one schedule period that ends there (:func:`schedule_period`).
+    """
+    return CronTriggerTimetable(cron, timezone=cfg.schedule.timezone)
+
+
+def schedule_period(schedule: Any, logical_date: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:
+    """``[start, end)`` of the last complete period of ``schedule`` (a DAG's cron timetable, or the
+    asset-or-time schedule around one) before ``logical_date``: ``[previous tick, logical_date)``
+    when the date is a tick. None for a schedule without a cron (the manual-only rollback DAG).
+
+    It is Airflow's own rule, computed by its ``CronDataIntervalTimetable`` for a manual run: whole
+    cron periods in the schedule's time zone, so a daily period is 23 or 25 hours long across a DST
+    change (a fixed ``timedelta`` would overlap or leave out an hour there).
+    """
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
+    cron = getattr(schedule, "timetable", schedule)
+    if not hasattr(cron, "expression"):
+        return None
+    interval = CronDataIntervalTimetable(cron.expression, cron.timezone).infer_manual_data_interval(
+        run_after=pendulum.instance(logical_date)
+    )
+    return interval.start, interval.end
 
 
 def dag_doc(template: str, cfg: PipelineConfig, **extra: Any) -> str:
     """A DAG file's docstring, ``template``, filled in for one model: ``{model}``, ``{task}``,
-    ``{timezone}``, ``{table}`` (its predictions table), ``{source}`` (its file), and ``extra``."""
-    return template.format(
+    ``{timezone}``, ``{table}`` (its predictions table), ``{source}`` (its file), and ``extra``;
+    followed by which interval a run covers, what a run without data does, and which dates have
+    data (``dataset.coverage``)."""
+    doc = template.format(
         model=cfg.model.name,
         task=cfg.task,
         timezone=cfg.schedule.timezone,
@@ -69,6 +98,17 @@ def dag_doc(template: str, cfg: PipelineConfig, **extra: Any) -> str:
         source=cfg.source,
         **extra,
     )
+    verdict = "skipped" if cfg.schedule.on_empty == "skip" else "failed"
+    doc += (
+        "\n**Intervals.** A run with logical date D, scheduled, backfilled or triggered by hand, covers the "
+        f"schedule period that ends at D: [previous tick, D) in {cfg.schedule.timezone}. Trigger by hand with "
+        "the tick that ends the period you want; the trigger form's data interval fields, when set, choose "
+        f"another interval. A run whose interval has no data is {verdict} with a message saying so "
+        "(`schedule.on_empty`).\n"
+    )
+    if cfg.dataset.coverage:
+        doc += f"\n**Data.** {cfg.dataset.coverage}\n"
+    return doc
 
 
 def dag_args(cfg: PipelineConfig | None, doc: str | None) -> dict[str, Any]:
@@ -96,13 +136,19 @@ def run_context(context: dict[str, Any]):
     """The pipeline's :class:`~pipeline.stages.RunContext` of an Airflow task context, or None for
     a run without a data interval.
 
-    The interval is the run's ``[data_interval_start, data_interval_end)``. An asset-triggered run
-    (monitor asked for a retrain) has none: it runs as of the logical time its request carries
-    (``as_of``), over the day before it.
+    - A run with a logical date (scheduled, backfill or manual, whose data interval Airflow records
+      as the instant ``[logical date, logical date]``) covers the schedule period that ends at its
+      logical date, :func:`schedule_period`: the same period for every kind of run of that date.
+    - A manual run given a data interval in the trigger form (start before end) covers it.
+    - An asset-triggered run (monitor asked for a retrain) has neither: it runs as of the logical
+      time its request carries (``as_of``), over the day before it.
     """
     from pipeline.stages import RunContext
 
     start, end = context.get("data_interval_start"), context.get("data_interval_end")
+    logical_date = context.get("logical_date")
+    if (start is None or end is None or start >= end) and logical_date is not None:
+        start, end = schedule_period(context["dag"].timetable, logical_date) or (start, end)
     if start is None or end is None or start >= end:
         requested = [
             dt.datetime.fromisoformat(event.extra["as_of"])
@@ -123,10 +169,22 @@ def run_context(context: dict[str, Any]):
 def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a pipeline stage for ``model`` inside the current task:
     ``stage(Runtime(config, run context), *args)``, with the model's config read afresh. The run's
-    ``window_days`` param, where the DAG has one, overrides ``training.window_days``."""
+    ``window_days`` param, where the DAG has one, overrides ``training.window_days``.
+
+    An interval without source data (:class:`~pipeline.errors.EmptyIntervalError`) skips the task,
+    and so the tasks after it, with the stage's message (``schedule.on_empty: skip``), or fails it
+    without retries (``fail``)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     from pipeline.config import with_window_days
+    from pipeline.errors import EmptyIntervalError
     from pipeline.stages import Runtime
 
     context = get_current_context()
     cfg = with_window_days(load_config(model), context["params"].get("window_days"))
-    return stage(Runtime(cfg, run_context(context)), *args, **kwargs)
+    try:
+        return stage(Runtime(cfg, run_context(context)), *args, **kwargs)
+    except EmptyIntervalError as exc:
+        if exc.skip:
+            raise AirflowSkipException(str(exc)) from exc
+        raise

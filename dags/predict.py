@@ -17,8 +17,7 @@ the schedule `{schedule}` ({timezone}), and writes timestamped predictions to `{
    ones in one transaction, whichever interval wrote them, so reruns, retries, backfills and
    overlapping intervals never duplicate rows.
 
-Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`. A manual run covers
-the last complete schedule period before the logical date you pick in the trigger form.
+Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`.
 """
 
 from __future__ import annotations

@@ -16,8 +16,7 @@ Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone})
    `{metric}` (or if there is none, or if *force_promote* is set). The decision and its reason go to
    `ml.model_versions`.
 
-Config: `{source}`. A manual run covers the last complete schedule period before the logical date
-you pick in the trigger form.
+Config: `{source}`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,9 @@
 upgrade its schema, inspect the registry. ``pipeline --help`` lists every subcommand; ``python -m
 pipeline.cli`` is the same command.
 
-Exit codes: 0 success, 1 a pipeline error (one line on stderr), 2 a bad config or bad usage.
+Exit codes: 0 success, 1 a pipeline error (one line on stderr), 2 a bad config or bad usage. An
+interval without source data prints "skipped: <why>" and exits 0, or fails with exit 1 under
+``schedule.on_empty: fail``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pipeline.config import (
     with_model_params,
     with_window_days,
 )
+from pipeline.errors import EmptyIntervalError
 from pipeline.metrics import holdout_metric_names
 
 log = logging.getLogger("pipeline")
@@ -415,8 +418,8 @@ def suite_draft(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the process exit code (0 success, 1 pipeline error, 2 bad config
-    or usage)."""
+    """Run the command line; returns the process exit code (0 success or a skipped empty interval,
+    1 pipeline error, 2 bad config or usage)."""
     command = typer.main.get_command(app)
     try:
         command.main(args=argv, prog_name="pipeline", standalone_mode=False)
@@ -430,6 +433,11 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.Abort:
         return 1
+    except EmptyIntervalError as exc:
+        if not exc.skip:
+            print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return 1
+        print(f"skipped: {exc}")
     except Exception as exc:  # noqa: BLE001 - the CLI reports any pipeline failure as one line
         log.debug("failure", exc_info=True)
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)

@@ -153,6 +153,9 @@ class DatasetConfig(_Section):
     label: str
     numeric_features: list[str] = Field(default_factory=list)
     categorical_features: list[str] = Field(default_factory=list)
+    coverage: str | None = Field(
+        None, description="Which dates have data, in words; shown in each of the model's DAG docs."
+    )
 
     @field_validator("key", mode="before")
     @classmethod
@@ -302,6 +305,11 @@ class ScheduleConfig(_Section):
     start_date: dt.date = dt.date(2013, 1, 1)
     timezone: str = "UTC"
     catchup: bool = False
+    on_empty: Literal["skip", "fail"] = Field(
+        "skip",
+        description="A run whose interval has no source data (nothing to score or train on): "
+        "skip: ends as skipped with a message; fail: fails with that message.",
+    )
 
     @field_validator("retrain", "predict")
     @classmethod

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from dag_toolkit import schedule_period
 
 from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
 
@@ -95,18 +96,16 @@ def test_retraining_interval_comes_from_the_models_config(monkeypatch):
     dag = load_dag("retrain")
     assert dag.timetable.timetable.expression == "0 6 1 * *"
     assert load_dag("retrain", other).timetable.timetable.expression == before
-    interval = core_timetable(dag).infer_manual_data_interval(run_after=dt.datetime(2013, 3, 15, tzinfo=dt.UTC))
-    assert (interval.start, interval.end) == (
+    assert schedule_period(dag.timetable, dt.datetime(2013, 3, 15, tzinfo=dt.UTC)) == (
         dt.datetime(2013, 2, 1, 6, tzinfo=dt.UTC),
         dt.datetime(2013, 3, 1, 6, tzinfo=dt.UTC),
     )
 
 
 def test_daily_schedule_has_a_real_data_interval():
-    """A cron preset through CronDataIntervalTimetable gives a one-day window, not a zero-length one."""
+    """A run of the @daily schedule covers the day that ends at its logical date, not a zero-length window."""
     dag = load_dag("predict")
-    interval = core_timetable(dag).infer_manual_data_interval(run_after=dt.datetime(2013, 1, 5, tzinfo=dt.UTC))
-    assert (interval.start, interval.end) == (
+    assert schedule_period(dag.timetable, dt.datetime(2013, 1, 5, tzinfo=dt.UTC)) == (
         dt.datetime(2013, 1, 4, tzinfo=dt.UTC),
         dt.datetime(2013, 1, 5, tzinfo=dt.UTC),
     )

@@ -42,6 +42,8 @@ def measure(rt: Runtime) -> MonitorResult:
 
     Raises:
         NoChampionError: nothing to monitor yet.
+        EmptyIntervalError: the window has no rows: "nothing to monitor" (skipped or failed as
+            ``schedule.on_empty`` says); nothing is written.
     """
     import pandas as pd
     from psycopg2 import sql
@@ -78,8 +80,7 @@ def measure(rt: Runtime) -> MonitorResult:
         realized_value=None,
     )
     if current.empty:
-        log.warning("no %s rows in [%s, %s): nothing to monitor", ds.name, window_start, ctx.end)
-        return {**result, "reasons": ["no data in the window"]}
+        rt.nothing_to_do(f"no {ds.name} rows in [{window_start}, {ctx.end}): nothing to monitor")
 
     window = {"model_name": name, "start": window_start, "end": ctx.end}
     if warehouse.fetch("migrations/table_exists", {"table": cfg.predictions.table})[0]["present"]:

@@ -74,12 +74,20 @@ def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     """Create the predictions table on the model's first run
     (:func:`pipeline.data.schema.provision_predictions`), count the interval's entities and split
     them into hash partitions of about ``predictions.rows_per_partition`` rows (at most
-    ``predictions.max_partitions``); Airflow maps :func:`score_partition` over the list."""
+    ``predictions.max_partitions``); Airflow maps :func:`score_partition` over the list.
+
+    Raises:
+        EmptyIntervalError: no entities in the interval: "nothing to score" (skipped or failed as
+            ``schedule.on_empty`` says); nothing is scored or published.
+    """
     from pipeline.data.schema import provision_predictions
     from pipeline.features.build import count_entities
 
     provision_predictions(rt.warehouse, rt.cfg)
     rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.ctx.start, rt.ctx.end)
+    if rows == 0:
+        name, ctx = rt.cfg.dataset.name, rt.ctx
+        rt.nothing_to_do(f"no {name} entities scheduled in [{ctx.start}, {ctx.end}): nothing to score")
     pc = rt.cfg.predictions
     partitions = max(1, min(pc.max_partitions, math.ceil(rows / pc.rows_per_partition)))
     log.info("%d entities in [%s, %s): %d scoring partition(s)", rows, rt.ctx.start, rt.ctx.end, partitions)

@@ -85,12 +85,24 @@ def extract(rt: Runtime) -> Batch:
 
     Raises:
         FeatureTableError, WarehouseError: the feature query failed or returned a malformed table.
+        EmptyIntervalError: the training window or the holdout has no labelled rows: "nothing to
+            train on" (skipped or failed as ``schedule.on_empty`` says); nothing is stored.
     """
     from pipeline.features.build import extract_feature_table, to_parquet
     from pipeline.models.train import TimeSplit
 
+    ds = rt.cfg.dataset
     split = TimeSplit.ending_at(rt.ctx.end, rt.cfg.training)
-    frame = extract_feature_table(rt.warehouse, rt.cfg.dataset, split.train_start, split.holdout_end, True)
+    frame = extract_feature_table(rt.warehouse, ds, split.train_start, split.holdout_end, True)
+    labelled = frame.loc[frame[ds.label].notna(), ds.timestamp]
+    train_rows = int((labelled < split.holdout_start).sum())
+    holdout_rows = len(labelled) - train_rows
+    if not train_rows or not holdout_rows:
+        rt.nothing_to_do(
+            f"{train_rows} labelled {ds.name} rows in the training window [{split.train_start}, "
+            f"{split.holdout_start}) and {holdout_rows} in the holdout [{split.holdout_start}, "
+            f"{split.holdout_end}): nothing to train on"
+        )
     data, digest = to_parquet(frame)
     return _stored_batch(rt, data, digest, len(frame), split.to_dict(), None)
 

@@ -5,21 +5,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import uuid
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 from pipeline.config import PipelineConfig
 from pipeline.data import local_pg
 from pipeline.data.artifacts import ArtifactStore, open_store
 from pipeline.data.warehouse import Warehouse
+from pipeline.errors import EmptyIntervalError
 
 if TYPE_CHECKING:
     import pandas as pd
 
 Kind = Literal["training", "scoring"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,8 @@ class RunContext:
         if self.start >= self.end:
             raise ValueError(
                 f"empty data interval [{self.start}, {self.end}): a run needs a data interval. "
-                "Trigger manual runs with a logical date: the run then covers the last complete "
-                "schedule period before it."
+                "Trigger manual runs with a logical date: like a scheduled or backfill run of that "
+                "date, the run then covers the schedule period that ends at it."
             )
 
     @property
@@ -108,7 +112,7 @@ class Runtime:
         if self.context is None:
             raise ValueError(
                 "this run has no data interval: trigger it with a logical date, which selects the "
-                "last complete schedule period before it"
+                "schedule period that ends at it"
             )
         return self.context
 
@@ -123,6 +127,17 @@ class Runtime:
     @cached_property
     def store(self) -> ArtifactStore:
         return open_store(self.cfg.artifacts)
+
+    def nothing_to_do(self, message: str) -> NoReturn:
+        """End a run whose interval has no source data, with ``message`` (which names the interval):
+        skipped or failed as ``schedule.on_empty`` says, never as a failed expectation.
+
+        Raises:
+            EmptyIntervalError: always; ``skip`` is True for ``on_empty: skip``.
+        """
+        skip = self.cfg.schedule.on_empty == "skip"
+        log.warning("%s (schedule.on_empty: %s)", message, self.cfg.schedule.on_empty)
+        raise EmptyIntervalError(message, skip=skip)
 
     def put_json(self, name: str, doc: Any) -> str:
         """Store ``doc`` as the run-scoped JSON artifact ``name`` (replacing a retry's); returns its URI."""
