@@ -11,8 +11,8 @@ pydantic, with environment overrides.
 
 Precedence, highest first: keyword arguments to :func:`load_config`, environment variables, the YAML
 files. Unknown keys and bad values raise :class:`ConfigError`, whose message names the file and every
-offending key. Each model file is validated on its own, so a bad one breaks only that model
-(:func:`load_models`).
+offending key; so does a ``PIPELINE_*`` variable that names no setting (:func:`check_environment`).
+Each model file is validated on its own, so a bad one breaks only that model (:func:`load_models`).
 """
 
 from __future__ import annotations
@@ -506,10 +506,11 @@ def _env_problem(parts: list[str], models: list[str] | None) -> str | None:
         return None
     if head in models:
         if len(parts) < 2:
-            return "a model override needs a section: PIPELINE_<MODEL>__<SECTION>__<KEY>"
-        return _field_problem(_ModelSections, parts[1:], "PIPELINE_<MODEL>__<SECTION>__<KEY>")
+            return "a model override needs a section: PIPELINE_<NAME>__<SECTION>__<KEY>"
+        return _field_problem(_ModelSections, parts[1:], "PIPELINE_<NAME>__<SECTION>__<KEY>")
     hint = (
-        f"; {head} is a model section, overridden per model as PIPELINE_<MODEL>__{head.upper()}__<KEY>"
+        f"; {head} is a model section, overridden per model as PIPELINE_<NAME>__<SECTION>__<KEY> "
+        f"(PIPELINE_<NAME>__{head.upper()}__<KEY>, <NAME> a configured model)"
         if head in _ModelSections.model_fields
         else ""
     )
@@ -525,7 +526,7 @@ def check_environment(models: list[str] | None = None) -> None:
     pydantic-settings reads only the variables of the sections it knows and ignores the rest, so a
     misspelt ``PIPELINE_TRAINNG__WINDOW_DAYS`` would silently run with the default. Each variable
     (names are case-insensitive, as pydantic-settings reads them) must be in :data:`NON_CONFIG_ENV`,
-    or be ``PIPELINE_<SECTION>[__<KEY>...]`` of the shared file, or ``PIPELINE_<MODEL>__<SECTION>
+    or be ``PIPELINE_<SECTION>[__<KEY>...]`` of the shared file, or ``PIPELINE_<NAME>__<SECTION>
     [__<KEY>...]`` of a model in ``models`` (checked only when ``models`` is given).
 
     Raises:

@@ -151,12 +151,12 @@ def test_the_draft_floor_follows_the_sparsest_day_and_skips_a_column_null_for_a_
     [
         ("PIPELINE_TRAINNG__WINDOW_DAYS", "flight_delay, origin_hourly_delay"),  # the configured models
         ("PIPELINE_PREDICTION__TABLE", "warehouse, artifacts, retention, models_dir"),  # the shared sections
-        ("PIPELINE_TRAINING__WINDOW_DAYS", "PIPELINE_<MODEL>__TRAINING__<KEY>"),  # a model section, no model
+        ("PIPELINE_TRAINING__WINDOW_DAYS", "PIPELINE_<NAME>__TRAINING__<KEY>"),  # a model section, no model
         ("PIPELINE_FLIGHT_DELAYS__TRAINING__WINDOW_DAYS", "flight_delay, origin_hourly_delay"),  # unknown model
         ("PIPELINE_FLIGHT_DELAY__TRAINNG__WINDOW_DAYS", "training, promotion"),  # the model's sections
         ("PIPELINE_FLIGHT_DELAY__TRAINING__WINDOW_DAY", "window_days, holdout_days"),  # the section's keys
         ("PIPELINE_WAREHOUSE__PORT", "url, local_dir, local_port"),
-        ("PIPELINE_FLIGHT_DELAY", "PIPELINE_<MODEL>__<SECTION>__<KEY>"),
+        ("PIPELINE_FLIGHT_DELAY", "PIPELINE_<NAME>__<SECTION>__<KEY>"),
         ("pipeline_warehouse__uri", "url, local_dir"),  # pydantic-settings reads names case-insensitively
     ],
 )
@@ -259,11 +259,20 @@ def test_an_invalid_run_param_is_a_config_error_naming_the_key() -> None:
     assert with_window_days(cfg, 30).training.window_days == 30
 
 
+def _pydantic_error() -> Exception:
+    from pydantic import TypeAdapter, ValidationError
+
+    with pytest.raises(ValidationError) as info:
+        TypeAdapter(int).validate_python("zero")
+    return info.value
+
+
 def test_the_retry_policy_fails_permanent_errors_and_retries_the_rest() -> None:
     permanent = [
         ConfigError("x"),
         ValidationFailedError(validate_batch(pd.DataFrame({"flight_id": [1]}), SCORING, "scoring")),
         WarehouseQueryError("column w.visib does not exist"),
+        _pydantic_error(),
     ]
     transient = [WarehouseError("server closed the connection"), ConnectionError("reset"), OSError("throttled")]
     # As the DAG processor stores it and the worker reads it back.
