@@ -30,11 +30,17 @@ from pipeline.config import PipelineConfig, load_config, load_models
 
 T = TypeVar("T")
 
-# Errors that retrying cannot fix (bad config, a failed expectation suite, no champion) fail at once;
-# anything else (a dropped connection, S3 throttling) is retried.
+# Errors that retrying cannot fix fail at once: every pipeline.errors.PermanentError (bad config or
+# run param, a failed expectation suite, no champion, a statement the warehouse refuses as such: an
+# undefined column or table, a syntax error), and any pydantic ValidationError a library let through
+# (invalid input is invalid on every try). Anything else (a dropped connection, S3 throttling) is retried.
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
-        RetryRule(exception="pipeline.errors.PermanentError", action=RetryAction.FAIL, reason="retrying cannot fix it")
+        RetryRule(
+            exception=["pipeline.errors.PermanentError", "pydantic.ValidationError"],
+            action=RetryAction.FAIL,
+            reason="retrying cannot fix it",
+        )
     ]
 )
 DEFAULT_ARGS = {"retries": 2, "retry_delay": dt.timedelta(minutes=2), "retry_policy": RETRY_POLICY}

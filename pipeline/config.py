@@ -11,8 +11,8 @@ pydantic, with environment overrides.
 
 Precedence, highest first: keyword arguments to :func:`load_config`, environment variables, the YAML
 files. Unknown keys and bad values raise :class:`ConfigError`, whose message names the file and every
-offending key. Each model file is validated on its own, so a bad one breaks only that model
-(:func:`load_models`).
+offending key; so does a ``PIPELINE_*`` variable that names no setting (:func:`check_environment`).
+Each model file is validated on its own, so a bad one breaks only that model (:func:`load_models`).
 """
 
 from __future__ import annotations
@@ -474,15 +474,77 @@ class PipelineConfig(_ModelSections):
 
 
 _SHARED_SECTIONS = ("warehouse", "artifacts", "retention", "models_dir")
-# PIPELINE_<SECTION>__... for a model's section: the one-file layout's form, which no longer applies.
-_MODEL_SECTION_ENV = re.compile(
-    rf"^{ENV_PREFIX}(TASK|DATASET|VALIDATION|MODEL|TRAINING|PROMOTION|PREDICTIONS|SCHEDULE|MONITORING)(__|$)",
-    re.IGNORECASE,
-)
+NON_CONFIG_ENV = frozenset({"PIPELINE_CONFIG"})
+"""The ``PIPELINE_*`` environment variables that are not config overrides. Every other ``PIPELINE_*``
+variable must name a setting, or loading fails (:func:`check_environment`): add a new switch here."""
 
 
 def _problems(exc: ValidationError) -> str:
     return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors())
+
+
+def _field_problem(sections: type[BaseModel], parts: list[str], form: str) -> str | None:
+    """Why ``parts`` (``[section, key, ...]``, lowercase) names no setting of ``sections``, or None.
+    Levels below the key (a dict's entries, ``MODEL__PARAMS__MAX_ITER``) are left to validation."""
+    section, *rest = parts
+    fields = sections.model_fields
+    if section not in fields:
+        return f"no section {section!r} (valid: {', '.join(fields)}; form {form})"
+    inner = fields[section].annotation
+    if rest and isinstance(inner, type) and issubclass(inner, BaseModel) and rest[0] not in inner.model_fields:
+        return f"section {section} has no key {rest[0]!r} (valid: {', '.join(inner.model_fields)})"
+    return None
+
+
+def _env_problem(parts: list[str], models: list[str] | None) -> str | None:
+    """Why the override ``PIPELINE_<parts joined by __>`` names no setting, or None. ``models`` None:
+    model overrides are not checked yet (the shared file, which lists the models, is not read yet)."""
+    head = parts[0]
+    if head in SharedConfig.model_fields:
+        return _field_problem(SharedConfig, parts, "PIPELINE_<SECTION>__<KEY>")
+    if models is None:
+        return None
+    if head in models:
+        if len(parts) < 2:
+            return "a model override needs a section: PIPELINE_<NAME>__<SECTION>__<KEY>"
+        return _field_problem(_ModelSections, parts[1:], "PIPELINE_<NAME>__<SECTION>__<KEY>")
+    hint = (
+        f"; {head} is a model section, overridden per model as PIPELINE_<NAME>__<SECTION>__<KEY> "
+        f"(PIPELINE_<NAME>__{head.upper()}__<KEY>, <NAME> a configured model)"
+        if head in _ModelSections.model_fields
+        else ""
+    )
+    return (
+        f"{head!r} is neither a shared section ({', '.join(_SHARED_SECTIONS)}) nor a configured model "
+        f"({', '.join(models) or 'none'}){hint}"
+    )
+
+
+def check_environment(models: list[str] | None = None) -> None:
+    """Refuse ``PIPELINE_*`` environment variables that name no setting, as unknown keys in a file are.
+
+    pydantic-settings reads only the variables of the sections it knows and ignores the rest, so a
+    misspelt ``PIPELINE_TRAINNG__WINDOW_DAYS`` would silently run with the default. Each variable
+    (names are case-insensitive, as pydantic-settings reads them) must be in :data:`NON_CONFIG_ENV`,
+    or be ``PIPELINE_<SECTION>[__<KEY>...]`` of the shared file, or ``PIPELINE_<NAME>__<SECTION>
+    [__<KEY>...]`` of a model in ``models`` (checked only when ``models`` is given).
+
+    Raises:
+        ConfigError: naming every unknown variable with the valid sections, keys or models.
+    """
+    problems = []
+    for var in sorted(os.environ):
+        name = var.upper()
+        if not name.startswith(ENV_PREFIX) or name in NON_CONFIG_ENV:
+            continue
+        problem = _env_problem(name.removeprefix(ENV_PREFIX).lower().split("__"), models)
+        if problem:
+            problems.append(f"{var}: {problem}")
+    if problems:
+        raise ConfigError(
+            f"unknown environment override(s): {'; '.join(problems)}. "
+            f"Other PIPELINE_ variables allowed: {', '.join(sorted(NON_CONFIG_ENV))}"
+        )
 
 
 def _build(settings: type[_Settings], yaml_file: Path, env_prefix: str, what: str, **overrides: Any):
@@ -502,20 +564,19 @@ def _build(settings: type[_Settings], yaml_file: Path, env_prefix: str, what: st
 
 
 def load_shared(path: str | Path | None = None, **overrides: Any) -> SharedConfig:
-    """Read and validate the shared file (``path``, ``$PIPELINE_CONFIG`` or ``config/pipeline.yaml``).
+    """Read and validate the shared file (``path``, ``$PIPELINE_CONFIG`` or ``config/pipeline.yaml``),
+    and check every ``PIPELINE_*`` environment variable names a setting (:func:`check_environment`).
 
     Raises:
-        ConfigError: the file is missing or not YAML, or a key is unknown or invalid (named).
+        ConfigError: the file is missing or not YAML, a key is unknown or invalid (named), or an
+            environment variable names an unknown section, key or model.
     """
     yaml_file = Path(path) if path else Path(os.environ.get("PIPELINE_CONFIG", DEFAULT_CONFIG))
-    stale = sorted(k for k in os.environ if _MODEL_SECTION_ENV.match(k))
-    if stale:
-        raise ConfigError(
-            f"environment variables {stale} set a model section for no model: model sections live in "
-            "config/models/<name>.yaml and are overridden as PIPELINE_<NAME>__<SECTION>__<KEY>, "
-            "for example PIPELINE_FLIGHT_DELAY__SCHEDULE__RETRAIN"
-        )
-    return _build(SharedConfig, yaml_file, ENV_PREFIX, "pipeline config", **overrides)
+    check_environment()
+    shared = _build(SharedConfig, yaml_file, ENV_PREFIX, "pipeline config", **overrides)
+    folder = shared.models_path
+    check_environment(sorted(p.stem for p in folder.glob("*.yaml")) if folder.is_dir() else [])
+    return shared
 
 
 def model_files(shared: SharedConfig) -> dict[str, Path]:

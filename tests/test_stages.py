@@ -46,6 +46,18 @@ def test_a_batch_failing_validation_stops_predict_before_anything_is_written(fre
     rows = warehouse.fetch("ml/validation_results_for_run", {"run_id": "manual__bad"})
     assert [r["success"] for r in rows] == [False, True]
     assert rows[0]["artifact_uri"] != rows[1]["artifact_uri"]
+    # Both attempts' full results stay in the store, each as it was (issue 11, fault 9)...
+    store = open_store(cfg.artifacts)
+    stored = [json.loads(store.get(r["artifact_uri"].removeprefix(str(tmp_path) + "/"))) for r in rows]
+    assert [doc["success"] for doc in stored] == [False, True]
+    # ...and the published rows lead to the passing attempt's record alone.
+    with warehouse.transaction() as cur:
+        cur.execute(
+            "SELECT DISTINCT v.id FROM ml.flight_delay_predictions AS p JOIN ml.validation_results AS v "
+            "ON v.model_name = p.model_name AND v.run_id = p.run_id AND v.data_interval_start = p.data_interval_start "
+            "AND v.data_interval_end = p.data_interval_end AND v.success"
+        )
+        assert [r[0] for r in cur.fetchall()] == [rows[1]["id"]]
 
 
 def test_a_changed_batch_is_detected(fresh_seeded_url, tmp_path, make_config):

@@ -201,12 +201,18 @@ def test_scoring_suite_has_no_label_expectations_and_a_one_row_floor() -> None:
 # --- nulls, ranges, categories ---------------------------------------------------------------------
 
 
+def sparsest_day_share(frame: pd.DataFrame, column: str) -> float:
+    """The lowest non-null share of ``column`` on any UTC day of ``frame["ts"]``."""
+    return float(frame[column].notna().groupby(frame["ts"].dt.date).mean().min())
+
+
 def test_nulls_produce_mostly_bounds(tmp_path: Path) -> None:
     frame = toy()
-    share = float(frame["x"].notna().mean())
+    low = sparsest_day_share(frame, "x")
+    assert low < frame["x"].notna().mean()  # the floor follows the sparsest day, not the average
     suite = draft_suite(frame, toy_dataset(), "scoring", "s")
     not_null = by_type(suite, "expect_column_values_to_not_be_null")
-    assert not_null["x"] == {"column": "x", "mostly": math.floor(share * 0.5 * 100) / 100}
+    assert not_null["x"] == {"column": "x", "mostly": math.floor(low * 0.5 * 100) / 100}
     assert not_null["n"] == {"column": "n"}  # never null: no mostly
     assert "sparse" not in not_null  # null in 70% of rows: too often for a floor
     assert {"column": "sparse", "check": "nulls"} in [
@@ -228,9 +234,9 @@ def test_nulls_produce_mostly_bounds(tmp_path: Path) -> None:
 
 def test_rules_change_the_null_floor() -> None:
     frame = toy()
-    share = float(frame["x"].notna().mean())
+    low = sparsest_day_share(frame, "x")
     suite = draft_suite(frame, toy_dataset(), "scoring", "s", rules=DraftRules(nonnull_floor=0.9))
-    assert by_type(suite, "expect_column_values_to_not_be_null")["x"]["mostly"] == math.floor(share * 90) / 100
+    assert by_type(suite, "expect_column_values_to_not_be_null")["x"]["mostly"] == math.floor(low * 90) / 100
     suite = draft_suite(frame, toy_dataset(), "scoring", "s", rules=DraftRules(min_nonnull_share=0.25))
     assert "sparse" in by_type(suite, "expect_column_values_to_not_be_null")
     with pytest.raises(ValueError, match="value_mostly"):

@@ -46,6 +46,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
 from pipeline.config import PROJECT_ROOT
+from pipeline.errors import PermanentError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,33 @@ _PIPE_BYTES = 1 << 20
 
 
 class WarehouseError(RuntimeError):
-    """A warehouse statement failed; the message names the statement and PostgreSQL's reason."""
+    """A warehouse statement failed; the message names the statement and PostgreSQL's reason. As such
+    it may be transient (a dropped connection, a deadlock, a restart): the DAGs retry it."""
+
+
+class WarehouseQueryError(WarehouseError, PermanentError):
+    """The database refused the statement itself, or its result does not fit: an undefined column or
+    table, a syntax error, a missing privilege, a value of the wrong type (an SQLSTATE class in
+    :data:`PERMANENT_SQLSTATE_CLASSES`). The same statement fails the same way again, so the DAGs do
+    not retry it."""
+
+
+PERMANENT_SQLSTATE_CLASSES = frozenset({"42", "22", "0A", "3F"})
+"""SQLSTATE classes (PostgreSQL manual, Appendix A) of errors in the statement or its data, which no
+retry fixes: 42 syntax error or access rule violation (42703 undefined column, 42P01 undefined table,
+42601 syntax error, 42883 undefined function, 42501 insufficient privilege), 22 data exception, 0A
+feature not supported, 3F invalid schema name. The others stay retryable: 08 connection, 40 deadlock
+or serialization failure, 53 insufficient resources, 57 operator intervention (a restart, a cancel),
+23 integrity constraint (a concurrent writer), XX internal."""
+
+
+def statement_failed(exc: Exception, reason: str) -> WarehouseError:
+    """The error to raise for the database's ``exc`` (psycopg2's, with ``pgcode``, or ADBC's, with
+    ``sqlstate``): :class:`WarehouseQueryError` for a permanent SQLSTATE class, else
+    :class:`WarehouseError`; the message gives ``reason`` and the SQLSTATE."""
+    code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
+    kind = WarehouseQueryError if code and code[:2] in PERMANENT_SQLSTATE_CLASSES else WarehouseError
+    return kind(f"warehouse statement failed{f' (SQLSTATE {code})' if code else ''}: {reason}")
 
 
 @cache
@@ -136,7 +163,8 @@ class Warehouse:
         """A cursor inside one transaction: committed on success, rolled back on any error.
 
         Raises:
-            WarehouseError: the database refused a statement or could not be reached.
+            WarehouseError: the database refused a statement or could not be reached; a
+                :class:`WarehouseQueryError` (permanent) when the statement itself is at fault.
         """
         conn = self._connect()
         try:
@@ -145,7 +173,7 @@ class Warehouse:
             conn.commit()
         except psycopg2.Error as exc:
             conn.rollback()
-            raise WarehouseError(f"warehouse statement failed: {(exc.pgerror or str(exc)).strip()}") from exc
+            raise statement_failed(exc, (exc.pgerror or str(exc)).strip()) from exc
         except BaseException:
             conn.rollback()
             raise
@@ -168,7 +196,8 @@ class Warehouse:
         committed when the block ends and rolled back on any error, so nothing is half-written.
 
         Raises:
-            WarehouseError: the database refused a statement or could not be reached.
+            WarehouseError: the database refused a statement or could not be reached; a
+                :class:`WarehouseQueryError` (permanent) when the statement itself is at fault.
         """
         import adbc_driver_manager
         import adbc_driver_postgresql.dbapi
@@ -185,7 +214,7 @@ class Warehouse:
                 conn.commit()
             except adbc_driver_manager.Error as exc:
                 conn.rollback()
-                raise WarehouseError(f"warehouse statement failed: {_reason(exc)}") from exc
+                raise statement_failed(exc, _reason(exc)) from exc
             except BaseException:
                 conn.rollback()
                 raise
@@ -208,8 +237,9 @@ class Warehouse:
             One row per result row, dtypes as the module docstring lists.
 
         Raises:
-            WarehouseError: the query fails (a missing table, say), returns a type not mapped here,
-                or lacks a ``categorical`` column.
+            WarehouseError: the query failed or the connection dropped; a WarehouseQueryError
+                (permanent) for a missing table or column, a type not mapped here, or a missing
+                ``categorical`` column.
         """
         with self.transaction() as cur:
             return read_frame(cur, query, params, categorical)
@@ -242,7 +272,8 @@ class BulkSession:
             Rows written.
 
         Raises:
-            WarehouseError: a type or constraint refused the data; the whole session rolls back.
+            WarehouseError: a type or constraint refused the data (WarehouseQueryError for a type or
+                a column the table lacks); the whole session rolls back.
         """
         schema_name, table_name = table.split(".")
         if table not in self._schemas:
@@ -251,7 +282,7 @@ class BulkSession:
         data = pa.Table.from_pandas(frame, preserve_index=False)
         unknown = [c for c in data.column_names if target.get_field_index(c) < 0]
         if unknown:
-            raise WarehouseError(f"{table} has no column(s) {unknown}")
+            raise WarehouseQueryError(f"{table} has no column(s) {unknown}")
         for i, column in enumerate(data.columns):
             if pa.types.is_timestamp(column.type) and column.type.unit == "ns":  # PostgreSQL keeps microseconds
                 data = data.set_column(i, data.field(i), pc.round_temporal(column, 1, "microsecond"))
@@ -260,7 +291,7 @@ class BulkSession:
         try:
             data = data.cast(pa.schema([target.field(c) for c in data.column_names]))
         except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise WarehouseError(f"cannot write to {table}: {exc}") from exc
+            raise WarehouseQueryError(f"cannot write to {table}: {exc}") from exc
         self._cur.adbc_ingest(table_name, data, mode="append", db_schema_name=schema_name)
         return len(frame)
 
@@ -320,14 +351,14 @@ def _prepare_copy_out(
     types: dict[str, pa.DataType] = {}
     for col in cur.description:
         if col.type_code not in _ARROW_TYPES:
-            raise WarehouseError(
+            raise WarehouseQueryError(
                 f"column {col.name!r} has PostgreSQL type OID {col.type_code}, which has no "
                 "mapping; cast it in the query to integer, double precision, text or timestamptz"
             )
         types[col.name] = _ARROW_TYPES[col.type_code]
     missing = [c for c in categorical if c not in types]
     if missing:
-        raise WarehouseError(f"the query returns no column(s) {missing}; it returns {list(types)}")
+        raise WarehouseQueryError(f"the query returns no column(s) {missing}; it returns {list(types)}")
     for name in categorical:
         # Parsed straight into dictionary arrays: pandas gets categories without re-hashing strings.
         types[name] = pa.dictionary(pa.int32(), types[name])
