@@ -16,6 +16,9 @@ the schedule `{schedule}` ({timezone}), and writes timestamped predictions to `{
 4. **publish**: replaces the interval's rows in the predictions table with the staged ones in one
    transaction, so reruns, retries and backfills never duplicate rows.
 
+A run not finished `alerts.deadline_minutes` after it was queued (a scheduled run: after its
+interval ends) sends a deadline alert; any task that fails for good sends a failure alert.
+
 Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`. A manual run covers
 the last complete schedule period before the logical date you pick in the trigger form.
 """
@@ -23,7 +26,7 @@ the last complete schedule period before the logical date you pick in the trigge
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, task
-from dag_toolkit import dag_args, dag_doc, dag_id, models, run_stage, timetable
+from dag_toolkit import dag_args, dag_doc, dag_id, models, predict_deadline, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -37,6 +40,7 @@ def predict_dag(cfg: PipelineConfig):
         dag_id=dag_id("predict", cfg),
         schedule=timetable(cfg, cfg.schedule.predict),
         max_active_runs=4,
+        deadline=predict_deadline(),
         **dag_args(cfg, doc),
     )
     def predict():

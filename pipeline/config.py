@@ -1,8 +1,9 @@
 """The pipeline's configuration: one shared YAML file plus one YAML file per model, validated by
 pydantic, with environment overrides.
 
-- **Shared** (``config/pipeline.yaml``, or ``PIPELINE_CONFIG``): ``warehouse``, ``artifacts`` and
-  ``models_dir``, the folder of model files. Environment overrides: ``PIPELINE_<SECTION>__<KEY>``, for
+- **Shared** (``config/pipeline.yaml``, or ``PIPELINE_CONFIG``): ``warehouse``, ``artifacts``,
+  ``airflow`` (the Connections the DAGs read credentials from), ``alerts`` and ``models_dir``, the
+  folder of model files. Environment overrides: ``PIPELINE_<SECTION>__<KEY>``, for
   example ``PIPELINE_WAREHOUSE__URL``.
 - **One file per model** (``<models_dir>/<name>.yaml``; the file name is the model's name): ``task``,
   ``dataset``, ``validation``, ``model``, ``training``, ``promotion``, ``predictions``, ``schedule`` and
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from pipeline.errors import PermanentError
@@ -69,6 +70,8 @@ _PREDICTIONS_COLUMNS = {*PREDICTION_OUTPUTS["binary_classification"], *PREDICTIO
 _RESERVED_NAMES = {
     "warehouse",
     "artifacts",
+    "airflow",
+    "alerts",
     "models_dir",
     "config",
     "task",
@@ -114,8 +117,16 @@ class WarehouseConfig(_Section):
 
 
 class ArtifactsConfig(_Section):
+    """Where artifacts live, and the S3 credentials to reach them. Credentials left unset come from
+    boto3's usual chain (environment, profile, role); the DAGs fill them in from ``airflow.aws_conn_id``.
+    Secrets are :class:`~pydantic.SecretStr`: dumps and reprs show ``**********``."""
+
     root: str = Field(".local/artifacts", description="s3://bucket/prefix or a local directory.")
     endpoint_url: str | None = None
+    region_name: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
 
     @field_validator("root")
     @classmethod
@@ -125,6 +136,34 @@ class ArtifactsConfig(_Section):
         if not v.strip():
             raise ValueError("must not be empty")
         return v.rstrip("/")
+
+
+class AirflowConfig(_Section):
+    """Airflow Connections the DAGs read credentials from. None: the ``warehouse`` and ``artifacts``
+    sections (and their environment overrides) as they stand, as the CLI always uses them."""
+
+    warehouse_conn_id: str | None = Field(None, description="Postgres connection of the warehouse.")
+    aws_conn_id: str | None = Field(
+        None, description="AWS connection of the artifact store: key, secret, session token, region, endpoint_url."
+    )
+
+
+class AlertsConfig(_Section):
+    """Where the DAGs send alerts (task failures, a late predict run, monitor decisions). Secrets live in
+    Airflow Connections, named here; no target set: alerts are only logged."""
+
+    webhook_conn_id: str | None = Field(
+        None, description="HTTP connection whose URL (host, or schema://host:port) receives each alert as JSON POST."
+    )
+    smtp_to: list[str] = Field(default_factory=list, description="Mail each alert to these addresses.")
+    smtp_conn_id: str | None = Field(None, description="SMTP connection; None: Airflow's [email] email_conn_id.")
+    deadline_minutes: int | None = Field(
+        None,
+        ge=1,
+        description="Alert when a predict run has not published this long after it was queued; None: off. "
+        "Off under `airflow dags test`: Airflow 3.3.2's dag.test fails a DAG run with a deadline as it ends.",
+    )
+    monitor_decisions: bool = Field(False, description="Also alert when monitor asks for a retrain (or cooldown stops one).")
 
 
 class DatasetConfig(_Section):
@@ -365,6 +404,8 @@ class SharedConfig(_Settings):
 
     warehouse: WarehouseConfig = WarehouseConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    airflow: AirflowConfig = AirflowConfig()
+    alerts: AlertsConfig = AlertsConfig()
     models_dir: Path = Field(Path("config/models"), description="Folder of the model files, <name>.yaml each.")
 
     @property
@@ -435,7 +476,7 @@ class PipelineConfig(_ModelSections):
         return self.monitoring.features or self.dataset.features
 
 
-_SHARED_SECTIONS = ("warehouse", "artifacts", "models_dir")
+_SHARED_SECTIONS = ("warehouse", "artifacts", "airflow", "alerts", "models_dir")
 # PIPELINE_<SECTION>__... for a model's section: the one-file layout's form, which no longer applies.
 _MODEL_SECTION_ENV = re.compile(
     rf"^{ENV_PREFIX}(TASK|DATASET|VALIDATION|MODEL|TRAINING|PROMOTION|PREDICTIONS|SCHEDULE|MONITORING)(__|$)",
