@@ -276,7 +276,10 @@ def alert_message(event: str, context: Mapping[str, Any], detail: str | None = N
     if detail is None:
         error = context.get("exception")
         detail = f"{type(error).__name__}: {error}" if error is not None else "failed"
-    start, end = (None if t is None else (t if isinstance(t, str) else t.isoformat()) for t in (start, end))
+    start, end = (
+        None if t is None else (dt.datetime.fromisoformat(t) if isinstance(t, str) else t).isoformat()
+        for t in (start, end)
+    )
     detail = str(redact(detail))
     what = {
         "task_failed": f"task {dag_id}.{task_id} failed",
