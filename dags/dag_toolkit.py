@@ -47,7 +47,6 @@ RETRY_POLICY = ExceptionRetryPolicy(
 )
 
 
-
 class PipelineNotifier(BaseNotifier):
     """One alert, sent to the targets of the shared config's ``alerts`` section: a JSON POST to the
     HTTP connection ``alerts.webhook_conn_id`` (the http provider's ``HttpNotifier``) and a mail to

@@ -163,7 +163,9 @@ class AlertsConfig(_Section):
         description="Alert when a predict run has not published this long after it was queued; None: off. "
         "Off under `airflow dags test`: Airflow 3.3.2's dag.test fails a DAG run with a deadline as it ends.",
     )
-    monitor_decisions: bool = Field(False, description="Also alert when monitor asks for a retrain (or cooldown stops one).")
+    monitor_decisions: bool = Field(
+        False, description="Also alert when monitor asks for a retrain (or a cooldown holds one back)."
+    )
 
 
 class DatasetConfig(_Section):

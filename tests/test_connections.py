@@ -28,8 +28,9 @@ UTC = dt.UTC
 
 def pg_dump(port: int, database: str, *args: str) -> str:
     """The plain-SQL dump of ``database`` (schema and data) as text."""
+    dump = local_pg.server_bindir() / "pg_dump"
     out = subprocess.run(
-        [str(local_pg.server_bindir() / "pg_dump"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", *args, database],
+        [str(dump), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", *args, database],
         capture_output=True,
         text=True,
         check=True,
@@ -142,3 +143,24 @@ def test_a_missing_connection_fails_naming_it(monkeypatch):
     monkeypatch.setenv("PIPELINE_AIRFLOW__WAREHOUSE_CONN_ID", "ml_warehouse_missing")
     with pytest.raises(AirflowNotFoundException, match="ml_warehouse_missing"):
         connection_overrides()
+
+
+def test_compose_gives_the_dags_connections_to_its_own_services():
+    """docker-compose.yaml: the connections the DAGs are told to use exist and point at the
+    warehouse and MinIO services with their credentials (as Airflow parses them)."""
+    import yaml
+    from airflow.models.connection import Connection
+    from test_compose import COMPOSE_FILE, _interpolate_tree, _postgres_matches, environment
+
+    services = _interpolate_tree(yaml.safe_load(COMPOSE_FILE.read_text()))["services"]
+    minio = environment(services["minio"])
+    env = environment(services["airflow-scheduler"])  # LocalExecutor: the scheduler runs the tasks
+    warehouse = Connection(uri=env[f"AIRFLOW_CONN_{env['PIPELINE_AIRFLOW__WAREHOUSE_CONN_ID'].upper()}"])
+    assert warehouse.conn_type == "postgres"
+    _postgres_matches(
+        f"postgresql://{warehouse.login}:{warehouse.password}@{warehouse.host}:{warehouse.port}/{warehouse.schema}",
+        services,
+    )
+    aws = Connection.from_json(env[f"AIRFLOW_CONN_{env['PIPELINE_AIRFLOW__AWS_CONN_ID'].upper()}"])
+    assert (aws.conn_type, aws.login, aws.password) == ("aws", minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"])
+    assert urlsplit(aws.extra_dejson["endpoint_url"])[1] == "minio:9000"
