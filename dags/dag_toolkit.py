@@ -185,12 +185,15 @@ def connection_overrides() -> dict[str, dict[str, Any]]:
       (login and password or extra keys, a role to assume, extra ``region_name`` and
       ``endpoint_url``), fills ``artifacts``' credentials, region and endpoint.
 
-    The values go to the library only: never to a return value (XCom), and the task logs mask them
-    (Airflow registers a connection's secrets with its log masker when the task reads it).
+    The values go to the library only: never to a return value (XCom). The task logs mask them: each
+    secret (and the whole URL) is registered with Airflow's log masker, whatever the connection's
+    extra field names (botocore's DEBUG lines carry the session token, for one).
 
     Raises:
         AirflowNotFoundException: a named connection does not exist.
     """
+    from airflow.sdk.log import mask_secret
+
     conns = load_shared().airflow
     overrides: dict[str, dict[str, Any]] = {}
     if conns.warehouse_conn_id:
@@ -199,6 +202,8 @@ def connection_overrides() -> dict[str, dict[str, Any]]:
         # The library picks its own drivers: a plain postgresql:// URL.
         url = PostgresHook(postgres_conn_id=conns.warehouse_conn_id, sqlalchemy_scheme="postgresql").sqlalchemy_url
         overrides["warehouse"] = {"url": url.render_as_string(hide_password=False)}
+        for secret in (url.password, overrides["warehouse"]["url"]):
+            mask_secret(secret)
     if conns.aws_conn_id:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
@@ -212,6 +217,8 @@ def connection_overrides() -> dict[str, dict[str, Any]]:
             "endpoint_url": hook.conn_config.get_service_endpoint_url("s3"),
         }
         overrides["artifacts"] = {key: value for key, value in settings.items() if value}
+        for secret in (credentials.secret_key, credentials.token):
+            mask_secret(secret)
     return overrides
 
 
