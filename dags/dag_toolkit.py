@@ -13,20 +13,28 @@ parsed often.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import pendulum
 from airflow.sdk import (
+    AsyncCallback,
+    BaseNotifier,
     CronTriggerTimetable,
+    DeadlineAlert,
+    DeadlineReference,
     ExceptionRetryPolicy,
     RetryAction,
     RetryRule,
     get_current_context,
 )
 
-from pipeline.config import PipelineConfig, load_config, load_models
+from pipeline.config import PipelineConfig, load_config, load_models, load_shared
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -43,7 +51,40 @@ RETRY_POLICY = ExceptionRetryPolicy(
         )
     ]
 )
-DEFAULT_ARGS = {"retries": 2, "retry_delay": dt.timedelta(minutes=2), "retry_policy": RETRY_POLICY}
+
+
+class PipelineNotifier(BaseNotifier):
+    """One alert, sent to the targets of the shared config's ``alerts`` section: a JSON POST to the
+    HTTP connection ``alerts.webhook_conn_id`` (the http provider's ``HttpNotifier``) and a mail to
+    ``alerts.smtp_to`` (the smtp provider's ``SmtpNotifier``); with neither set it is only logged.
+    The targets are read when the alert is sent, so a config change needs no DAG reparse.
+
+    Used as every task's failure callback (``event="task_failed"``: after the last retry), as the
+    predict DAG's deadline callback (``"deadline_missed"``, run by the triggerer, so the triggerer
+    needs the dags folder on its ``PYTHONPATH``) and for monitor's decisions (``"monitor_decision"``).
+    The message is :func:`alert_message`. A target that fails raises (Airflow logs a failed callback).
+    """
+
+    def __init__(self, event: str = "task_failed", detail: str | None = None, context: Any = None) -> None:
+        super().__init__(context)
+        self.event = event
+        self.detail = detail
+
+    def notify(self, context: Mapping[str, Any]) -> None:
+        """Build the message of ``context`` and send it to every configured target."""
+        send_alert(alert_message(self.event, context, self.detail), context)
+
+    async def async_notify(self, context: Mapping[str, Any]) -> None:
+        """:meth:`notify` in a thread (the provider hooks are synchronous): for the triggerer."""
+        await asyncio.to_thread(self.notify, context)
+
+
+DEFAULT_ARGS = {
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_policy": RETRY_POLICY,
+    "on_failure_callback": PipelineNotifier("task_failed"),
+}
 
 
 def models() -> dict[str, PipelineConfig]:
@@ -174,7 +215,8 @@ def run_context(context: dict[str, Any]):
 
 def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Run a pipeline stage for ``model`` inside the current task:
-    ``stage(Runtime(config, run context), *args)``, with the model's config read afresh. The run's
+    ``stage(Runtime(config, run context), *args)``, with the model's config read afresh and the
+    credentials of the configured Airflow Connections (:func:`connection_overrides`). The run's
     ``window_days`` param, where the DAG has one, overrides ``training.window_days``.
 
     An interval without source data (:class:`~pipeline.errors.EmptyIntervalError`) skips the task,
@@ -187,10 +229,166 @@ def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) ->
     from pipeline.stages import Runtime
 
     context = get_current_context()
-    cfg = with_window_days(load_config(model), context["params"].get("window_days"))
+    cfg = with_window_days(load_config(model, **connection_overrides()), context["params"].get("window_days"))
     try:
         return stage(Runtime(cfg, run_context(context)), *args, **kwargs)
     except EmptyIntervalError as exc:
         if exc.skip:
             raise AirflowSkipException(str(exc)) from exc
         raise
+
+
+def connection_overrides() -> dict[str, dict[str, Any]]:
+    """``warehouse`` and ``artifacts`` settings from the Airflow Connections named in the shared
+    config's ``airflow`` section, as :func:`~pipeline.config.load_config` overrides; ``{}`` with none.
+
+    - ``airflow.warehouse_conn_id``: a Postgres connection, read by the postgres provider's
+      ``PostgresHook.sqlalchemy_url`` (login, password, host, port, schema as the database, extra
+      ``sqlalchemy_query``), becomes ``warehouse.url``.
+    - ``airflow.aws_conn_id``: an AWS connection, read by the amazon provider's ``AwsBaseHook``
+      (login and password or extra keys, a role to assume, extra ``region_name`` and
+      ``endpoint_url``), fills ``artifacts``' credentials, region and endpoint.
+
+    The values go to the library only: never to a return value (XCom). The task logs mask them: each
+    secret (and the whole URL) is registered with Airflow's log masker, whatever the connection's
+    extra field names (botocore's DEBUG lines carry the session token, for one).
+
+    Raises:
+        AirflowNotFoundException: a named connection does not exist.
+    """
+    from airflow.sdk.log import mask_secret
+
+    conns = load_shared().airflow
+    overrides: dict[str, dict[str, Any]] = {}
+    if conns.warehouse_conn_id:
+        from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+        # The library picks its own drivers: a plain postgresql:// URL.
+        url = PostgresHook(postgres_conn_id=conns.warehouse_conn_id, sqlalchemy_scheme="postgresql").sqlalchemy_url
+        overrides["warehouse"] = {"url": url.render_as_string(hide_password=False)}
+        for secret in (url.password, overrides["warehouse"]["url"]):
+            mask_secret(secret)
+    if conns.aws_conn_id:
+        from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+        hook = AwsBaseHook(aws_conn_id=conns.aws_conn_id, client_type="s3")
+        credentials = hook.get_credentials()
+        settings = {
+            "access_key_id": credentials.access_key,
+            "secret_access_key": credentials.secret_key,
+            "session_token": credentials.token,
+            "region_name": hook.conn_region_name,
+            "endpoint_url": hook.conn_config.get_service_endpoint_url("s3"),
+        }
+        overrides["artifacts"] = {key: value for key, value in settings.items() if value}
+        for secret in (credentials.secret_key, credentials.token):
+            mask_secret(secret)
+    return overrides
+
+
+def predict_deadline() -> DeadlineAlert | None:
+    """The predict DAG's deadline: alert (:class:`PipelineNotifier`, ``deadline_missed``) when a run
+    has not finished, so its interval's predictions are not published, ``alerts.deadline_minutes``
+    after it was queued. A scheduled run is queued when its data interval ends, so this is "not
+    published within N minutes of the interval's end"; a backfill or manual run counts from when it
+    was queued, so backfilling 2013 does not raise a stale alert per run. None when switched off."""
+    minutes = load_shared().alerts.deadline_minutes
+    if minutes is None:
+        return None
+    return DeadlineAlert(
+        reference=DeadlineReference.DAGRUN_QUEUED_AT,
+        interval=dt.timedelta(minutes=minutes),
+        callback=AsyncCallback(
+            PipelineNotifier,
+            kwargs={"event": "deadline_missed", "detail": f"predictions not published within {minutes} min"},
+        ),
+        name="predictions published",
+    )
+
+
+def notify_decision(decision: Mapping[str, Any]) -> None:
+    """Alert monitor's decision from inside its task when ``alerts.monitor_decisions`` is on and the
+    decision asked for a retrain or a cooldown suppressed one. A failed alert is logged, not raised:
+    the decision is stored and the retrain request must still go out."""
+    if not load_shared().alerts.monitor_decisions or not (decision["retrain"] or decision["suppressed"]):
+        return
+    try:
+        PipelineNotifier("monitor_decision", decision["verdict"]).notify(get_current_context())
+    except Exception:
+        log.exception("monitor decision alert not sent")
+
+
+def alert_message(event: str, context: Mapping[str, Any], detail: str | None = None) -> dict[str, Any]:
+    """The JSON alert of ``event`` in an Airflow callback ``context``: a task's (``dag``, ``run_id``,
+    ``ti``, ``data_interval_*``, ``exception``) or a deadline's (``dag_run``: the REST API's DAG run
+    as JSON, ``deadline``).
+
+    Returns:
+        ``event``, ``dag_id``, ``run_id``, ``task_id`` (None for a run), ``data_interval_start`` and
+        ``_end`` (ISO strings or None), ``detail`` (the error, the decision, the missed deadline;
+        known secrets redacted), ``url`` (the task's or the run's page in the UI), ``title`` and
+        ``text`` (all of it as lines: what a Slack-style incoming webhook shows).
+    """
+    from airflow.sdk import conf
+    from airflow.sdk._shared.secrets_masker import redact
+
+    ti = context.get("ti")
+    if "dag_run" in context and ti is None:  # a deadline callback: the run as the REST API shows it
+        run = context["dag_run"]
+        dag_id, run_id, task_id = run["dag_id"], run["dag_run_id"], None
+        start, end = run.get("data_interval_start"), run.get("data_interval_end")
+        base = conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
+        url = f"{base}/dags/{dag_id}/runs/{run_id}"
+    else:
+        dag_id, run_id, task_id = ti.dag_id, ti.run_id, ti.task_id
+        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        url = ti.log_url
+    if detail is None:
+        error = context.get("exception")
+        detail = f"{type(error).__name__}: {error}" if error is not None else "failed"
+    start, end = (
+        None if t is None else (dt.datetime.fromisoformat(t) if isinstance(t, str) else t).isoformat()
+        for t in (start, end)
+    )
+    detail = str(redact(detail))
+    what = {
+        "task_failed": f"task {dag_id}.{task_id} failed",
+        "deadline_missed": f"run of {dag_id} missed its deadline",
+        "monitor_decision": f"{dag_id} decided",
+    }.get(event, event)
+    title = f"[airflow] {what}"
+    return {
+        "event": event,
+        "title": title,
+        "text": f"{title}: {detail}\nrun {run_id}, interval [{start}, {end})\n{url}",
+        "dag_id": dag_id,
+        "run_id": run_id,
+        "task_id": task_id,
+        "data_interval_start": start,
+        "data_interval_end": end,
+        "detail": detail,
+        "url": url,
+    }
+
+
+def send_alert(message: Mapping[str, Any], context: Mapping[str, Any]) -> None:
+    """Log ``message`` and send it to each target of ``alerts`` (see :class:`PipelineNotifier`).
+
+    Raises:
+        AirflowException: the webhook answered an error status; smtplib errors for mail.
+    """
+    alerts = load_shared().alerts
+    log.warning("ALERT %s", message["text"])
+    if alerts.webhook_conn_id:
+        from airflow.providers.http.notifications.http import HttpNotifier
+
+        HttpNotifier(http_conn_id=alerts.webhook_conn_id, json=dict(message)).notify(context)
+    if alerts.smtp_to:
+        import html
+
+        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
+
+        body = f"<pre>{html.escape(message['text'])}</pre>"
+        SmtpNotifier(
+            to=alerts.smtp_to, smtp_conn_id=alerts.smtp_conn_id, subject=message["title"], html_content=body
+        ).notify(context)

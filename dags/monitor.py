@@ -10,6 +10,7 @@ Watches the champion of `{model}` ({task}) for drift and decay on the schedule `
    drift against its holdout predictions, and realized performance of the predictions already made
    in `{table}`, now that their labels are known. Written to `ml.feature_drift`,
    `ml.model_performance` and `ml.retrain_triggers`, replacing this interval's rows on a rerun.
+   With `alerts.monitor_decisions` on, a retrain request (or one a cooldown suppressed) is alerted.
 2. **should_retrain**: stops here unless a threshold was crossed and the last requested retrain is
    older than `monitoring.cooldown_days`.
 3. **request_retrain**: updates the Asset `{asset}`, which triggers `retrain__{model}` (beside its
@@ -21,7 +22,7 @@ Config: `{source}`.
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, get_current_context, task
-from dag_toolkit import dag_args, dag_doc, dag_id, models, run_stage, timetable
+from dag_toolkit import dag_args, dag_doc, dag_id, models, notify_decision, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -43,7 +44,9 @@ def monitor_dag(cfg: PipelineConfig):
         def measure() -> dict:
             from pipeline.stages import monitor
 
-            return run_stage(name, monitor.measure)
+            decision = run_stage(name, monitor.measure)
+            notify_decision(decision)
+            return decision
 
         @task.short_circuit
         def should_retrain(decision: dict) -> bool:

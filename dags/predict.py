@@ -17,13 +17,16 @@ the schedule `{schedule}` ({timezone}), and writes timestamped predictions to `{
    ones in one transaction, whichever interval wrote them, so reruns, retries, backfills and
    overlapping intervals never duplicate rows.
 
+A run not finished `alerts.deadline_minutes` after it was queued (a scheduled run: after its
+interval ends) sends a deadline alert; any task that fails for good sends a failure alert.
+
 Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`.
 """
 
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, task
-from dag_toolkit import dag_args, dag_doc, dag_id, models, run_stage, timetable
+from dag_toolkit import dag_args, dag_doc, dag_id, models, predict_deadline, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -37,6 +40,7 @@ def predict_dag(cfg: PipelineConfig):
         dag_id=dag_id("predict", cfg),
         schedule=timetable(cfg, cfg.schedule.predict),
         max_active_runs=4,
+        deadline=predict_deadline(),
         **dag_args(cfg, doc),
     )
     def predict():

@@ -2,8 +2,9 @@
 pydantic, with environment overrides.
 
 - **Shared** (``config/pipeline.yaml``, or ``PIPELINE_CONFIG``): ``warehouse``, ``artifacts``,
-  ``retention`` (how long run leftovers are kept) and ``models_dir``, the folder of model files.
-  Environment overrides: ``PIPELINE_<SECTION>__<KEY>``, for example ``PIPELINE_WAREHOUSE__URL``.
+  ``retention`` (how long run leftovers are kept), ``airflow`` (the Connections the DAGs read
+  credentials from), ``alerts`` and ``models_dir``, the folder of model files. Environment overrides:
+  ``PIPELINE_<SECTION>__<KEY>``, for example ``PIPELINE_WAREHOUSE__URL``.
 - **One file per model** (``<models_dir>/<name>.yaml``; the file name is the model's name): ``task``,
   ``dataset``, ``validation``, ``model``, ``training``, ``promotion``, ``predictions``, ``schedule`` and
   ``monitoring``. Environment overrides: ``PIPELINE_<NAME>__<SECTION>__<KEY>``, for example
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from pipeline.errors import PermanentError
@@ -70,6 +71,8 @@ _RESERVED_NAMES = {
     "warehouse",
     "artifacts",
     "retention",
+    "airflow",
+    "alerts",
     "models_dir",
     "config",
     "task",
@@ -115,8 +118,16 @@ class WarehouseConfig(_Section):
 
 
 class ArtifactsConfig(_Section):
+    """Where artifacts live, and the S3 credentials to reach them. Credentials left unset come from
+    boto3's usual chain (environment, profile, role); the DAGs fill them in from ``airflow.aws_conn_id``.
+    Secrets are :class:`~pydantic.SecretStr`: dumps and reprs show ``**********``."""
+
     root: str = Field(".local/artifacts", description="s3://bucket/prefix or a local directory.")
     endpoint_url: str | None = None
+    region_name: str | None = None
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
 
     @field_validator("root")
     @classmethod
@@ -140,6 +151,36 @@ class RetentionConfig(_Section):
         gt=0,
         description="Run-scoped files under runs/ (training batches) older than this are deleted, except those "
         "a registry or validation record points at.",
+    )
+
+
+class AirflowConfig(_Section):
+    """Airflow Connections the DAGs read credentials from. None: the ``warehouse`` and ``artifacts``
+    sections (and their environment overrides) as they stand, as the CLI always uses them."""
+
+    warehouse_conn_id: str | None = Field(None, description="Postgres connection of the warehouse.")
+    aws_conn_id: str | None = Field(
+        None, description="AWS connection of the artifact store: key, secret, session token, region, endpoint_url."
+    )
+
+
+class AlertsConfig(_Section):
+    """Where the DAGs send alerts (task failures, a late predict run, monitor decisions). Secrets live in
+    Airflow Connections, named here; no target set: alerts are only logged."""
+
+    webhook_conn_id: str | None = Field(
+        None, description="HTTP connection whose URL (host, or schema://host:port) receives each alert as JSON POST."
+    )
+    smtp_to: list[str] = Field(default_factory=list, description="Mail each alert to these addresses.")
+    smtp_conn_id: str | None = Field(None, description="SMTP connection; None: Airflow's [email] email_conn_id.")
+    deadline_minutes: int | None = Field(
+        None,
+        ge=1,
+        description="Alert when a predict run has not published this long after it was queued; None: off. "
+        "Off under `airflow dags test`: Airflow 3.3.2's dag.test fails a DAG run with a deadline as it ends.",
+    )
+    monitor_decisions: bool = Field(
+        False, description="Also alert when monitor asks for a retrain (or a cooldown holds one back)."
     )
 
 
@@ -402,6 +443,8 @@ class SharedConfig(_Settings):
     warehouse: WarehouseConfig = WarehouseConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
     retention: RetentionConfig = RetentionConfig()
+    airflow: AirflowConfig = AirflowConfig()
+    alerts: AlertsConfig = AlertsConfig()
     models_dir: Path = Field(Path("config/models"), description="Folder of the model files, <name>.yaml each.")
 
     @property
@@ -473,7 +516,7 @@ class PipelineConfig(_ModelSections):
         return self.monitoring.features or self.dataset.features
 
 
-_SHARED_SECTIONS = ("warehouse", "artifacts", "retention", "models_dir")
+_SHARED_SECTIONS = ("warehouse", "artifacts", "retention", "airflow", "alerts", "models_dir")
 NON_CONFIG_ENV = frozenset({"PIPELINE_CONFIG"})
 """The ``PIPELINE_*`` environment variables that are not config overrides. Every other ``PIPELINE_*``
 variable must name a setting, or loading fails (:func:`check_environment`): add a new switch here."""

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from check_jsonschema.builtin_schemas import get_builtin_schema
 
-from pipeline.config import PipelineConfig, load_config
+from pipeline.config import PipelineConfig, SharedConfig, load_config, load_shared
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
@@ -162,10 +162,11 @@ def test_pipeline_settings_are_real_config_keys(
         if not overrides:
             continue
         # pydantic-settings silently ignores an unknown section (PIPELINE_TYPO__URL), so check names here.
+        sections = {**SharedConfig.model_fields, **PipelineConfig.model_fields}
         for var in overrides:
             section, _, key = var.removeprefix("PIPELINE_").lower().partition("__")
-            assert section in PipelineConfig.model_fields, f"{name}: {var} names no config section"
-            section_model = PipelineConfig.model_fields[section].annotation
+            assert section in sections, f"{name}: {var} names no config section"
+            section_model = sections[section].annotation
             assert key in section_model.model_fields, f"{name}: {var} names no key of section {section}"
 
         # The container's config file is the repo's, through the ./config bind mount.
@@ -178,10 +179,12 @@ def test_pipeline_settings_are_real_config_keys(
                 m.setenv(var, value)
             m.setenv("PIPELINE_CONFIG", str(config_file))
             cfg = load_config("flight_delay")
+            shared = load_shared()
 
         for var, value in overrides.items():
             section, _, key = var.removeprefix("PIPELINE_").lower().partition("__")
-            assert str(getattr(getattr(cfg, section), key)) == value, f"{name}: {var} not applied"
+            owner = cfg if section in PipelineConfig.model_fields else shared
+            assert str(getattr(getattr(owner, section), key)) == value, f"{name}: {var} not applied"
         assert cfg.warehouse.url == env["PIPELINE_WAREHOUSE__URL"]
         assert cfg.artifacts.root == env["PIPELINE_ARTIFACTS__ROOT"]
         assert cfg.artifacts.endpoint_url == env["PIPELINE_ARTIFACTS__ENDPOINT_URL"]

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from pipeline.config import PROJECT_ROOT, ArtifactsConfig
 
 
@@ -135,16 +137,36 @@ class LocalStore:
 
 class S3Store:
     """Artifacts in ``s3://bucket/prefix``; ``endpoint_url`` selects MinIO or another S3-compatible
-    store. Credentials and region come from boto3's usual chain (environment, profile, role)."""
+    store. Credentials and region: those given (from ``artifacts`` config, which the DAGs fill from an
+    Airflow AWS connection), else boto3's usual chain (environment, profile, role)."""
 
-    def __init__(self, bucket: str, prefix: str, endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str,
+        endpoint_url: str | None = None,
+        *,
+        region_name: str | None = None,
+        access_key_id: SecretStr | None = None,
+        secret_access_key: SecretStr | None = None,
+        session_token: SecretStr | None = None,
+    ) -> None:
         import boto3
         from botocore.config import Config
+
+        def reveal(secret: SecretStr | None) -> str | None:
+            return None if secret is None else secret.get_secret_value()
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url, config=Config(retries={"max_attempts": 5, "mode": "standard"})
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region_name,
+            aws_access_key_id=reveal(access_key_id),
+            aws_secret_access_key=reveal(secret_access_key),
+            aws_session_token=reveal(session_token),
+            config=Config(retries={"max_attempts": 5, "mode": "standard"}),
         )
 
     def _key(self, key: str) -> str:
@@ -221,10 +243,19 @@ class S3Store:
 
 
 def open_store(cfg: ArtifactsConfig) -> ArtifactStore:
-    """The store for ``artifacts.root``: :class:`S3Store` for ``s3://bucket/prefix``, else
-    :class:`LocalStore` (a relative folder is relative to the repository root)."""
+    """The store for ``artifacts.root``: :class:`S3Store` for ``s3://bucket/prefix`` (with the
+    section's endpoint, region and credentials), else :class:`LocalStore` (a relative folder is
+    relative to the repository root)."""
     if cfg.root.startswith("s3://"):
         bucket, _, prefix = cfg.root[5:].partition("/")
-        return S3Store(bucket, prefix, cfg.endpoint_url)
+        return S3Store(
+            bucket,
+            prefix,
+            cfg.endpoint_url,
+            region_name=cfg.region_name,
+            access_key_id=cfg.access_key_id,
+            secret_access_key=cfg.secret_access_key,
+            session_token=cfg.session_token,
+        )
     root = Path(cfg.root)
     return LocalStore(root if root.is_absolute() else PROJECT_ROOT / root)

@@ -13,10 +13,13 @@ log = logging.getLogger(__name__)
 
 
 class MonitorResult(TypedDict):
-    """A monitor run's decision (``as_of``: the window's end, ISO) and what it rests on."""
+    """A monitor run's decision (``as_of``: the window's end, ISO) and what it rests on; ``verdict`` is
+    the decision in one line (``RETRAIN``, ``suppressed by cooldown`` or ``no retrain``, then the
+    reasons), for logs and alerts."""
 
     retrain: bool
     suppressed: bool
+    verdict: str
     reasons: list[str]
     as_of: str
     champion_version: int
@@ -71,6 +74,7 @@ def measure(rt: Runtime) -> MonitorResult:
     result = MonitorResult(
         retrain=False,
         suppressed=False,
+        verdict="no retrain",
         reasons=[],
         as_of=ctx.end.isoformat(),
         champion_version=champion,
@@ -152,6 +156,7 @@ def measure(rt: Runtime) -> MonitorResult:
         **result,
         "retrain": decision.retrain,
         "suppressed": decision.suppressed,
+        "verdict": f"{verdict}: {'; '.join(decision.reasons) or 'no threshold crossed'}",
         "reasons": decision.reasons,
         "drifted_features": drifted,
         "realized_value": evaluation.realized,
