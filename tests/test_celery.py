@@ -1,0 +1,200 @@
+"""The CeleryExecutor for real: scripts/airflow-celery.sh starts Redis, a scheduler, a DAG processor,
+a triggerer, the API server and two Celery workers on free ports with their own AIRFLOW_HOME; a
+predict run over a day of about 1,000 flights is triggered through the REST API; its mapped
+``score_partition`` tasks must have run on both workers (Celery's own record of the worker that ran
+each task, ``celery_taskmeta.worker``, joined to the task instances), and ``publish`` must still have
+swapped the interval atomically. Slow (a few minutes on a loaded 2-core machine): the whole stack
+starts and stops inside the test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg2
+import pytest
+
+from pipeline import cli
+from pipeline.config import load_config
+from pipeline.data.warehouse import Warehouse
+from pipeline.features.build import count_entities
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "scripts" / "airflow-celery.sh"
+DAG_ID = "predict__flight_delay"
+# 2013-03-12 has about 1,000 flights: 300 per partition gives several partitions for two workers.
+START, END = dt.datetime(2013, 3, 12, tzinfo=dt.UTC), dt.datetime(2013, 3, 13, tzinfo=dt.UTC)
+ROWS_PER_PARTITION = 300
+RUN_TIMEOUT_S = 900
+
+
+def _free_port(count: int = 1) -> int:
+    """A free port on 127.0.0.1 followed by ``count - 1`` free ones."""
+    for _ in range(50):
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            first = sock.getsockname()[1]
+        try:
+            for port in range(first, first + count):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+    raise AssertionError(f"no {count} consecutive free ports")
+
+
+@pytest.fixture
+def celery_airflow(airflow_db, fresh_seeded_url, s3_root, s3_endpoint, monkeypatch) -> Iterator[dict]:
+    """A champion for flight_delay (retrained through the CLI), then the Celery stack, stopped afterwards.
+
+    Its AIRFLOW_HOME and logs are in ``.local/test-celery/<pid>`` (pytest's shared temporary folder
+    can be pruned by other sessions while the stack runs), removed afterwards.
+    """
+    pipeline_env = {
+        "PIPELINE_WAREHOUSE__URL": fresh_seeded_url,
+        "PIPELINE_ARTIFACTS__ROOT": s3_root,
+        "PIPELINE_ARTIFACTS__ENDPOINT_URL": s3_endpoint,
+        "PIPELINE_FLIGHT_DELAY__MODEL__PARAMS": '{"max_iter": 50}',
+        "PIPELINE_FLIGHT_DELAY__PREDICTIONS__SHADOW_LATEST_CANDIDATE": "false",
+        "PIPELINE_FLIGHT_DELAY__PREDICTIONS__ROWS_PER_PARTITION": str(ROWS_PER_PARTITION),
+    }
+    for key, value in pipeline_env.items():
+        monkeypatch.setenv(key, value)
+    assert cli.main(["retrain", "--model", "flight_delay", "--end", "2013-03-11"]) == 0
+
+    home = ROOT / ".local" / "test-celery" / str(os.getpid())
+    shutil.rmtree(home, ignore_errors=True)
+    api_port = _free_port()
+    env = {key: value for key, value in os.environ.items() if key != "AIRFLOW__CORE__UNIT_TEST_MODE"}
+    env |= {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "VENV_BIN": str(Path(sys.executable).parent),
+        "CELERY_LOG_DIR": str(home / "logs"),
+        "REDIS_PORT": str(_free_port()),
+        "API_PORT": str(api_port),
+        "LOG_SERVER_PORT": str(_free_port(3)),
+        # Only this test's run: unpausing must not also start the current (2026, empty) interval.
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+    }
+    try:
+        start = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=400)
+        assert start.returncode == 0, start.stdout + start.stderr + _log_tails(home / "logs")
+        yield {"api": f"http://127.0.0.1:{api_port}", "logs": home / "logs", "warehouse": fresh_seeded_url}
+    finally:
+        stop = subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=300)
+        print(stop.stdout, stop.stderr)
+    assert subprocess.run([str(SCRIPT), "status"], env=env, capture_output=True).returncode != 0
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def _log_tails(folder: Path, lines: int = 25) -> str:
+    return "".join(
+        f"\n--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        for log in sorted(folder.glob("*.log"))
+    )
+
+
+def _metadata(query: str, params: dict) -> list[tuple]:
+    url = os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", "")
+    with psycopg2.connect(url) as conn, conn.cursor() as cur:
+        cur.execute(query, params)
+        rows = cur.fetchall()
+    conn.close()
+    return rows
+
+
+def _wait(what: str, check, timeout: float, logs: Path):
+    deadline = time.monotonic() + timeout
+    while (value := check()) is None:
+        assert time.monotonic() < deadline, f"{what}: not within {timeout:.0f}s" + _log_tails(logs)
+        time.sleep(2)
+    return value
+
+
+def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_interval(celery_airflow):
+    logs = celery_airflow["logs"]
+    cfg = load_config("flight_delay")
+    warehouse = Warehouse(celery_airflow["warehouse"])
+    token = httpx.get(f"{celery_airflow['api']}/auth/token").json()["access_token"]
+    api = httpx.Client(base_url=f"{celery_airflow['api']}/api/v2", headers={"Authorization": f"Bearer {token}"})
+
+    # The DAG processor has parsed the DAG file: the DAG exists (paused, as every DAG is created).
+    dag = _wait("DAG parsed", lambda: (r := api.get(f"/dags/{DAG_ID}")).is_success and r.json() or None, 300, logs)
+    assert dag["is_paused"] is True
+    assert api.patch(f"/dags/{DAG_ID}", json={"is_paused": False}).is_success
+    body = {
+        "logical_date": START.isoformat(),
+        "data_interval_start": START.isoformat(),
+        "data_interval_end": END.isoformat(),
+    }
+    triggered = api.post(f"/dags/{DAG_ID}/dagRuns", json=body)
+    assert triggered.is_success, triggered.text
+    run_id = triggered.json()["dag_run_id"]
+
+    def finished():
+        state = api.get(f"/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"]
+        return state if state in ("success", "failed") else None
+
+    assert _wait("predict run", finished, RUN_TIMEOUT_S, logs) == "success", _log_tails(logs)
+
+    # Which worker ran each mapped task: Celery's result record (result_extended) of the task id the
+    # executor gave it, task_instance.external_executor_id.
+    tasks = _metadata(
+        """SELECT ti.map_index, ti.state, ti.hostname, ti.pid, ti.executor, m.worker
+           FROM task_instance ti LEFT JOIN celery_taskmeta m ON m.task_id = ti.external_executor_id
+           WHERE ti.dag_id = %(dag)s AND ti.run_id = %(run)s AND ti.task_id = 'score_partition'
+           ORDER BY ti.map_index""",
+        {"dag": DAG_ID, "run": run_id},
+    )
+    print("score_partition task instances (map_index, state, hostname, pid, executor, celery worker):")
+    for row in tasks:
+        print("  ", row)
+    entities = count_entities(warehouse, cfg.dataset, START, END)
+    assert len(tasks) == math.ceil(entities / ROWS_PER_PARTITION) >= 3, (entities, tasks)
+    assert all(state == "success" for _, state, *_ in tasks)
+    workers = {worker for *_, worker in tasks}
+    assert None not in workers, "a mapped task has no Celery result record"
+    assert {worker.split("@")[0] for worker in workers} == {"worker1", "worker2"}, workers
+    assert len({pid for *_, pid, _, _ in tasks}) == len(tasks)
+
+    # Publish swapped the interval: what the partitions staged is exactly what is published, once.
+    staged = _metadata(
+        "SELECT map_index, value FROM xcom WHERE dag_id = %(dag)s AND run_id = %(run)s AND task_id = %(task)s",
+        {"dag": DAG_ID, "run": run_id, "task": "score_partition"},
+    )
+    (published,) = [
+        value
+        for (value,) in _metadata(
+            "SELECT value FROM xcom WHERE dag_id = %(dag)s AND run_id = %(run)s AND task_id = 'publish'",
+            {"dag": DAG_ID, "run": run_id},
+        )
+    ]
+    total_staged = sum(value["staged"] for _, value in staged)
+    print(f"staged per partition: {sorted((i, v['staged']) for i, v in staged)}; published: {published['rows']}")
+    assert sum(value["rows"] for _, value in staged) == entities
+    assert published["rows"] == total_staged == entities  # one version (the champion) scores each entity
+
+    table, key = cfg.predictions.table, cfg.dataset.key
+    with warehouse.transaction() as cur:
+        cur.execute(
+            f"SELECT count(*), count(DISTINCT ({key}, model_version, is_champion)) FROM {table} "  # noqa: S608
+            "WHERE data_interval_start = %(start)s AND data_interval_end = %(end)s",
+            {"start": START, "end": END},
+        )
+        rows, distinct = cur.fetchone()
+        cur.execute(f"SELECT count(*) FROM {table}_staging")  # noqa: S608
+        (left_in_staging,) = cur.fetchone()
+    warehouse.engine.dispose()
+    assert rows == distinct == total_staged
+    assert left_in_staging == 0
