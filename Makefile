@@ -116,7 +116,7 @@ airflow-celery-stop: ## Stop what `make airflow-celery` started
 
 .PHONY: celery-check
 celery-check: install redis-server ## Run the Celery check: one predict run's partitions on both workers, published atomically (~3 min)
-	$(PY) -m pytest tests/test_celery.py -q -s
+	$(PY) -m pytest tests/test_celery.py -m celery -q -s
 
 .PHONY: sql
 sql: ## Open psql on the warehouse (also reads SQL from stdin: echo "select 1" | make sql)

@@ -133,19 +133,24 @@ start() {
   echo "Airflow (CeleryExecutor) runs: http://127.0.0.1:$API_PORT; stop it with: $0 stop"
 }
 
-stop() {
-  local i name pid
-  for (( i=${#COMPONENTS[@]} - 1; i >= 0; i-- )); do
-    name="${COMPONENTS[i]}"
-    if pid="$(pid_of "$name")"; then
-      # The whole session: the component and the processes it forked (task runners, log servers).
-      kill -TERM -- "-$pid" 2>/dev/null || true
-      for _ in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 1; done
-      kill -KILL -- "-$pid" 2>/dev/null || true
-      echo "  stopped $name (pid $pid)"
-    fi
-    rm -f "$RUN_DIR/$name.pid"
+terminate() {  # terminate NAME...: TERM each one's whole session (the component and the processes it
+  # forked: task runners, log servers), wait up to 30 s for all of them, then KILL what is left
+  local name pid pids=() deadline
+  for name in "$@"; do
+    if pid="$(pid_of "$name")"; then kill -TERM -- "-$pid" 2>/dev/null || true; pids+=("$pid"); echo "  stopping $name (pid $pid)"; fi
   done
+  deadline=$((SECONDS + 30))
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null && (( SECONDS < deadline )); do sleep 1; done
+  done
+  for pid in "${pids[@]}"; do kill -KILL -- "-$pid" 2>/dev/null || true; done
+  for name in "$@"; do rm -f "$RUN_DIR/$name.pid"; done
+}
+
+stop() {
+  # Airflow first, all at once (a running task is interrupted and retried by its next run); Redis last.
+  terminate "${COMPONENTS[@]:1}"
+  terminate redis
   rm -f "$RUN_DIR/jwt_secret"
 }
 

@@ -3,8 +3,11 @@ a triggerer, the API server and two Celery workers on free ports with their own 
 predict run over a day of about 1,000 flights is triggered through the REST API; its mapped
 ``score_partition`` tasks must have run on both workers (Celery's own record of the worker that ran
 each task, ``celery_taskmeta.worker``, joined to the task instances), and ``publish`` must still have
-swapped the interval atomically. Slow (a few minutes on a loaded 2-core machine): the whole stack
-starts and stops inside the test.
+swapped the interval atomically.
+
+Marked ``celery`` and left out of the default run: starting the stack, retraining and running the
+DAG take about 3 minutes on an idle 2-core machine (over 8 under a shared machine's load), past the
+suite's two-minute bar for one check. Run it with ``make celery-check`` (``pytest -m celery``).
 """
 
 from __future__ import annotations
@@ -122,12 +125,16 @@ def _wait(what: str, check, timeout: float, logs: Path):
     return value
 
 
+@pytest.mark.celery
 def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_interval(celery_airflow):
     logs = celery_airflow["logs"]
     cfg = load_config("flight_delay")
     warehouse = Warehouse(celery_airflow["warehouse"])
-    token = httpx.get(f"{celery_airflow['api']}/auth/token").json()["access_token"]
-    api = httpx.Client(base_url=f"{celery_airflow['api']}/api/v2", headers={"Authorization": f"Bearer {token}"})
+    # The simple auth manager with all users admins (as `make airflow`) hands out a token without credentials.
+    token = httpx.get(f"{celery_airflow['api']}/auth/token", timeout=60).json()["access_token"]
+    api = httpx.Client(
+        base_url=f"{celery_airflow['api']}/api/v2", headers={"Authorization": f"Bearer {token}"}, timeout=60
+    )
 
     # The DAG processor has parsed the DAG file: the DAG exists (paused, as every DAG is created).
     dag = _wait("DAG parsed", lambda: (r := api.get(f"/dags/{DAG_ID}")).is_success and r.json() or None, 300, logs)

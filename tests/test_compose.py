@@ -309,7 +309,7 @@ def test_celery_broker_and_result_backend_are_services_of_this_file(services: di
         assert json.loads(env["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"]) == {"result_extended": True}, name
         assert int(env["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) >= 1, name
         if name != "airflow-init":  # it only migrates the metadata database
-            assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
+            assert services[name]["depends_on"].get("redis", {}).get("condition") == "service_healthy", name
 
 
 def test_redis_healthcheck_pings_with_the_password(services: dict[str, dict[str, Any]]) -> None:
