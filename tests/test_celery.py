@@ -176,20 +176,20 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
     assert len({pid for *_, pid, _, _ in tasks}) == len(tasks)
 
     # Publish swapped the interval: what the partitions staged is exactly what is published, once.
-    staged = _metadata(
-        "SELECT map_index, value FROM xcom WHERE dag_id = %(dag)s AND run_id = %(run)s AND task_id = %(task)s",
-        {"dag": DAG_ID, "run": run_id, "task": "score_partition"},
-    )
-    (published,) = [
-        value
-        for (value,) in _metadata(
-            "SELECT value FROM xcom WHERE dag_id = %(dag)s AND run_id = %(run)s AND task_id = 'publish'",
-            {"dag": DAG_ID, "run": run_id},
+    def returned(task: str) -> dict[int, dict]:
+        rows = _metadata(
+            "SELECT map_index, value FROM xcom WHERE dag_id = %(dag)s AND run_id = %(run)s"
+            " AND task_id = %(task)s AND key = 'return_value'",
+            {"dag": DAG_ID, "run": run_id, "task": task},
         )
-    ]
-    total_staged = sum(value["staged"] for _, value in staged)
-    print(f"staged per partition: {sorted((i, v['staged']) for i, v in staged)}; published: {published['rows']}")
-    assert sum(value["rows"] for _, value in staged) == entities
+        return dict(rows)
+
+    staged = returned("score_partition")
+    (published,) = returned("publish").values()
+    assert sorted(staged) == [map_index for map_index, *_ in tasks]
+    total_staged = sum(value["staged"] for value in staged.values())
+    print(f"staged per partition: {sorted((i, v['staged']) for i, v in staged.items())}; published: {published}")
+    assert sum(value["rows"] for value in staged.values()) == entities
     assert published["rows"] == total_staged == entities  # one version (the champion) scores each entity
 
     table, key = cfg.predictions.table, cfg.dataset.key
