@@ -59,6 +59,8 @@ settings() {
   [ -n "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ] ||
     die "set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to the metadata database (make airflow-celery does)"
   export PATH="$VENV_BIN:$PATH"
+  # Tasks import this checkout's `pipeline` (as the compose file's PYTHONPATH=/opt/airflow does).
+  export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
   export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
   export AIRFLOW__CELERY__BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
   # Celery's database result backend in the metadata database; `result_extended` makes it record the
@@ -70,6 +72,8 @@ settings() {
   export AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT=86400
   export AIRFLOW__CORE__PARALLELISM="$CORES"  # no more task slots than cores
   export AIRFLOW__CORE__EXECUTION_API_SERVER_URL="http://127.0.0.1:$API_PORT/execution/"
+  # Tasks report to the API server, which shares the cores with them: wait for it longer than the 5 s default.
+  export AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT="${AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT:-30}"
   export AIRFLOW__API__BASE_URL="http://127.0.0.1:$API_PORT"
   export AIRFLOW__API__HOST=127.0.0.1
   export AIRFLOW__API__PORT="$API_PORT"

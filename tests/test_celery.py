@@ -92,19 +92,23 @@ def celery_airflow(airflow_db, fresh_seeded_url, s3_root, s3_endpoint, monkeypat
     }
     try:
         start = subprocess.run([str(SCRIPT), "start"], env=env, capture_output=True, text=True, timeout=400)
-        assert start.returncode == 0, start.stdout + start.stderr + _log_tails(home / "logs")
-        yield {"api": f"http://127.0.0.1:{api_port}", "logs": home / "logs", "warehouse": fresh_seeded_url}
+        assert start.returncode == 0, start.stdout + start.stderr + _log_tails(home)
+        stack = {"api": f"http://127.0.0.1:{api_port}", "home": home, "warehouse": fresh_seeded_url, "passed": False}
+        yield stack
     finally:
         stop = subprocess.run([str(SCRIPT), "stop"], env=env, capture_output=True, text=True, timeout=300)
         print(stop.stdout, stop.stderr)
     assert subprocess.run([str(SCRIPT), "status"], env=env, capture_output=True).returncode != 0
-    shutil.rmtree(home, ignore_errors=True)
+    if stack["passed"]:  # a failed check keeps its logs
+        shutil.rmtree(home, ignore_errors=True)
 
 
-def _log_tails(folder: Path, lines: int = 25) -> str:
+def _log_tails(home: Path, lines: int = 25) -> str:
+    """The last lines of each component's log and each task's log (kept in ``home`` after a failure)."""
+    logs = sorted((home / "logs").glob("*.log")) + sorted((home / "airflow" / "logs").glob("dag_id=*/**/*.log"))
     return "".join(
-        f"\n--- {log.name}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-        for log in sorted(folder.glob("*.log"))
+        f"\n--- {log.relative_to(home)}\n" + "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+        for log in logs
     )
 
 
@@ -127,7 +131,7 @@ def _wait(what: str, check, timeout: float, logs: Path):
 
 @pytest.mark.celery
 def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_interval(celery_airflow):
-    logs = celery_airflow["logs"]
+    logs = celery_airflow["home"]
     cfg = load_config("flight_delay")
     warehouse = Warehouse(celery_airflow["warehouse"])
     # The simple auth manager with all users admins (as `make airflow`) hands out a token without credentials.
@@ -205,3 +209,4 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
     warehouse.engine.dispose()
     assert rows == distinct == total_staged
     assert left_in_staging == 0
+    celery_airflow["passed"] = True
