@@ -26,6 +26,7 @@ from pathlib import Path
 import httpx
 import psycopg2
 import pytest
+from psycopg2 import sql
 
 from pipeline import cli
 from pipeline.config import load_config
@@ -172,6 +173,7 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
     for row in tasks:
         print("  ", row)
     entities = count_entities(warehouse, cfg.dataset, START, END)
+    warehouse.engine.dispose()
     assert len(tasks) == math.ceil(entities / ROWS_PER_PARTITION) >= 3, (entities, tasks)
     assert all(state == "success" for _, state, *_ in tasks)
     workers = {worker for *_, worker in tasks}
@@ -196,17 +198,17 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
     assert sum(value["rows"] for value in staged.values()) == entities
     assert published["rows"] == total_staged == entities  # one version (the champion) scores each entity
 
-    table, key = cfg.predictions.table, cfg.dataset.key
-    with warehouse.transaction() as cur:
-        cur.execute(
-            f"SELECT count(*), count(DISTINCT ({key}, model_version, is_champion)) FROM {table} "  # noqa: S608
-            "WHERE data_interval_start = %(start)s AND data_interval_end = %(end)s",
-            {"start": START, "end": END},
-        )
+    schema, table = cfg.predictions.table.split(".")
+    query = sql.SQL(
+        "SELECT count(*), count(DISTINCT ({columns}, model_version, is_champion)) FROM {table}"
+        " WHERE data_interval_start = %(start)s AND data_interval_end = %(end)s"
+    ).format(columns=sql.SQL(", ").join(map(sql.Identifier, cfg.dataset.key)), table=sql.Identifier(schema, table))
+    with psycopg2.connect(celery_airflow["warehouse"]) as conn, conn.cursor() as cur:
+        cur.execute(query, {"start": START, "end": END})
         rows, distinct = cur.fetchone()
-        cur.execute(f"SELECT count(*) FROM {table}_staging")  # noqa: S608
+        cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(schema, f"{table}_staging")))
         (left_in_staging,) = cur.fetchone()
-    warehouse.engine.dispose()
+    conn.close()
     assert rows == distinct == total_staged
     assert left_in_staging == 0
     celery_airflow["passed"] = True
