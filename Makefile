@@ -107,7 +107,7 @@ redis-server: ## Install the OS package redis-server (the Celery broker) if it i
 	fi
 
 .PHONY: airflow-celery
-airflow-celery: seed airflow-db redis-server | $(LOGS) ## Start Airflow with the CeleryExecutor: Redis, scheduler, DAG processor, triggerer, API server (:8080), two workers
+airflow-celery: seed airflow-db | $(LOGS) ## Start Airflow with the CeleryExecutor: Redis, scheduler, DAG processor, triggerer, API server (:8080), two workers
 	scripts/airflow-celery.sh start
 
 .PHONY: airflow-celery-stop
@@ -115,7 +115,7 @@ airflow-celery-stop: ## Stop what `make airflow-celery` started
 	scripts/airflow-celery.sh stop
 
 .PHONY: celery-check
-celery-check: install redis-server ## Run the Celery check: one predict run's partitions on both workers, published atomically (~3 min)
+celery-check: install ## Run the Celery check (tests/test_celery.py): one predict run's partitions on both workers, published atomically (~5 min)
 	$(PY) -m pytest tests/test_celery.py -m celery -q -s
 
 .PHONY: sql
