@@ -45,7 +45,7 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 .PHONY: install
-install: $(STAMP) postgres-server ## Create .venv from the pinned requirements and install the OS's PostgreSQL if missing
+install: $(STAMP) postgres-server redis-server ## Create .venv from the pinned requirements and install the OS's PostgreSQL and Redis if missing
 
 .PHONY: postgres-server
 postgres-server: ## Install the OS package postgresql (server binaries) if they are missing
@@ -74,7 +74,7 @@ study: seed ## Replay 2013 day by day and compare retraining policies (writes .l
 	$(PY) -m pipeline.cli study $(STUDY_ARGS)
 
 # Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
-airflow-db demo airflow: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN = postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
+airflow-db demo airflow airflow-celery: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN = postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
 
 .PHONY: airflow-db
 airflow-db: warehouse | $(LOGS) ## Create or migrate Airflow's metadata database in the local cluster
@@ -101,6 +101,25 @@ demo: seed airflow-db | $(LOGS) ## Set everything up and run both demo models' r
 airflow: seed airflow-db ## Start the Airflow UI (airflow standalone) on http://127.0.0.1:8080 with these DAGs
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" AIRFLOW__API__HOST=127.0.0.1 AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS=True \
 	  AIRFLOW__CORE__PARALLELISM=$$(nproc) $(AIRFLOW) standalone  # no more task slots than cores
+
+.PHONY: redis-server
+redis-server: ## Install the OS package redis-server (the Celery broker) if it is missing
+	@if ! command -v redis-server >/dev/null; then \
+	  echo "installing Redis from the OS packages"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq redis-server >/dev/null; \
+	fi
+
+.PHONY: airflow-celery
+airflow-celery: seed airflow-db | $(LOGS) ## Start Airflow with the CeleryExecutor: Redis, scheduler, DAG processor, triggerer, API server (:8080), two workers
+	scripts/airflow-celery.sh start
+
+.PHONY: airflow-celery-stop
+airflow-celery-stop: ## Stop what `make airflow-celery` started
+	scripts/airflow-celery.sh stop
+
+.PHONY: celery-check
+celery-check: install ## Run the Celery check (tests/test_celery.py): one predict run's partitions on both workers, published atomically (~5 min)
+	$(PY) -m pytest tests/test_celery.py -m celery -q -s
 
 .PHONY: sql
 sql: ## Open psql on the warehouse (also reads SQL from stdin: echo "select 1" | make sql)

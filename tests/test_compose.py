@@ -7,8 +7,10 @@ against the pipeline's config model so a renamed config key or bucket breaks a t
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import sys
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -24,16 +26,27 @@ from pipeline.config import PipelineConfig, SharedConfig, load_config, load_shar
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yaml"
 
+WORKERS = ("airflow-worker-1", "airflow-worker-2")
 AIRFLOW_SERVICES = {
     "airflow-init",
     "airflow-apiserver",
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    *WORKERS,
 }
-# Services whose code reads the pipeline config: the scheduler runs tasks (LocalExecutor), seed loads data.
-PIPELINE_SERVICES = {"airflow-scheduler", "seed", "warehouse-migrate"}
-EXPECTED_SERVICES = AIRFLOW_SERVICES | {"postgres", "warehouse", "minio", "minio-init", "seed", "warehouse-migrate"}
+# Services whose code reads the pipeline config: the workers run tasks (CeleryExecutor), the DAG
+# processor parses the model files, seed loads data.
+PIPELINE_SERVICES = {*WORKERS, "airflow-dag-processor", "seed", "warehouse-migrate"}
+EXPECTED_SERVICES = AIRFLOW_SERVICES | {
+    "postgres",
+    "redis",
+    "warehouse",
+    "minio",
+    "minio-init",
+    "seed",
+    "warehouse-migrate",
+}
 REQUIRED_PIPELINE_ENV = {
     "PIPELINE_CONFIG",
     "PIPELINE_WAREHOUSE__URL",
@@ -132,7 +145,7 @@ def test_compose_file_matches_the_compose_spec_schema(compose: dict[str, Any]) -
 def test_expected_services_exist(services: dict[str, dict[str, Any]]) -> None:
     assert EXPECTED_SERVICES <= services.keys(), f"missing: {sorted(EXPECTED_SERVICES - services.keys())}"
     for name in AIRFLOW_SERVICES | {"seed"}:
-        assert environment(services[name])["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor", name
+        assert environment(services[name])["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
 
 
 def test_dependencies_mounts_and_volumes_resolve(compose: dict[str, Any]) -> None:
@@ -257,3 +270,67 @@ def test_the_schema_is_upgraded_before_airflow_starts(services: dict[str, dict[s
     assert migrate["depends_on"]["seed"]["condition"] == "service_completed_successfully"
     for name in AIRFLOW_SERVICES - {"airflow-init"}:
         assert services[name]["depends_on"]["warehouse-migrate"]["condition"] == "service_completed_successfully", name
+
+
+def _airflow_argv(service: dict[str, Any]) -> list[str]:
+    """The ``airflow ...`` command a service runs: its command list, or the line of its bash script
+    that ``exec``s airflow."""
+    command = service["command"]
+    if command[0] == "airflow":
+        return command
+    (line,) = [line for line in command[-1].splitlines() if line.strip().startswith("exec airflow")]
+    return shlex.split(line)[1:]
+
+
+def test_airflow_commands_parse_with_the_installed_cli(services: dict[str, dict[str, Any]]) -> None:
+    """Every Airflow service's command is one the pinned Airflow's CLI (with the Celery provider) accepts."""
+    from airflow.cli import cli_parser
+
+    parser = cli_parser.get_parser()
+    for name in AIRFLOW_SERVICES:
+        argv = _airflow_argv(services[name])
+        assert argv[0] == "airflow", name
+        args = parser.parse_args(argv[1:])  # exits (SystemExit) on an unknown command or option
+        assert callable(args.func), name
+    assert {tuple(_airflow_argv(services[w])) for w in WORKERS} == {("airflow", "celery", "worker")}
+
+
+def test_celery_broker_and_result_backend_are_services_of_this_file(services: dict[str, dict[str, Any]]) -> None:
+    redis_env = environment(services["redis"])
+    command = services["redis"]["command"]
+    password = command[command.index("--requirepass") + 1]
+    assert password == redis_env["REDIS_PASSWORD"], "the healthcheck authenticates with another password"
+    for name in AIRFLOW_SERVICES:
+        env = environment(services[name])
+        broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+        assert (broker.scheme, broker.hostname, broker.port) == ("redis", "redis", 6379), name
+        assert broker.password == password, f"{name}: the broker URL's password is not Redis' password"
+        # Results go to the metadata database itself, recorded with the worker that ran each task.
+        backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+        assert backend.startswith("db+postgresql://"), name
+        assert backend.removeprefix("db+") == env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].replace("+psycopg2", ""), name
+        assert json.loads(env["AIRFLOW__CELERY__EXTRA_CELERY_CONFIG"]) == {"result_extended": True}, name
+        assert int(env["AIRFLOW__CELERY__WORKER_CONCURRENCY"]) >= 1, name
+        if name != "airflow-init":  # it only migrates the metadata database
+            assert services[name]["depends_on"].get("redis", {}).get("condition") == "service_healthy", name
+
+
+def test_redis_healthcheck_pings_with_the_password(services: dict[str, dict[str, Any]]) -> None:
+    redis = services["redis"]
+    assert redis["image"].startswith("redis:7.2"), "Redis after 7.2 is no longer under the BSD licence"
+    test = redis["healthcheck"]["test"]
+    assert test[0] == "CMD-SHELL"
+    assert "redis-cli ping" in test[1] and 'REDISCLI_AUTH="${REDIS_PASSWORD}"' in test[1]
+    assert "ports" not in redis, "Redis must not be published to the host"
+
+
+def test_two_workers_with_distinct_hostnames(services: dict[str, dict[str, Any]]) -> None:
+    hostnames = [services[name]["hostname"] for name in WORKERS]
+    assert len(set(hostnames)) == len(WORKERS), hostnames
+    for name in WORKERS:
+        worker = services[name]
+        # Celery names the node celery@<hostname>; the healthcheck pings that node, not any worker.
+        assert 'inspect ping -d "celery@${HOSTNAME}"' in worker["healthcheck"]["test"][1], name
+        assert environment(worker)["DUMB_INIT_SETSID"] == "0", f"{name}: no warm shutdown"
+        assert worker["depends_on"]["airflow-apiserver"]["condition"] == "service_healthy", name
+        assert "/opt/airflow/logs" in [v.split(":")[1] for v in worker["volumes"]], f"{name}: task logs not shared"
