@@ -150,7 +150,7 @@ def test_the_draft_floor_follows_the_sparsest_day_and_skips_a_column_null_for_a_
     ("variable", "named"),
     [
         ("PIPELINE_TRAINNG__WINDOW_DAYS", "flight_delay, origin_hourly_delay"),  # the configured models
-        ("PIPELINE_PREDICTION__TABLE", "warehouse, artifacts, retention, airflow, alerts, models_dir"),  # shared sections
+        ("PIPELINE_PREDICTION__TABLE", "warehouse, artifacts, retention, airflow, alerts, models_dir"),
         ("PIPELINE_TRAINING__WINDOW_DAYS", "PIPELINE_<NAME>__TRAINING__<KEY>"),  # a model section, no model
         ("PIPELINE_FLIGHT_DELAYS__TRAINING__WINDOW_DAYS", "flight_delay, origin_hourly_delay"),  # unknown model
         ("PIPELINE_FLIGHT_DELAY__TRAINNG__WINDOW_DAYS", "training, promotion"),  # the model's sections
