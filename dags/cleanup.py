@@ -12,14 +12,15 @@ config's `retention` section and each model's `training` section:
   `failed`, with the reason, and never served.
 
 A registered version's artifacts (`<model>/<version>/`) are never removed. Ages count back from the
-run's data interval end, so a rerun of an interval removes the same things. `pipeline cleanup` does
+run's logical date (the end of the day it covers, as for every DAG here), so a rerun of a date
+removes the same things. `pipeline cleanup` does
 the same from the command line.
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, dag, task
+from airflow.sdk import CronTriggerTimetable, dag, task
 from dag_toolkit import dag_args, models, run_stage
 
 MODELS = sorted(models())
@@ -27,7 +28,7 @@ MODELS = sorted(models())
 
 @dag(
     dag_id="cleanup",
-    schedule=CronDataIntervalTimetable("@daily", timezone="UTC"),
+    schedule=CronTriggerTimetable("@daily", timezone="UTC"),
     start_date=pendulum.datetime(2013, 1, 1, tz="UTC"),
     max_active_runs=1,
     **dag_args(None, __doc__.format(models=", ".join(f"`{m}`" for m in MODELS) or "none configured")),

@@ -325,9 +325,10 @@ def alert_message(event: str, context: Mapping[str, Any], detail: str | None = N
 
     Returns:
         ``event``, ``dag_id``, ``run_id``, ``task_id`` (None for a run), ``data_interval_start`` and
-        ``_end`` (ISO strings or None), ``detail`` (the error, the decision, the missed deadline;
-        known secrets redacted), ``url`` (the task's or the run's page in the UI), ``title`` and
-        ``text`` (all of it as lines: what a Slack-style incoming webhook shows).
+        ``_end`` (the period the run covers, as ISO strings, or None), ``detail`` (the error, the
+        decision, the missed deadline; known secrets redacted), ``url`` (the task's or the run's page
+        in the UI), ``title`` and ``text`` (all of it as lines: what a Slack-style incoming webhook
+        shows).
     """
     from airflow.sdk import conf
     from airflow.sdk._shared.secrets_masker import redact
@@ -337,11 +338,18 @@ def alert_message(event: str, context: Mapping[str, Any], detail: str | None = N
         run = context["dag_run"]
         dag_id, run_id, task_id = run["dag_id"], run["dag_run_id"], None
         start, end = run.get("data_interval_start"), run.get("data_interval_end")
+        if start == end and run.get("logical_date"):  # a cron run: the schedule period ending at its date
+            kind, model = dag_id.split("__", 1)
+            cfg = load_config(model)
+            start, end = schedule_period(
+                timetable(cfg, getattr(cfg.schedule, kind)), dt.datetime.fromisoformat(run["logical_date"])
+            )
         base = conf.get("api", "base_url", fallback="http://localhost:8080/").rstrip("/")
         url = f"{base}/dags/{dag_id}/runs/{run_id}"
     else:
         dag_id, run_id, task_id = ti.dag_id, ti.run_id, ti.task_id
-        start, end = context.get("data_interval_start"), context.get("data_interval_end")
+        covered = run_context(dict(context))
+        start, end = (covered.start, covered.end) if covered else (None, None)
         url = ti.log_url
     if detail is None:
         error = context.get("exception")

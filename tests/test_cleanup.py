@@ -102,6 +102,7 @@ def leftovers(request, fresh_seeded_url, tmp_path, make_config, monkeypatch):
         end=start + dt.timedelta(days=1),
         run_id="crashed",
         partition=0,
+        partitions=1,
     )
     keys = {
         "batch": f"runs/retrain__{MODEL}/manual__1/training.parquet",
