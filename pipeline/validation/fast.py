@@ -34,7 +34,13 @@ def _mostly(considered: int, unexpected: int, mostly: float) -> bool:
 
 
 def _within(values: Any, kw: dict) -> Any:
-    """``min_value <= values <= max_value`` (elementwise for a Series); strict bounds and None as in GX."""
+    """``min_value <= values <= max_value`` (elementwise for a Series); strict bounds and None as in GX.
+
+    Raises:
+        TypeError: neither bound is set (GX refuses such an expectation; left to GX).
+    """
+    if kw.get("min_value") is None and kw.get("max_value") is None:
+        raise TypeError("no bound")
     ok: Any = True
     if kw.get("min_value") is not None:
         ok = ok & ((values > kw["min_value"]) if kw.get("strict_min") else (values >= kw["min_value"]))
