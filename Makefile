@@ -36,11 +36,14 @@ DEMO_MONITOR_DATE  := 2013-03-14
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
+# Libraries installed with compiled bytecode (uv does not compile by default): otherwise, wherever
+# PYTHONDONTWRITEBYTECODE is set, every process compiles every module it imports, about 3 s of CPU per
+# small run (make bench: predict_small_cpu_s).
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found; install Python 3.11" >&2; exit 1; }
 	[ -x $(PY) ] || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install --quiet --python $(PY) -r requirements.txt -r requirements-dev.txt
+	$(UV) pip install --quiet --compile-bytecode --python $(PY) -r requirements.txt -r requirements-dev.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps -e .
 	touch $@
 

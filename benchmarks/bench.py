@@ -17,14 +17,19 @@ Measured:
   champion in chunks, stage) for every partition -> ``publish``, on the real feature query reading
   the scaled table; beside it the bare scoring loop (extract and score the same partitions, no
   validation, no writes), so validation's and staging's cost shows as a ratio. At 10x and at half
-  of it, to show that peak memory follows the partition, not the row count.
+  of it, to show that peak memory follows the partition, not the row count;
+- the fixed CPU cost of a small run (user + system time of the whole process, children included,
+  from ``resource.getrusage(RUSAGE_CHILDREN)``): ``predict_small_cpu_s``, a one-day CLI predict of
+  about 1,000 flights (``python -m pipeline.cli predict``), and ``mapped_task_cpu_s``, one mapped
+  ``score_partition`` task run as Airflow's task process runs it (see :func:`_mapped_task`). Run
+  alone with ``--only fixed-cost`` (a few minutes): the other figures of ``results.json`` are kept.
 
 Every measurement runs in a fresh subprocess (so peak RSS is the method's own and no method warms
 another's allocator), the methods take turns run after run (so background load hits them alike),
 and the figures are medians. The data lives in a database ``bench`` of the local cluster
 (``warehouse.local_dir`` / ``warehouse.local_port``), never in the demo's database.
 
-Usage: ``python benchmarks/bench.py [--runs 3] [--runs-small 5] [--scale 10] [--keep]``.
+Usage: ``python benchmarks/bench.py [--runs 3] [--runs-small 5] [--scale 10] [--keep] [--only fixed-cost]``.
 """
 
 from __future__ import annotations
@@ -69,7 +74,12 @@ TARGETS = {
     "write_vs_to_sql": 10.0,  # ours at least 10x to_sql's rows/s
     "score_peak_rss_mb": 1500.0,  # scoring the 10x table under 1.5 GB
     "score_rss_growth": 2.0,  # memory above the baseline does not double when the rows double
+    "predict_small_cpu_s": 4.0,  # a one-day CLI predict (~1,000 rows): at most 4 s of CPU
+    "mapped_task_cpu_s": 5.0,  # one mapped score_partition task: at most 5 s of CPU
 }
+# The fixed-cost runs: one day of flights (966 in the New York day of 2013-03-12, UTC), one partition.
+SMALL_START = dt.datetime(2013, 3, 12, tzinfo=dt.UTC)
+SMALL_END = dt.datetime(2013, 3, 13, tzinfo=dt.UTC)
 
 
 # --- measurements, each run in a subprocess: python benchmarks/bench.py --worker '<json>' ----------
@@ -277,22 +287,173 @@ def feature_query(table: str) -> str:
     return text.replace("nycflights13.flights", table)
 
 
-WORKERS = {"extract": _extract, "write": _write, "score": _score}
+def fixed_cost_env(url: str) -> dict[str, str]:
+    """The environment of a fixed-cost run: the benchmark's database and artifacts, no shadows."""
+    return {
+        **os.environ,
+        "PIPELINE_WAREHOUSE__URL": url,
+        "PIPELINE_ARTIFACTS__ROOT": str(WORK_DIR / "artifacts"),
+        "PIPELINE_FLIGHT_DELAY__PREDICTIONS__SHADOW_LATEST_CANDIDATE": "false",
+        "AIRFLOW_HOME": str(WORK_DIR / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
+def _mapped_task(job: dict) -> dict:
+    """One mapped ``score_partition`` task, as Airflow's task process runs it: import the Task SDK's
+    task runner, parse ``dags/predict.py`` with the ``BundleDagBag`` the runner parses with, then
+    call the task's own callable (``run_stage``: config read afresh, a new Runtime, extract,
+    validate, load the champion, score, stage) under a task context for partition 0 of the day.
+
+    What it leaves out: the supervisor (a separate process that forks this one, with the Task SDK
+    already imported, so counting that import here overstates the task) and the Execution API
+    calls. ``airflow tasks test ... --map-index 0`` would need the upstream tasks' XComs in a
+    metadata database, and measures the CLI's own start-up besides."""
+    import types
+
+    from airflow.dag_processing.dagbag import BundleDagBag
+    from airflow.sdk.execution_time import task_runner  # noqa: F401  (what the task process imports)
+    from airflow.sdk.execution_time.context import set_current_context
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    airflow_cpu = usage.ru_utime + usage.ru_stime  # what a child forked from an Airflow worker inherits
+
+    dags = ROOT / "dags"
+    bag = BundleDagBag(
+        dag_folder=str(dags / "predict.py"),
+        safe_mode=False,
+        load_op_links=False,
+        bundle_path=dags,
+        bundle_name="dags-folder",
+    )
+    dag = bag.dags["predict__flight_delay"]
+    task = dag.get_task("score_partition")
+    context = {
+        "dag": dag,
+        "run_id": "bench_mapped_task",
+        "data_interval_start": SMALL_START,
+        "data_interval_end": SMALL_END,
+        "params": {},
+        "ti": types.SimpleNamespace(dag_version_id=None),
+    }
+    with set_current_context(context):
+        scored = task.python_callable(spec=job["spec"], models=job["models"])
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return {
+        "seconds": 0.0,
+        "rows": scored["rows"],
+        "airflow_import_cpu_s": airflow_cpu,
+        "task_cpu_s": usage.ru_utime + usage.ru_stime - airflow_cpu,
+        "peak_rss_mb": _peak_rss_mb(),
+        "base_rss_mb": 0.0,
+    }
+
+
+WORKERS = {"extract": _extract, "write": _write, "score": _score, "mapped_task": _mapped_task}
 
 
 # --- the driver ---------------------------------------------------------------------------------
 
 
-def run_worker(job: dict) -> dict:
+def run_worker(job: dict, env: dict[str, str] | None = None) -> dict:
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job)],
+        [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(job, default=str)],
         capture_output=True,
         text=True,
         cwd=ROOT,
+        env=env,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"benchmark worker {job} failed:\n{proc.stdout[-2000:]}{proc.stderr[-4000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def child_cpu_s() -> float:
+    """User + system CPU seconds of this process's finished children (and theirs) so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def fixed_cost(url: str, runs: int, log) -> dict:
+    """CPU seconds (user + system, the whole process with its children) of a one-day CLI predict and
+    of one mapped score_partition task, median of ``runs`` each, taking turns; a first untimed run
+    of each warms the OS's file cache (and writes Python's bytecode caches where allowed)."""
+    from pipeline.stages import RunContext, Runtime, predict
+
+    env = fixed_cost_env(url)
+    cli = [
+        sys.executable, "-m", "pipeline.cli", "predict", "--model", "flight_delay",
+        "--start", SMALL_START.date().isoformat(), "--end", SMALL_END.date().isoformat(),
+    ]  # fmt: skip
+    rt = Runtime(bench_config(url), RunContext("predict__flight_delay", "bench_plan", SMALL_START, SMALL_END))
+    models, plan = predict.resolve_models(rt), predict.plan_scoring(rt)
+    task = {"kind": "mapped_task", "models": models, "spec": plan[0]}
+
+    def measure(name: str) -> tuple[float, float, float]:
+        cpu, wall = child_cpu_s(), time.perf_counter()
+        if name == "cli":
+            proc = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT, env=env)
+            if proc.returncode != 0:
+                raise RuntimeError(f"CLI predict failed:\n{proc.stderr[-4000:]}")
+            own = float("nan")
+        else:
+            own = run_worker(task, env)["task_cpu_s"]
+        return child_cpu_s() - cpu, time.perf_counter() - wall, own
+
+    results: dict[str, list[tuple[float, float, float]]] = {"cli": [], "task": []}
+    for i in range(runs + 1):
+        for name in results:
+            cpu, wall, own = measure(name)
+            log(
+                f"  run {i}/{runs} {name:<5} CPU {cpu:6.2f} s  wall {wall:6.2f} s"
+                + (f"  (after Airflow's imports: {own:.2f} s)" if name == "task" else "")
+                + ("  (warm-up)" if i == 0 else "")
+            )
+            if i:
+                results[name].append((cpu, wall, own))
+    cli_cpu, task_cpu = ([c for c, _, _ in results[n]] for n in ("cli", "task"))
+    return {
+        "predict_small_cpu_s": round(statistics.median(cli_cpu), 3),
+        "predict_small_wall_s": round(statistics.median(w for _, w, _ in results["cli"]), 3),
+        "predict_small_rows": plan[0]["rows"],
+        "mapped_task_cpu_s": round(statistics.median(task_cpu), 3),
+        "mapped_task_wall_s": round(statistics.median(w for _, w, _ in results["task"]), 3),
+        # The same task less the Task SDK and DAG-bag imports, which a task process forked from an
+        # Airflow worker (LocalExecutor, Celery) inherits already done.
+        "mapped_task_after_airflow_imports_cpu_s": round(statistics.median(o for _, _, o in results["task"]), 3),
+        "fixed_cost_runs_cpu_s": {"cli": [round(c, 3) for c in cli_cpu], "task": [round(c, 3) for c in task_cpu]},
+        "fixed_cost_runs": runs,
+        # Whether Python's compiled bytecode of the imported libraries exists (checked on pandas): without
+        # it (PYTHONDONTWRITEBYTECODE and an install without --compile-bytecode), every run compiles
+        # every module it imports.
+        "bytecode_cached": _bytecode_cached(),
+    }
+
+
+def _bytecode_cached() -> bool:
+    import importlib.util
+
+    import pandas
+
+    return Path(importlib.util.cache_from_source(pandas.__file__)).exists()
+
+
+def fixed_cost_checks(r: dict) -> list[tuple[str, bool, str]]:
+    """(target, met, figures) for the fixed-cost bars."""
+    t = TARGETS
+    return [
+        (
+            f"one-day CLI predict ({r['predict_small_rows']:,} rows) <= {t['predict_small_cpu_s']:g} s CPU",
+            r["predict_small_cpu_s"] <= t["predict_small_cpu_s"],
+            f"{r['predict_small_cpu_s']:.2f} s",
+        ),
+        (
+            f"one mapped score_partition task <= {t['mapped_task_cpu_s']:g} s CPU",
+            r["mapped_task_cpu_s"] <= t["mapped_task_cpu_s"],
+            f"{r['mapped_task_cpu_s']:.2f} s",
+        ),
+    ]
 
 
 def median_of(results: list[dict]) -> dict:
@@ -454,6 +615,23 @@ def evaluate(r: dict) -> list[tuple[str, bool, str]]:
             growth < t["score_rss_growth"],
             f"x{growth:.2f} for x{ratio(r['score_rows'], r['score_half_rows']):.1f} rows",
         ),
+    ] + fixed_cost_checks(r)
+
+
+def fixed_cost_report(r: dict) -> list[str]:
+    """The fixed-cost figures as a Markdown table."""
+    return [
+        f"Fixed cost of a small run, CPU user + system of the whole process, median of {r['fixed_cost_runs']} runs"
+        f" (compiled bytecode cached: {'yes' if r['bytecode_cached'] else 'no'}):",
+        "",
+        "| run | rows | CPU | wall |",
+        "|---|---:|---:|---:|",
+        f"| CLI `pipeline predict`, one day | {r['predict_small_rows']:,} | {r['predict_small_cpu_s']:.2f} s | "
+        f"{r['predict_small_wall_s']:.2f} s |",
+        f"| one mapped `score_partition` task, fresh interpreter | {r['predict_small_rows']:,} | "
+        f"{r['mapped_task_cpu_s']:.2f} s | {r['mapped_task_wall_s']:.2f} s |",
+        f"| the same, less Airflow's own imports (inherited by a forked task) | {r['predict_small_rows']:,} | "
+        f"{r['mapped_task_after_airflow_imports_cpu_s']:.2f} s | |",
     ]
 
 
@@ -529,6 +707,7 @@ def report(r: dict) -> str:
         f"\nProduction / bare at 10x: {r['score_vs_bare_time']:.2f}x the time, "
         f"{r['score_vs_bare_peak_rss']:.2f}x the peak RSS."
     )
+    lines += ["", *fixed_cost_report(r)]
     m = r["machine"]
     lines += [
         "",
@@ -546,6 +725,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, default=10, help="copies of flights in the scaled table")
     parser.add_argument("--url", help="benchmark this database instead of the local cluster's 'bench'")
     parser.add_argument("--keep", action="store_true", help="keep the bench schema's tables afterwards")
+    parser.add_argument(
+        "--only", choices=["fixed-cost"], help="run only this part; results.json keeps the other figures"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -579,6 +761,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         r["machine"] = machine(url)
+        if args.only == "fixed-cost":
+            prepare(url, 1, log)
+            log("fixed CPU cost of a small run:")
+            fc = fixed_cost(url, args.runs, log)
+            fc["fixed_cost_load_average"] = [r["load_average_start"], [round(x, 2) for x in os.getloadavg()]]
+            return finish(fc, fixed_cost_checks(fc), "\n".join(fixed_cost_report(fc)), began, partial=True)
         data = prepare(url, args.scale, log)
         common = {"url": url}
 
@@ -646,27 +834,39 @@ def main(argv: list[str] | None = None) -> int:
         r["score_rss_growth"] = ratio(
             r["score_peak_rss_mb"] - r["score_base_rss_mb"], r["score_half_peak_rss_mb"] - r["score_half_base_rss_mb"]
         )
+
+        log("fixed CPU cost of a small run:")
+        r |= fixed_cost(url, args.runs, log)
         r["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
         r["extract_vs_copy_raw"] = ratio(r["extract_s"], r["extract_copy_raw_s"])
         r["extract_speedup_vs_read_sql"] = ratio(r["extract_read_sql_s"], r["extract_s"])
         r["write_share_of_copy_raw"] = ratio(r["write_copy_raw_s"], r["write_s"])
         r["write_speedup_vs_to_sql"] = ratio(r["write_to_sql_s"], r["write_s"])
         checks = evaluate(r)
-        r["targets"] = {name: {"met": met, "value": value} for name, met, value in checks}
-        r["benchmark_s"] = round(time.perf_counter() - began, 1)
     finally:
         if not args.keep:
             Warehouse(url).run("bench/drop_schema")
         if started_cluster:
             local_pg.stop(path)
 
+    return finish(r, checks, report(r), began)
+
+
+def finish(r: dict, checks: list[tuple[str, bool, str]], text: str, began: float, partial: bool = False) -> int:
+    """Write ``results.json`` (a partial run replaces only its own figures and targets there), print the report."""
+    seconds = round(time.perf_counter() - began, 1)
+    if partial:
+        r = {**(json.loads(RESULTS.read_text()) if RESULTS.exists() else {}), **r}
+    else:
+        r["benchmark_s"] = seconds
+    r["targets"] = {**r.get("targets", {}), **{name: {"met": met, "value": value} for name, met, value in checks}}
     RESULTS.write_text(json.dumps(r, indent=2) + "\n")
     print()
-    print(report(r))
+    print(text)
     print()
     for name, met, value in checks:
         print(f"{'PASS' if met else 'MISS'}  {name}: {value}")
-    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {r['benchmark_s']:.0f} s")
+    print(f"\nwrote {RESULTS.relative_to(ROOT)} in {seconds:.0f} s")
     return 0
 
 

@@ -17,16 +17,17 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import tenacity
 from psycopg2.extras import Json
-from sklearn.pipeline import Pipeline
 
 from pipeline.data.artifacts import ArtifactError, ArtifactExistsError, ArtifactStore
 from pipeline.data.warehouse import Warehouse, fetch
 from pipeline.errors import PermanentError
+
+if TYPE_CHECKING:  # scikit-learn and joblib are imported by the functions that (de)serialise a model
+    from sklearn.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,8 @@ def version_prefix(model_name: str, version: int) -> str:
 
 def serialize_model(pipeline: Pipeline) -> tuple[bytes, str]:
     """The fitted pipeline as joblib bytes, and their SHA-256 (hex)."""
+    import joblib
+
     buffer = io.BytesIO()
     joblib.dump(pipeline, buffer)
     data = buffer.getvalue()
@@ -441,16 +444,30 @@ def load_training_snapshot(store: ArtifactStore, record: dict) -> bytes:
     return _verified(store, record, TRAINING_DATA_FILE, "training_data_sha256")
 
 
+# Models loaded by this process: (store URI of the model file, registered SHA-256) -> the model.
+_loaded: dict[tuple[str, str], Pipeline] = {}
+
+
 def load_model(store: ArtifactStore, record: dict) -> Pipeline:
     """Load a registered model after checking its bytes against the SHA-256 in the registry.
+
+    Every call reads the artifact and checks its SHA-256; a model already unpickled by this process
+    from the same bytes (same file and registered SHA-256) is returned again, the same object,
+    instead of being unpickled anew: every partition, chunk and shadow comparison of a run shares it.
+    Callers only predict with it, never fit or mutate it.
 
     Args:
         record: a registry row (``model_name``, ``version``, ``model_sha256``).
 
     Raises:
         ArtifactIntegrityError: the stored bytes differ from those registered (tampering or
-            corruption); nothing is unpickled.
+            corruption); nothing is unpickled or served from the cache.
         ArtifactError: the artifact cannot be read.
     """
     data = _verified(store, record, MODEL_FILE, "model_sha256")
-    return joblib.load(io.BytesIO(data))
+    key = (store.uri(f"{version_prefix(record['model_name'], record['version'])}/{MODEL_FILE}"), record["model_sha256"])
+    if key not in _loaded:
+        import joblib
+
+        _loaded[key] = joblib.load(io.BytesIO(data))
+    return _loaded[key]
