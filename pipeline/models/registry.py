@@ -31,6 +31,7 @@ MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 TRAINING_DATA_FILE = "training_data.parquet"
 VALIDATION_FILE = "validation.json"
+MODEL_CARD_FILE = "model_card.html"
 
 
 class RegistryError(PermanentError, RuntimeError):
@@ -48,6 +49,11 @@ class ArtifactIntegrityError(RegistryError):
 def version_prefix(model_name: str, version: int) -> str:
     """The immutable artifact prefix of a model version, ``<model name>/<version>``."""
     return f"{model_name}/{version}"
+
+
+def model_card_uri(artifact_uri: str) -> str:
+    """The URI of a version's model card (an HTML page), given its registry row's ``artifact_uri``."""
+    return f"{artifact_uri}/{MODEL_CARD_FILE}"
 
 
 def serialize_model(pipeline: Pipeline) -> tuple[bytes, str]:
