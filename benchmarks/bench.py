@@ -236,9 +236,8 @@ def _score(job: dict) -> dict:
     start = time.perf_counter()
     plan = predict.plan_scoring(rt)
     if job["method"] == "production":
-        for spec in plan:
-            predict.score_partition(Runtime(cfg, ctx), models, spec)
-        rows = predict.publish(rt, models, plan)["rows"]
+        scored = [predict.score_partition(Runtime(cfg, ctx), models, spec) for spec in plan]
+        rows = predict.publish(rt, models, plan, scored)["rows"]
     else:
         rows = sum(_bare_partition(Runtime(cfg, ctx), models, spec) for spec in plan)
     seconds = time.perf_counter() - start

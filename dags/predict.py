@@ -13,8 +13,9 @@ the schedule `{schedule}` ({timezone}), and writes timestamped predictions to `{
    the partition, validates it with the scoring expectation suite (a failure stops the run before
    anything is published), scores it in chunks with the champion (`is_champion = true`) and each
    shadow challenger (`is_champion = false`), and stages the rows. A retry replaces its own rows.
-4. **publish**: replaces the interval's rows in the predictions table with the staged ones in one
-   transaction, so reruns, retries and backfills never duplicate rows.
+4. **publish**: replaces the rows of the interval's entities in the predictions table with the staged
+   ones in one transaction, whichever interval wrote them, so reruns, retries, backfills and
+   overlapping intervals never duplicate rows.
 
 Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`. A manual run covers
 the last complete schedule period before the logical date you pick in the trigger form.
@@ -62,7 +63,7 @@ def predict_dag(cfg: PipelineConfig):
         def publish(models: dict, plan: list[dict], scored: list[dict]) -> dict:
             from pipeline.stages import predict
 
-            return run_stage(name, predict.publish, models, plan)
+            return run_stage(name, predict.publish, models, plan, list(scored))
 
         models = resolve_models()
         plan = plan_scoring()

@@ -82,11 +82,16 @@ def _print(result: Any) -> None:
 
 def _runtime(cfg: PipelineConfig, kind: str, start: dt.datetime | None, end: dt.datetime):
     """A runtime for a CLI run of ``kind`` (retrain, predict, monitor) over ``[start, end)``; its dag id
-    is the model's DAG's, ``<kind>__<model>``."""
+    is the model's DAG's, ``<kind>__<model>``. Every attempt has a run id of its own,
+    ``cli__<start>__<end>__<12 hex digits>``, so that two simultaneous runs of one interval never
+    share staging rows or run-scoped files."""
+    import uuid
+
     from pipeline.stages import RunContext, Runtime
 
     start = start or end - dt.timedelta(days=1)
-    run = RunContext(cfg.dag_id(kind), f"cli__{start.isoformat()}__{end.isoformat()}", start, end)
+    run_id = f"cli__{start.isoformat()}__{end.isoformat()}__{uuid.uuid4().hex[:12]}"
+    run = RunContext(cfg.dag_id(kind), run_id, start, end)
     return Runtime(cfg, run)
 
 
@@ -170,7 +175,7 @@ def retrain_from_snapshot(
         typer.Option(parser=_timestamp, metavar="TIME", help="logical time of the run (default: its holdout end)"),
     ] = None,
 ) -> None:
-    """Retrain a version from its stored snapshot and config."""
+    """Retrain a version from its stored snapshot and config (a registered version: not pending or failed)."""
     from pipeline.models import registry
     from pipeline.stages import RunContext, Runtime
     from pipeline.stages import retrain as stage
@@ -222,6 +227,29 @@ def rollback(
         note=note,
     )
     _print(stage.rollback(Runtime(_config(ctx, model)), request))
+
+
+@app.command()
+def cleanup(
+    ctx: typer.Context,
+    model: Annotated[str | None, typer.Option("--model", "-m", metavar="NAME", help="one model (default: all)")] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(parser=_timestamp, metavar="TIME", help="ages count back from this time (default: now, UTC)"),
+    ] = None,
+) -> None:
+    """Remove run leftovers older than the `retention` config: staged predictions of crashed runs,
+    run-scoped files under runs/, and versions left pending by a killed retrain (marked failed).
+    Registered versions' artifacts are never removed."""
+    from pipeline.stages import RunContext, Runtime
+    from pipeline.stages import cleanup as stage
+
+    valid, broken = ({model: _config(ctx, model)}, {}) if model else load_models(ctx.obj)
+    as_of = as_of or dt.datetime.now(dt.UTC)
+    run = RunContext("cleanup", f"cli__{as_of.isoformat()}", as_of - dt.timedelta(days=1), as_of)
+    _print([stage.run(Runtime(cfg, run)) for cfg in valid.values()])
+    if broken:  # the healthy models are cleaned; the exit code says that not all were
+        raise ConfigError("\n".join(str(exc) for exc in broken.values()))
 
 
 @app.command("champion-at")

@@ -1,9 +1,9 @@
 """The pipeline's configuration: one shared YAML file plus one YAML file per model, validated by
 pydantic, with environment overrides.
 
-- **Shared** (``config/pipeline.yaml``, or ``PIPELINE_CONFIG``): ``warehouse``, ``artifacts`` and
-  ``models_dir``, the folder of model files. Environment overrides: ``PIPELINE_<SECTION>__<KEY>``, for
-  example ``PIPELINE_WAREHOUSE__URL``.
+- **Shared** (``config/pipeline.yaml``, or ``PIPELINE_CONFIG``): ``warehouse``, ``artifacts``,
+  ``retention`` (how long run leftovers are kept) and ``models_dir``, the folder of model files.
+  Environment overrides: ``PIPELINE_<SECTION>__<KEY>``, for example ``PIPELINE_WAREHOUSE__URL``.
 - **One file per model** (``<models_dir>/<name>.yaml``; the file name is the model's name): ``task``,
   ``dataset``, ``validation``, ``model``, ``training``, ``promotion``, ``predictions``, ``schedule`` and
   ``monitoring``. Environment overrides: ``PIPELINE_<NAME>__<SECTION>__<KEY>``, for example
@@ -69,6 +69,7 @@ _PREDICTIONS_COLUMNS = {*PREDICTION_OUTPUTS["binary_classification"], *PREDICTIO
 _RESERVED_NAMES = {
     "warehouse",
     "artifacts",
+    "retention",
     "models_dir",
     "config",
     "task",
@@ -125,6 +126,21 @@ class ArtifactsConfig(_Section):
         if not v.strip():
             raise ValueError("must not be empty")
         return v.rstrip("/")
+
+
+class RetentionConfig(_Section):
+    """How long the leftovers of runs are kept before ``pipeline cleanup`` (and the ``cleanup`` DAG)
+    removes them. Ages are wall-clock time since the leftover was written."""
+
+    staging_hours: float = Field(
+        24, gt=0, description="Staged predictions older than this belong to a crashed predict run and are deleted."
+    )
+    run_artifacts_days: float = Field(
+        14,
+        gt=0,
+        description="Run-scoped files under runs/ (training batches) older than this are deleted, except those "
+        "a registry or validation record points at.",
+    )
 
 
 class DatasetConfig(_Section):
@@ -231,11 +247,23 @@ class ModelConfig(_Section):
 class TrainingConfig(_Section):
     window_days: int = Field(56, ge=1)
     holdout_days: int = Field(7, ge=1)
+    pending_timeout_hours: float = Field(
+        6,
+        gt=0,
+        description="A version still pending (artifacts being written) this long after it was reserved was left "
+        "by a killed retrain: cleanup marks it failed, with the reason.",
+    )
 
 
 class PromotionConfig(_Section):
     metric: str | None = Field(None, description="Holdout metric of the task; None: the task's default.")
     min_improvement: float = Field(0.0, ge=0)
+    min_baseline_gain: float = Field(
+        0.0,
+        ge=0,
+        description="With no usable champion, the challenger must beat the constant baseline (training base rate "
+        "or mean) on the holdout by more than 0 and at least this much, in the metric's units.",
+    )
 
 
 class PredictionsConfig(_Section):
@@ -365,6 +393,7 @@ class SharedConfig(_Settings):
 
     warehouse: WarehouseConfig = WarehouseConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    retention: RetentionConfig = RetentionConfig()
     models_dir: Path = Field(Path("config/models"), description="Folder of the model files, <name>.yaml each.")
 
     @property
@@ -411,6 +440,7 @@ class PipelineConfig(_ModelSections):
 
     warehouse: WarehouseConfig = WarehouseConfig()
     artifacts: ArtifactsConfig = ArtifactsConfig()
+    retention: RetentionConfig = RetentionConfig()
     source: Path | None = Field(None, description="The model file this config was read from.")
 
     @property
@@ -435,7 +465,7 @@ class PipelineConfig(_ModelSections):
         return self.monitoring.features or self.dataset.features
 
 
-_SHARED_SECTIONS = ("warehouse", "artifacts", "models_dir")
+_SHARED_SECTIONS = ("warehouse", "artifacts", "retention", "models_dir")
 # PIPELINE_<SECTION>__... for a model's section: the one-file layout's form, which no longer applies.
 _MODEL_SECTION_ENV = re.compile(
     rf"^{ENV_PREFIX}(TASK|DATASET|VALIDATION|MODEL|TRAINING|PROMOTION|PREDICTIONS|SCHEDULE|MONITORING)(__|$)",
@@ -519,7 +549,8 @@ def load_config(name: str, /, path: str | Path | None = None, **overrides: Any) 
     model_overrides = {k: v for k, v in overrides.items() if k not in _SHARED_SECTIONS}
     model_overrides["model"] = {**model_overrides.get("model", {}), "name": name}
     spec = _build(ModelFile, yaml_file, f"{ENV_PREFIX}{name.upper()}__", "model config", **model_overrides)
-    return PipelineConfig(warehouse=shared.warehouse, artifacts=shared.artifacts, source=yaml_file, **dict(spec))
+    shared_sections = {"warehouse": shared.warehouse, "artifacts": shared.artifacts, "retention": shared.retention}
+    return PipelineConfig(**shared_sections, source=yaml_file, **dict(spec))
 
 
 def load_models(path: str | Path | None = None) -> tuple[dict[str, PipelineConfig], dict[str, ConfigError]]:
@@ -554,7 +585,7 @@ def with_window_days(cfg: PipelineConfig, window_days: int | None) -> PipelineCo
     """``cfg`` with ``training.window_days`` replaced (a manual run's override), re-validated.
 
     Raises:
-        pydantic.ValidationError: ``window_days`` is below 1.
+        ConfigError: ``window_days`` is below 1 (naming ``training.window_days``).
     """
     if window_days is None or window_days == cfg.training.window_days:
         return cfg
@@ -565,7 +596,7 @@ def with_model_params(cfg: PipelineConfig, **params: Any) -> PipelineConfig:
     """``cfg`` with ``model.params`` updated by ``params`` (a manual run's override), re-validated.
 
     Raises:
-        pydantic.ValidationError: the model section no longer validates.
+        ConfigError: the model section no longer validates (naming each bad key).
     """
     if not params:
         return cfg
@@ -574,4 +605,8 @@ def with_model_params(cfg: PipelineConfig, **params: Any) -> PipelineConfig:
 
 def _with_section(cfg: PipelineConfig, name: str, **changes: Any) -> PipelineConfig:
     section = getattr(cfg, name)
-    return cfg.model_copy(update={name: type(section).model_validate({**section.model_dump(), **changes})})
+    try:
+        return cfg.model_copy(update={name: type(section).model_validate({**section.model_dump(), **changes})})
+    except ValidationError as exc:
+        problems = "; ".join(f"{name}.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"invalid override: {problems}") from None

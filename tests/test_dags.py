@@ -43,7 +43,7 @@ def test_dagbag_has_four_dags_per_model():
     bag = dagbag()
     assert bag.import_errors == {}
     assert len(MODELS) >= 2
-    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in MODELS}
+    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in MODELS} | {"cleanup"}
     for model in MODELS:
         for kind in KINDS:
             dag = bag.dags[f"{kind}__{model}"]
@@ -127,7 +127,7 @@ def test_a_bad_model_file_breaks_only_its_own_dags(monkeypatch, tmp_path: Path):
     bag = dagbag()
 
     healthy = [m for m in MODELS if m != "flight_delay"]
-    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in healthy}
+    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in healthy} | {"cleanup"}
     assert list(bag.import_errors) == [str(DAGS / "model_files.py")]
     error = next(iter(bag.import_errors.values()))
     assert str(broken) in error and "schedule.retrain" in error
@@ -137,7 +137,7 @@ def test_a_bad_shared_file_is_an_import_error_naming_the_key(monkeypatch):
     monkeypatch.setenv("PIPELINE_WAREHOUSE__LOCAL_PORT", "80")
     bag = dagbag()
     assert bag.dag_ids == []
-    assert len(bag.import_errors) == 5  # every DAG file, and model_files.py
+    assert len(bag.import_errors) == 6  # every DAG file, and model_files.py
     for error in bag.import_errors.values():
         assert "warehouse.local_port" in error
 

@@ -243,21 +243,25 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         for p in range(partitions):
             part = frame[frame["flight_id"] % partitions == p]
             chunks = [part.iloc[i : i + 30] for i in range(0, len(part), 30)]
-            predict.stage_partition(wh, cfg, ["flight_id"], chunks, run_id=run_id, partition=p, **interval)
-        return predict.publish(wh, cfg, ["flight_id"], TASK, run_id=run_id, partitions=partitions, **interval)
+            predict.stage_partition(
+                wh, cfg, ["flight_id"], chunks, run_id=run_id, partition=p, partitions=partitions, **interval
+            )
+        ids = {"run_id": run_id, "partitions": partitions, "rows": len(frame), **interval}
+        return predict.publish(wh, cfg, ["flight_id"], TASK, **ids)
 
     assert write(both, "a") == 200
     assert write(both, "b") == 200  # a rerun: replaced, not added
-    predict.stage_partition(wh, cfg, ["flight_id"], [both.iloc[:10]], run_id="b", partition=0, **interval)
-    predict.stage_partition(wh, cfg, ["flight_id"], [both], run_id="b", partition=0, **interval)  # a retried partition
-    assert predict.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, **interval) == 200
+    stage = {"run_id": "b", "partition": 0, "partitions": 1, **interval}
+    predict.stage_partition(wh, cfg, ["flight_id"], [both.iloc[:10]], **stage)
+    predict.stage_partition(wh, cfg, ["flight_id"], [both], **stage)  # a retried partition
+    assert predict.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, rows=200, **interval) == 200
     assert write(one.iloc[:60], "c") == 60
     rows = wh.fetch("ml/predictions_summary", {"model_name": "flight_delay"}, table=cfg.table)[0]
     assert rows["row_count"] == 60 and rows["intervals"] == 1
 
-    predict.stage_partition(wh, cfg, ["flight_id"], [one], run_id="d", partition=0, **interval)
+    predict.stage_partition(wh, cfg, ["flight_id"], [one], run_id="d", partition=0, partitions=2, **interval)
     with pytest.raises(predict.IncompleteRunError, match="1 of 2 partitions"):
-        predict.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, **interval)
+        predict.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, rows=100, **interval)
     broken = one.assign(
         score=one["score"] * 2, prediction=one["score"] * 2
     )  # violates the score CHECK halfway through the batch

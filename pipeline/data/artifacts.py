@@ -3,12 +3,19 @@
 Keys are ``/``-separated paths below the configured root. Model-version artifacts are written with
 ``overwrite=False``: S3 gets a conditional put (``If-None-Match: *``), a local folder an exclusive
 hard link, so an existing version is never replaced, even by two writers racing.
+
+Every storage failure (a ``PermissionError`` or full disk in a local folder, a botocore error) is raised
+as :class:`ArtifactError`, naming the URI. ``list_objects`` and ``delete`` serve the cleanup of
+run-scoped files (:mod:`pipeline.stages.cleanup`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -23,11 +30,21 @@ class ArtifactExistsError(ArtifactError):
     """The key exists and ``overwrite`` was False."""
 
 
+@dataclass(frozen=True)
+class StoredObject:
+    """One stored file: its key below the store's root and when it was last written (UTC)."""
+
+    key: str
+    modified: dt.datetime
+
+
 class ArtifactStore(Protocol):
     def uri(self, key: str) -> str: ...
     def put(self, key: str, data: bytes, overwrite: bool = False) -> str: ...
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]: ...
+    def delete(self, keys: Iterable[str]) -> int: ...
 
 
 class LocalStore:
@@ -40,11 +57,17 @@ class LocalStore:
         return str(self.root / key)
 
     def put(self, key: str, data: bytes, overwrite: bool = False) -> str:
-        """Write ``data`` at ``key`` atomically; returns its URI. Raises ArtifactExistsError."""
+        """Write ``data`` at ``key`` atomically; returns its URI.
+
+        Raises:
+            ArtifactExistsError: the key exists and ``overwrite`` is False.
+            ArtifactError: the folder cannot be written (permissions, full disk...).
+        """
         path = self.root / key
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        tmp = None
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
             if overwrite:
@@ -54,19 +77,60 @@ class LocalStore:
                     os.link(tmp, path)
                 except FileExistsError:
                     raise ArtifactExistsError(f"artifact exists and is immutable: {path}") from None
+        except OSError as exc:
+            raise ArtifactError(f"cannot write {path}: {exc.strerror or exc}") from exc
         finally:
-            if os.path.exists(tmp):
+            if tmp is not None and os.path.exists(tmp):
                 os.unlink(tmp)
         return str(path)
 
     def get(self, key: str) -> bytes:
+        """The bytes at ``key``. Raises ArtifactError (missing or unreadable), naming the path."""
         try:
             return (self.root / key).read_bytes()
         except FileNotFoundError:
             raise ArtifactError(f"artifact not found: {self.root / key}") from None
+        except OSError as exc:
+            raise ArtifactError(f"cannot read {self.root / key}: {exc.strerror or exc}") from exc
 
     def exists(self, key: str) -> bool:
         return (self.root / key).is_file()
+
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]:
+        """Every file below the folder ``prefix`` (``runs/predict__m/``), with its modification time."""
+        top = self.root / prefix
+        for folder, _, names in os.walk(top):
+            for name in names:
+                path = Path(folder) / name
+                try:
+                    modified = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
+                except FileNotFoundError:  # removed meanwhile
+                    continue
+                yield StoredObject(path.relative_to(self.root).as_posix(), modified)
+
+    def delete(self, keys: Iterable[str]) -> int:
+        """Remove the files at ``keys`` (missing ones are skipped) and the folders this leaves empty;
+        returns how many files were removed. Raises ArtifactError."""
+        removed = 0
+        folders = set()
+        for key in keys:
+            path = self.root / key
+            try:
+                path.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                raise ArtifactError(f"cannot delete {path}: {exc.strerror or exc}") from exc
+            folders.add(path.parent)
+        for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):
+            while folder != self.root and folder.is_relative_to(self.root):
+                try:
+                    folder.rmdir()  # only when empty
+                except OSError:
+                    break
+                folder = folder.parent
+        return removed
 
 
 class S3Store:
@@ -123,6 +187,37 @@ class S3Store:
                 return False
             raise ArtifactError(f"cannot check {self.uri(key)}: {exc}") from exc
         return True
+
+    def list_objects(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object below ``prefix`` (``runs/predict__m/``), with its ``LastModified``. Raises ArtifactError."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        strip = len(self._key(""))
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=self._key(prefix)
+            ):
+                for item in page.get("Contents", []):
+                    yield StoredObject(item["Key"][strip:], item["LastModified"])
+        except (ClientError, BotoCoreError) as exc:
+            raise ArtifactError(f"cannot list {self.uri(prefix)}: {exc}") from exc
+
+    def delete(self, keys: Iterable[str]) -> int:
+        """Remove the objects at ``keys``, 1,000 a request; returns how many were asked to be removed
+        (S3 deletes missing keys without complaint). Raises ArtifactError naming the first refused key."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        keys = list(keys)
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": self._key(k)} for k in keys[i : i + 1000]]
+            try:
+                answer = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            except (ClientError, BotoCoreError) as exc:
+                raise ArtifactError(f"cannot delete below {self.uri('')}: {exc}") from exc
+            if answer.get("Errors"):
+                error = answer["Errors"][0]
+                raise ArtifactError(f"cannot delete s3://{self.bucket}/{error['Key']}: {error.get('Message')}")
+        return len(keys)
 
 
 def open_store(cfg: ArtifactsConfig) -> ArtifactStore:

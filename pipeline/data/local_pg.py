@@ -111,7 +111,8 @@ def start(local_dir: Path, port: int, database: str = DATABASE) -> str:
 
     Raises:
         LocalClusterError: with the server's own output, when initdb or pg_ctl fails (a port
-            already taken by another server, for example).
+            already taken by another server, for example), or when the cluster already runs but the
+            server on ``port`` is another one (:func:`check_server`).
     """
     bindir = server_bindir()
     root = cluster_dir(local_dir)
@@ -137,8 +138,64 @@ def start(local_dir: Path, port: int, database: str = DATABASE) -> str:
             "pg_ctl start",
             root / "server.log",
         )
+    check_server(local_dir, port)
     create_database(port, database)
     return url(port, database)
+
+
+def check_server(local_dir: Path, port: int) -> None:
+    """Check that the server answering on 127.0.0.1:``port`` is the cluster of ``local_dir``, running.
+
+    A port says nothing about which server listens on it: another checkout's cluster, or any other
+    PostgreSQL, may hold the configured port while this cluster runs on another one (or not at all).
+    The server is asked for its data directory (``SHOW data_directory``, which no two running
+    servers share) and it must be this cluster's, :func:`cluster_dir` ``/ data``.
+
+    Raises:
+        LocalClusterError: the cluster is not running, the port does not answer, or another server
+            answers on it; the message names both data directories and the port the cluster
+            listens on (from its ``postmaster.pid``).
+    """
+    import psycopg2
+
+    from pipeline.data.warehouse import statement
+
+    data = cluster_dir(local_dir) / "data"
+    if not is_running(local_dir):
+        raise LocalClusterError(
+            f"the local cluster in {data} is not running: start it with `make warehouse` "
+            "(`pipeline warehouse start`), or set PIPELINE_WAREHOUSE__URL"
+        )
+    own = _listening_port(data)
+    hint = f" The local cluster in {data} listens on port {own}." if own else ""
+    try:
+        conn = psycopg2.connect(url(port, "postgres"), connect_timeout=10)
+    except psycopg2.Error as exc:
+        raise LocalClusterError(
+            f"cannot reach the local cluster on 127.0.0.1:{port}: {str(exc).strip()}.{hint} "
+            "Set warehouse.local_port to the cluster's port, or restart it with `pipeline warehouse stop` "
+            "and `pipeline warehouse start`."
+        ) from exc
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement("local/data_directory"))
+            served = Path(cur.fetchone()[0])
+    finally:
+        conn.close()
+    if served.resolve() != data.resolve():
+        raise LocalClusterError(
+            f"the PostgreSQL server on 127.0.0.1:{port} is not the local cluster: it serves {served}, "
+            f"the cluster's data directory is {data}.{hint} Refusing to read or write another server's "
+            "data: stop that server, or set warehouse.local_port to the cluster's port."
+        )
+
+
+def _listening_port(data: Path) -> int | None:
+    """The port in a running cluster's ``postmaster.pid`` (its fourth line), or None if unreadable."""
+    try:
+        return int((data / "postmaster.pid").read_text().splitlines()[3])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def create_database(port: int, database: str) -> None:

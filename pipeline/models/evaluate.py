@@ -109,17 +109,29 @@ def baseline_metrics(task: Task, y_train: ArrayLike, y_holdout: ArrayLike) -> di
 
 
 def promotion_decision(
-    metric: str, challenger: float, champion: float | None, min_improvement: float, force: bool = False
+    metric: str,
+    challenger: float,
+    champion: float | None,
+    min_improvement: float,
+    force: bool = False,
+    *,
+    baseline: float | None = None,
+    min_baseline_gain: float = 0.0,
 ) -> tuple[str, str]:
     """Decide whether the challenger replaces the champion.
 
-    The challenger is promoted when there is no champion, or when it beats the champion's score on
-    the same holdout by more than 0 and at least ``min_improvement`` (in the metric's units) in the
-    metric's direction (:attr:`pipeline.metrics.Metric.higher_is_better`: higher ROC AUC, average
-    precision and R²; lower log loss, Brier score, RMSE and MAE).
+    With a champion, the challenger is promoted when it beats the champion's score on the same holdout
+    by more than 0 and at least ``min_improvement`` (in the metric's units) in the metric's direction
+    (:attr:`pipeline.metrics.Metric.higher_is_better`: higher ROC AUC, average precision and R²; lower
+    log loss, Brier score, RMSE and MAE). With none (``champion`` None: the first model, or a champion
+    whose artifact cannot be loaded), it must beat the constant ``baseline``
+    (:func:`baseline_metrics`: the training base rate or mean) in the same way, by more than 0 and at
+    least ``min_baseline_gain``: a model no better than a constant never goes live by default.
+    ``baseline`` None skips that check (promoted).
 
     Returns:
-        ``(decision, reason)`` with decision ``"promoted"``, ``"rejected"`` or ``"forced"``.
+        ``(decision, reason)`` with decision ``"promoted"``, ``"rejected"`` or ``"forced"``; the reason
+        quotes both scores, the gain and the margin required.
 
     Raises:
         ValueError: ``metric`` is not a registered metric.
@@ -127,14 +139,17 @@ def promotion_decision(
     higher_is_better = get_metric(metric).higher_is_better
     if force:
         return "forced", f"promotion forced; {metric} {challenger:.4f} vs champion {champion}"
-    if champion is None:
+    if champion is None and baseline is None:
         return "promoted", f"no champion yet; {metric} {challenger:.4f}"
-    gain = challenger - champion if higher_is_better else champion - challenger
-    verdict = "promoted" if gain >= min_improvement and gain > 0 else "rejected"
+    against, score, margin = (
+        ("champion", champion, min_improvement) if champion is not None else ("baseline", baseline, min_baseline_gain)
+    )
+    gain = challenger - score if higher_is_better else score - challenger
+    verdict = "promoted" if gain >= margin and gain > 0 else "rejected"
     return verdict, (
-        f"{metric} {challenger:.4f} vs champion {champion:.4f} on the same holdout "
-        f"({'higher' if higher_is_better else 'lower'} is better): "
-        f"gain {gain:+.4f}, required > 0 and >= {min_improvement}"
+        f"{'' if champion is not None else 'no champion to compare; '}{metric} {challenger:.4f} vs {against} "
+        f"{score:.4f} on the same holdout ({'higher' if higher_is_better else 'lower'} is better): "
+        f"gain {gain:+.4f}, required > 0 and >= {margin}"
     )
 
 

@@ -51,6 +51,7 @@ def table_names(predictions: PredictionsConfig, key: list[str]) -> dict[str, sql
         "table": predictions.table,
         "staging": f"{predictions.table}_staging",
         "staging_index": sql.Identifier(f"{predictions.table_name}_staging_run"),
+        "entity_index": sql.Identifier(f"{predictions.table_name}_entity"),
         "latest_view": f"{predictions.table}_latest",
         "comparison_view": f"{predictions.table}_shadow_comparison",
         "key": sql.SQL(", ").join(map(sql.Identifier, key)),
@@ -79,7 +80,15 @@ def predictions_ddl(predictions: PredictionsConfig, key_types: dict[str, str], t
 
 
 class IncompleteRunError(RuntimeError):
-    """Publishing found fewer staged partitions than planned: a partition has not been scored yet."""
+    """Publishing found other staged partitions or rows than the run's scoring reported: a partition
+    has not been scored yet."""
+
+
+def publish_lock_key(predictions: PredictionsConfig, model_name: str) -> str:
+    """The advisory lock key (``sql/ml/advisory_lock.sql``) under which one model's predictions are
+    published: ``predictions:<table>:<model>``. One per model, not per interval, because intervals that
+    overlap replace each other's rows (see :func:`publish`)."""
+    return f"predictions:{predictions.table}:{model_name}"
 
 
 def stage_partition(
@@ -93,14 +102,19 @@ def stage_partition(
     end: dt.datetime,
     run_id: str,
     partition: int,
+    partitions: int,
 ) -> int:
     """Write one partition's predictions to the staging table, replacing what this run staged for
-    that partition before (so a retried partition is idempotent). One bulk write per chunk, one
+    that partition before (so a retried partition is idempotent) and for partition numbers
+    ``>= partitions`` (left by an earlier attempt of the run planned with more partitions, so that a
+    rerun with another partitioning publishes only its own rows). One bulk write per chunk, one
     transaction.
 
     Args:
         chunks: frames of :func:`score` rows, with added ``model_version`` (int) and ``is_champion``
-            (bool), for every version that scored the partition.
+            (bool), for every version that scored the partition; none for an empty partition (which
+            then only clears).
+        partition, partitions: this partition's number, ``0..partitions-1``, and the plan's count.
 
     Returns:
         Rows staged.
@@ -108,7 +122,14 @@ def stage_partition(
     Raises:
         WarehouseError: any statement failed; the partition's previous staged rows are then untouched.
     """
-    ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id, "partition": partition}
+    ids = {
+        "model_name": model_name,
+        "start": start,
+        "end": end,
+        "run_id": run_id,
+        "partition": partition,
+        "partitions": partitions,
+    }
     names = table_names(predictions, key)
     rows = 0
     with warehouse.bulk() as session:
@@ -136,38 +157,58 @@ def publish(
     end: dt.datetime,
     run_id: str,
     partitions: int,
+    rows: int,
 ) -> int:
-    """Replace all predictions of ``model_name`` for ``[start, end)`` with what run ``run_id`` staged.
+    """Replace the predictions of ``model_name`` for the entities of ``[start, end)`` with what run
+    ``run_id`` staged.
 
-    One transaction under an advisory lock on (table, model, interval): check that all ``partitions``
-    are staged, delete the interval's previous rows, insert the staged ones, clear the staging rows.
-    A rerun, retry or backfill of the interval never duplicates rows; readers never see half a batch.
+    Removed are every row of the model for an entity staged now, whichever interval wrote it (a
+    2-day run over daily ones, an hour inside a published day), and every row published before for
+    exactly ``[start, end)`` (entities gone from the source since). So an entity has one row per
+    model version however intervals are cut, and a rerun, retry or backfill never duplicates rows.
+
+    One transaction under the model's advisory lock (:func:`publish_lock_key`): check the staged
+    rows against what scoring reported, delete, insert the staged rows, clear them from staging.
+    Publishes of one model wait for each other (logged): two runs of one interval both succeed, the
+    later one's rows replace the earlier's. Readers never see half a batch.
+
+    Args:
+        partitions: partitions that staged rows (the plan's, minus empty ones).
+        rows: predictions the run's partitions staged, all versions (sum of their counts).
 
     Returns:
         Rows published.
 
     Raises:
-        IncompleteRunError: fewer partitions staged than planned; nothing is changed.
+        IncompleteRunError: the staged partitions or rows differ from ``partitions`` / ``rows``;
+            nothing is changed.
         WarehouseError: any statement failed; the previous rows are then untouched.
     """
     ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id}
     names = table_names(predictions, key)
+    lock = {"lock_key": publish_lock_key(predictions, model_name)}
+    entity_join = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(c)) for c in key)
     with warehouse.transaction() as cur:
-        fetch(
-            cur,
-            "ml/advisory_lock",
-            {"lock_key": f"{predictions.table}:{model_name}:{start.isoformat()}:{end.isoformat()}"},
-        )
+        if not fetch(cur, "ml/advisory_try_lock", lock)[0]["acquired"]:
+            log.info("another run is publishing %s predictions to %s: waiting for it", model_name, predictions.table)
+            fetch(cur, "ml/advisory_lock", lock)
         staged = fetch(cur, "ml/predictions_staged", ids, staging=names["staging"])[0]
-        if staged["partitions"] != partitions:  # every partition has rows: its batch passed min row count
+        if (staged["partitions"], staged["row_count"]) != (partitions, rows):
             raise IncompleteRunError(
-                f"run {run_id} staged {staged['partitions']} of {partitions} partitions for "
-                f"[{start}, {end}); score the missing partitions, then publish again"
+                f"run {run_id} staged {staged['row_count']} predictions in {staged['partitions']} of {partitions} "
+                f"partitions for [{start}, {end}), its scoring reported {rows}: score the missing partitions, "
+                "then publish again"
             )
         columns = sql.SQL(", ").join(map(sql.Identifier, [*key, *PREDICTION_OUTPUTS[task], *PREDICTION_RUN_COLUMNS]))
-        cur.execute(
-            statement("ml/predictions_publish", table=names["table"], staging=names["staging"], columns=columns), ids
+        publish_sql = statement(
+            "ml/predictions_publish",
+            table=names["table"],
+            staging=names["staging"],
+            columns=columns,
+            key=names["key"],
+            entity_join=entity_join,
         )
+        cur.execute(publish_sql, ids)
     log.info(
         "published %d predictions of %s for [%s, %s) to %s",
         staged["row_count"],

@@ -3,8 +3,10 @@
 A version's life: ``pending`` (row reserved, artifacts being written) -> ``candidate`` (all
 artifacts written, manifest last) or ``failed``; then a promotion decision makes it ``champion``
 (the previous champion becomes ``archived``) or leaves it ``candidate`` with decision ``rejected``.
+A version left ``pending`` by a killed retrain is marked ``failed`` by :func:`fail_stale_pending`.
 Version numbers are allocated under an advisory lock and never reused; artifacts live under the
-immutable prefix ``<model name>/<version>/`` of the artifact root.
+immutable prefix ``<model name>/<version>/`` of the artifact root. Why a version failed is kept in
+its ``decision_reason``.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import joblib
+import tenacity
 from psycopg2.extras import Json
 from sklearn.pipeline import Pipeline
 
-from pipeline.data.artifacts import ArtifactStore
+from pipeline.data.artifacts import ArtifactError, ArtifactExistsError, ArtifactStore
 from pipeline.data.warehouse import Warehouse, fetch
 from pipeline.errors import PermanentError
 
@@ -32,6 +35,11 @@ MANIFEST_FILE = "manifest.json"
 TRAINING_DATA_FILE = "training_data.parquet"
 VALIDATION_FILE = "validation.json"
 MODEL_CARD_FILE = "model_card.html"
+# Each artifact write of a registration is tried this many times, waiting 1 s, 2 s, 4 s... (at most
+# WRITE_MAX_WAIT_S) between tries, before the version is given up as failed: a passing store fault
+# costs a few seconds, not a retrain and a burnt version number.
+WRITE_ATTEMPTS = 4
+WRITE_MAX_WAIT_S = 10.0
 
 
 class RegistryError(PermanentError, RuntimeError):
@@ -124,7 +132,11 @@ def register(
 
     The row is committed as ``pending`` first, so the version number is reserved before anything is
     written to storage. Artifacts are written with ``overwrite=False``, the manifest (every file's
-    SHA-256) last. Any failure marks the row ``failed``: the version is never served or reused.
+    SHA-256) last; a failed write is retried in place (:data:`WRITE_ATTEMPTS`, exponential wait)
+    rather than failing the version. A failure that outlasts the retries marks the row ``failed``,
+    with the error as its ``decision_reason``: the version is never served or reused. Callers check
+    that the store is writable before training (:func:`check_writable`), so an unwritable store
+    fails a retrain before it reserves a version.
 
     Args:
         artifacts: builds the files (name -> bytes) to write beside the model, given the version.
@@ -157,23 +169,101 @@ def register(
     try:
         files = {MODEL_FILE: model_bytes, **artifacts(version)}
         for name, data in files.items():
-            store.put(f"{prefix}/{name}", data)
+            _put_retrying(store, f"{prefix}/{name}", data)
         manifest = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
-        store.put(f"{prefix}/{MANIFEST_FILE}", json.dumps(manifest, indent=2, sort_keys=True).encode())
-        _set_status(warehouse, new.model_name, version, "pending", "candidate")
-    except BaseException:
-        _set_status(warehouse, new.model_name, version, "pending", "failed")
-        log.exception("registration of %s v%d failed; marked failed", new.model_name, version)
+        _put_retrying(store, f"{prefix}/{MANIFEST_FILE}", json.dumps(manifest, indent=2, sort_keys=True).encode())
+    except BaseException as exc:
+        reason = f"registration failed: {type(exc).__name__}: {exc}"
+        _set_status(warehouse, new.model_name, version, "pending", "failed", reason)
+        # The error is raised on: its message says enough, a traceback here would only repeat it.
+        log.error("%s v%d marked failed (%s)", new.model_name, version, reason)
         raise
+    if not _set_status(warehouse, new.model_name, version, "pending", "candidate"):
+        raise RegistryError(
+            f"{new.model_name} v{version} is no longer pending (cleanup marked it failed after "
+            "training.pending_timeout_hours); it will not be served: retrain"
+        )
     log.info("registered %s v%d at %s", new.model_name, version, store.uri(prefix))
     return get_version(warehouse, new.model_name, version)
 
 
-def _set_status(warehouse: Warehouse, model_name: str, version: int, from_status: str, status: str) -> None:
-    warehouse.run(
+def _put_retrying(store: ArtifactStore, key: str, data: bytes) -> None:
+    """``store.put(key, data)`` (immutable), tried :data:`WRITE_ATTEMPTS` times on an ArtifactError.
+
+    An existing key (ArtifactExistsError, not retried) means an earlier try did write but its answer
+    was lost: the write stands if the stored bytes are ``data``.
+    """
+    for attempt in tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda exc: isinstance(exc, ArtifactError) and not isinstance(exc, ArtifactExistsError)
+        ),
+        stop=tenacity.stop_after_attempt(WRITE_ATTEMPTS),
+        wait=tenacity.wait_exponential(multiplier=1, max=WRITE_MAX_WAIT_S),
+        before_sleep=lambda state: log.warning(
+            "writing %s failed (try %d of %d), retrying: %s",
+            store.uri(key),
+            state.attempt_number,
+            WRITE_ATTEMPTS,
+            state.outcome.exception(),
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            try:
+                store.put(key, data)
+            except ArtifactExistsError:
+                if store.get(key) != data:
+                    raise
+
+
+def check_writable(store: ArtifactStore, model_name: str) -> None:
+    """Fail before any training if the store cannot take a new version of ``model_name``: write the
+    probe file ``<model name>/.write-check`` (replaced on each call).
+
+    Raises:
+        ArtifactError: the store refused the write (naming the URI and the store's reason).
+    """
+    try:
+        store.put(f"{model_name}/.write-check", b"this store accepts new versions of this model\n", overwrite=True)
+    except ArtifactError as exc:
+        raise ArtifactError(
+            f"{exc}; the artifact store cannot take new versions of {model_name}, so nothing was trained "
+            "and no version was reserved: fix the store's permissions or settings (artifacts.root) and retry"
+        ) from exc
+
+
+def _set_status(
+    warehouse: Warehouse, model_name: str, version: int, from_status: str, status: str, reason: str | None = None
+) -> bool:
+    """Move a version from ``from_status`` to ``status`` (``reason``: why it failed); False when it was
+    not in ``from_status``."""
+    rows = warehouse.fetch(
         "ml/registry_set_status",
-        {"model_name": model_name, "version": version, "from_status": from_status, "status": status},
+        {"model_name": model_name, "version": version, "from_status": from_status, "status": status, "reason": reason},
     )
+    return bool(rows)
+
+
+def fail_stale_pending(warehouse: Warehouse, model_name: str, cutoff: Any, actor: str) -> list[dict]:
+    """Mark ``failed`` every ``pending`` version of ``model_name`` reserved before ``cutoff``: its retrain
+    was killed while writing artifacts. Their reason says so; they are never served (only ``candidate``,
+    ``champion`` and ``archived`` versions are).
+
+    Args:
+        cutoff: timezone-aware datetime; versions whose ``created_at`` is earlier are failed.
+        actor: who decided (``cleanup/<run id>``), stored in the reason.
+
+    Returns:
+        The failed versions: ``version`` and ``created_at`` each.
+    """
+    reason = f"still pending at {cutoff:%Y-%m-%d %H:%M %Z} (training.pending_timeout_hours): its retrain was killed "
+    reason += f"before registration finished; marked failed by {actor}"
+    rows = warehouse.fetch(
+        "ml/registry_fail_stale_pending", {"model_name": model_name, "cutoff": cutoff, "reason": reason}
+    )
+    for row in rows:
+        log.warning("%s v%d was pending since %s: marked failed", model_name, row["version"], row["created_at"])
+    return rows
 
 
 def get_version(warehouse: Warehouse, model_name: str, version: int) -> dict:

@@ -9,6 +9,7 @@ and the warehouse; results are ``TypedDict`` s of keys, counts, versions and met
     predict:   resolve_models -> plan_scoring -> score_partition (mapped) -> publish
     monitor:   measure
     rollback:  rollback
+    cleanup:   run (one model's leftovers: staged rows, run files, stale pending versions)
 """
 
 from pipeline.stages.runtime import RunContext, Runtime

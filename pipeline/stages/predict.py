@@ -93,6 +93,10 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
     partition is validated whole, then scored and written in chunks of ``predictions.chunk_rows``
     by every pinned version (champion and shadow challengers). Idempotent per partition.
 
+    The suite's row-count bounds apply to the interval (``spec["rows"]`` entities), not to the
+    partition; an empty partition (hash partitions of a small interval can be) is skipped, logged,
+    and stages nothing.
+
     Raises:
         ValidationFailedError: the partition's batch fails the scoring suite; nothing is staged.
     """
@@ -103,8 +107,20 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
     cfg, ctx, ds = rt.cfg, rt.ctx, rt.cfg.dataset
     partition, partitions = spec["partition"], spec["partitions"]
     frame = extract_feature_table(rt.warehouse, ds, ctx.start, ctx.end, False, (partition, partitions))
+    ids = {
+        "model_name": models["model_name"],
+        "start": ctx.start,
+        "end": ctx.end,
+        "run_id": ctx.run_id,
+        "partition": partition,
+        "partitions": partitions,
+    }
+    if frame.empty and partitions > 1:
+        log.info("partition %d/%d: no entities in this hash partition, nothing to score", partition + 1, partitions)
+        stage_partition(rt.warehouse, cfg.predictions, ds.key, [], **ids)  # clears an earlier attempt's rows
+        return Scored(partition=partition, rows=0, staged=0)
     name = "scoring" if partitions == 1 else f"scoring-{partition + 1}-of-{partitions}"
-    rt.validate(frame, "scoring", name, ctx.start, ctx.end)
+    rt.validate(frame, "scoring", name, ctx.start, ctx.end, interval_rows=spec["rows"] if partitions > 1 else None)
     versions = [(models["champion"], True)] + [(v, False) for v in models["shadows"]]
     loaded = [
         (registry.load_model(rt.store, registry.get_version(rt.warehouse, models["model_name"], v)), v, live)
@@ -119,29 +135,24 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
                 scored = score(model, part, ds, cfg.model.decision_threshold, cfg.task)
                 yield scored.assign(model_version=version, is_champion=live)
 
-    staged = stage_partition(
-        rt.warehouse,
-        cfg.predictions,
-        ds.key,
-        chunks(),
-        model_name=models["model_name"],
-        start=ctx.start,
-        end=ctx.end,
-        run_id=ctx.run_id,
-        partition=partition,
-    )
+    staged = stage_partition(rt.warehouse, cfg.predictions, ds.key, chunks(), **ids)
     log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
     return Scored(partition=partition, rows=len(frame), staged=staged)
 
 
-def publish(rt: Runtime, models: Models, plan: list[PartitionSpec]) -> Published:
+def publish(rt: Runtime, models: Models, plan: list[PartitionSpec], scored: list[Scored]) -> Published:
     """Publish every staged partition as the interval's predictions, atomically
-    (:func:`pipeline.models.predict.publish`).
+    (:func:`pipeline.models.predict.publish`); ``scored`` is what the partitions reported, which the
+    staged rows must match.
 
     Raises:
         IncompleteRunError: a planned partition has not been staged; nothing changes.
     """
+    from pipeline.models.predict import IncompleteRunError
     from pipeline.models.predict import publish as publish_staged
+
+    if len(scored) != len(plan):
+        raise IncompleteRunError(f"{len(scored)} of {len(plan)} planned partitions were scored")
 
     rows = publish_staged(
         rt.warehouse,
@@ -152,7 +163,8 @@ def publish(rt: Runtime, models: Models, plan: list[PartitionSpec]) -> Published
         start=rt.ctx.start,
         end=rt.ctx.end,
         run_id=rt.ctx.run_id,
-        partitions=len(plan),
+        partitions=sum(1 for s in scored if s["staged"]),
+        rows=sum(s["staged"] for s in scored),
     )
     return Published(
         table=rt.cfg.predictions.table,
@@ -171,6 +183,5 @@ def run(rt: Runtime) -> Published:
     one after another, publish."""
     models = resolve_models(rt)
     plan = plan_scoring(rt)
-    for spec in plan:
-        score_partition(rt, models, spec)
-    return publish(rt, models, plan)
+    scored = [score_partition(rt, models, spec) for spec in plan]
+    return publish(rt, models, plan, scored)

@@ -50,7 +50,11 @@ class Validation(TypedDict):
 
 
 class Trained(TypedDict):
-    """A registered challenger and its holdout comparison with the champion."""
+    """A registered challenger and its holdout comparison with the champion and the baseline.
+
+    ``champion_metric`` is None when there is no champion, or when its artifact could not be loaded:
+    then ``champion_problem`` says why, and the challenger is judged against the baseline only.
+    """
 
     model_name: str
     version: int
@@ -59,6 +63,8 @@ class Trained(TypedDict):
     metrics: dict[str, float]
     champion_version: int | None
     champion_metric: float | None
+    champion_problem: str | None
+    baseline_metric: float
     artifact_uri: str
     reproduces: int | None
 
@@ -94,12 +100,18 @@ def snapshot(rt: Runtime, version: int) -> Batch:
     the same rows, the same split, and (in :func:`train`) the same config as that version.
 
     Raises:
-        RegistryError: unknown version.
+        RegistryError: unknown version, or one that is ``pending`` or ``failed`` (never registered whole).
         ArtifactIntegrityError: the snapshot's SHA-256 differs from the registered one.
     """
     from pipeline.models import registry
 
     record = registry.get_version(rt.warehouse, rt.cfg.model.name, version)
+    if record["status"] in ("pending", "failed"):
+        why = f" ({record['decision_reason']})" if record["decision_reason"] else ""
+        raise registry.RegistryError(
+            f"{rt.cfg.model.name} v{version} is {record['status']}{why}: only a registered version (candidate, "
+            "champion or archived) can be reproduced from its snapshot"
+        )
     data = registry.load_training_snapshot(rt.store, record)
     split = {k: record[k].isoformat() for k in ("train_start", "holdout_start", "holdout_end")}
     return _stored_batch(
@@ -204,7 +216,7 @@ def lineage(cfg: PipelineConfig) -> dict:
 
 def model_config(cfg: PipelineConfig) -> dict:
     """The model's own config as JSON-able data: every section but the shared ones."""
-    return cfg.model_dump(mode="json", exclude={"warehouse", "artifacts", "source"})
+    return cfg.model_dump(mode="json", exclude={"warehouse", "artifacts", "retention", "source"})
 
 
 def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
@@ -213,12 +225,20 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
 
     A batch from :func:`snapshot` is retrained with the config of the version it reproduces.
 
+    Before any training, two checks fail fast: the artifact store must take a new version
+    (:func:`pipeline.models.registry.check_writable`; nothing is reserved otherwise), and the champion's
+    artifact must load with its registered SHA-256. A champion that does not load does not stop the
+    retrain: the error names the fix (roll back to a valid version), and the challenger is compared
+    with the baseline only (``champion_problem`` records why).
+
     Raises:
         TrainingDataError: the training window or holdout has no labelled rows.
+        ArtifactError: the store cannot be written; nothing was trained or reserved.
         RegistryError, ArtifactError: registering or storing the version failed (it is then ``failed``).
     """
     import sklearn
 
+    from pipeline.data.artifacts import ArtifactError
     from pipeline.models import registry
     from pipeline.models.evaluate import baseline_metrics, holdout_metrics, permutation_importance_frame
     from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
@@ -228,6 +248,21 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     if batch["reproduces"]:
         cfg = config_of_version(cfg, registry.get_version(rt.warehouse, cfg.model.name, batch["reproduces"]))
     ds, metric, task = cfg.dataset, cfg.promotion_metric, cfg.task
+    registry.check_writable(rt.store, cfg.model.name)
+    current = registry.champion(rt.warehouse, cfg.model.name)
+    champion_model, champion_problem = None, None
+    if current is not None:
+        try:
+            champion_model = registry.load_model(rt.store, current)
+        except (registry.ArtifactIntegrityError, ArtifactError) as exc:
+            champion_problem = f"champion v{current['version']} cannot be loaded ({exc})"
+            log.error(
+                "%s; fix: roll back to a valid version (`pipeline rollback --model %s --version N`, or the "
+                "rollback__%s DAG). This retrain goes on and compares the challenger with the baseline only.",
+                champion_problem,
+                cfg.model.name,
+                cfg.model.name,
+            )
     data, frame = load_batch(rt, batch)
     split = TimeSplit.from_dict(batch["split"])
     train_df, holdout = split_by_time(frame, split, ds, task)
@@ -237,10 +272,9 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     probability = predict(model, holdout, ds, task)
     metrics = holdout_metrics(task, y_holdout, probability)
     baseline = baseline_metrics(task, y_train, y_holdout)
-    current = registry.champion(rt.warehouse, cfg.model.name)
     champion = None
-    if current is not None:
-        champion_probability = predict(registry.load_model(rt.store, current), holdout, ds, task)
+    if champion_model is not None:
+        champion_probability = predict(champion_model, holdout, ds, task)
         champion = {"version": current["version"], "metrics": holdout_metrics(task, y_holdout, champion_probability)}
     log.info(
         "holdout %s: challenger %.4f, baseline %.4f, champion %s",
@@ -326,8 +360,10 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         metric=metric,
         challenger_metric=metrics[metric],
         metrics=metrics,
-        champion_version=None if champion is None else champion["version"],
+        champion_version=None if current is None else current["version"],
         champion_metric=None if champion is None else champion["metrics"][metric],
+        champion_problem=champion_problem,
+        baseline_metric=baseline[metric],
         artifact_uri=record["artifact_uri"],
         reproduces=batch["reproduces"],
     )
@@ -335,8 +371,9 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
 
 def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
     """Apply the promotion rule (:func:`pipeline.models.evaluate.promotion_decision`) to a trained
-    challenger and record the decision; a promotion is live from the data interval's end.
-    A reproduction (:func:`snapshot`) is never promoted.
+    challenger and record the decision; a promotion is live from the data interval's end. Without a
+    usable champion the challenger must beat the baseline by ``promotion.min_baseline_gain``; the
+    reason says why no champion was compared. A reproduction (:func:`snapshot`) is never promoted.
 
     Raises:
         RegistryError: the version is not an undecided candidate.
@@ -353,8 +390,16 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
         )
     else:
         verdict, reason = promotion_decision(
-            metric, trained["challenger_metric"], trained["champion_metric"], rt.cfg.promotion.min_improvement, force
+            metric,
+            trained["challenger_metric"],
+            trained["champion_metric"],
+            rt.cfg.promotion.min_improvement,
+            force,
+            baseline=trained["baseline_metric"],
+            min_baseline_gain=rt.cfg.promotion.min_baseline_gain,
         )
+        if trained.get("champion_problem"):
+            reason = f"{trained['champion_problem']}; {reason}"
     decision = registry.Decision(
         verdict,
         reason,

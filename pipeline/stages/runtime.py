@@ -62,16 +62,17 @@ class RunContext:
 def open_warehouse(cfg: PipelineConfig) -> Warehouse:
     """The configured warehouse (``warehouse.url``), or the project's local cluster when unset.
 
+    The local cluster is checked to be the server that answers on ``warehouse.local_port``
+    (:func:`pipeline.data.local_pg.check_server`), so a run never writes to another server that
+    happens to hold the port.
+
     Raises:
-        LocalClusterError: no URL is configured and the local cluster is not running.
+        LocalClusterError: no URL is configured and the local cluster is not running, or another
+            server answers on its port.
     """
     if cfg.warehouse.url:
         return Warehouse(cfg.warehouse.url)
-    if not local_pg.is_running(cfg.warehouse.local_path):
-        raise local_pg.LocalClusterError(
-            "warehouse.url is not set and the local cluster is not running: "
-            "start it with `make warehouse`, or set PIPELINE_WAREHOUSE__URL"
-        )
+    local_pg.check_server(cfg.warehouse.local_path, cfg.warehouse.local_port)
     return Warehouse(local_pg.url(cfg.warehouse.local_port))
 
 
@@ -127,9 +128,12 @@ class Runtime:
         """Store ``doc`` as the run-scoped JSON artifact ``name`` (replacing a retry's); returns its URI."""
         return self.store.put(self.ctx.key(name), to_json(doc), overwrite=True)
 
-    def validate(self, frame: pd.DataFrame, kind: Kind, name: str, start: Any, end: Any) -> dict:
+    def validate(
+        self, frame: pd.DataFrame, kind: Kind, name: str, start: Any, end: Any, interval_rows: int | None = None
+    ) -> dict:
         """Validate a batch covering ``[start, end)`` with the ``kind`` expectation suite, store the
-        result, stop on failure.
+        result, stop on failure. ``interval_rows``: the batch is one partition of an interval of that
+        many rows, which the suite's row-count bounds then apply to (:func:`validate_batch`).
 
         The full GX result goes to the artifact store (``runs/.../validation-<name>-<random id>.json``)
         and a summary row (``batch_kind`` = ``name``) to ``ml.validation_results``, pass or fail: one
@@ -143,7 +147,7 @@ class Runtime:
         """
         from pipeline.validation import validate_batch
 
-        report = validate_batch(frame, self.cfg.validation.suite_path(kind), name)
+        report = validate_batch(frame, self.cfg.validation.suite_path(kind), name, interval_rows=interval_rows)
         uri = self.put_json(f"validation-{name}-{uuid.uuid4().hex[:12]}.json", report.result)
         self.warehouse.run(
             "ml/validation_insert",

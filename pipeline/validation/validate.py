@@ -31,6 +31,7 @@ from great_expectations.data_context.types.base import (  # noqa: E402
 )
 
 _SAMPLE_SIZE = 5  # distinct unexpected values quoted per failed expectation
+ROW_COUNT = "expect_table_row_count_to_be_between"
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ def load_suite(path: Path) -> gx.ExpectationSuite:
     return suite
 
 
-def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> ValidationReport:
+def validate_batch(
+    df: pd.DataFrame, suite_path: Path, batch_name: str, interval_rows: int | None = None
+) -> ValidationReport:
     """Validate a DataFrame against the suite stored at ``suite_path``.
 
     Args:
@@ -121,6 +124,11 @@ def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> Valid
             feature table: int64, float64, datetime64[us, UTC], category and Int64 columns).
         suite_path: a GX 1.x suite JSON file, e.g. ``config.validation.suite_path("training")``.
         batch_name: free text naming the batch in the report, e.g. ``"training"``.
+        interval_rows: when ``df`` is one hash partition of a data interval, the interval's row
+            count: the suite's ``expect_table_row_count_to_be_between`` bounds apply to it, not to
+            the partition (a partition's size is an accident of hashing), and are checked here with
+            GX's semantics (inclusive bounds unless ``strict_min``/``strict_max``; None is no bound),
+            reported like GX's own failures. None (the default): the batch is the whole interval.
 
     Returns:
         A :class:`ValidationReport`; failing expectations do not raise, call
@@ -130,6 +138,11 @@ def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> Valid
         ValueError: the suite file is missing or malformed (see :func:`load_suite`).
     """
     suite = load_suite(suite_path)
+    bounds, interval_failures = [], []
+    if interval_rows is not None:  # the row-count bounds leave the suite, to be checked on the interval
+        bounds = [e for e in suite.expectations if e.expectation_type == ROW_COUNT]
+        suite.expectations = [e for e in suite.expectations if e.expectation_type != ROW_COUNT]
+        interval_failures = [f for f in (_interval_row_count(e, interval_rows) for e in bounds) if f]
     context = gx.get_context(
         mode="ephemeral",
         project_config=DataContextConfig(
@@ -145,12 +158,14 @@ def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> Valid
         .get_batch(batch_parameters={"dataframe": df})
     )
     result = batch.validate(suite).to_json_dict()
+    if interval_rows is not None:
+        result["interval_row_count"] = {"rows": interval_rows, "evaluated": len(bounds), "failed": interval_failures}
     report = ValidationReport(
         suite_name=suite.name,
         batch_name=batch_name,
-        success=bool(result["success"]),
-        evaluated=int(result["statistics"]["evaluated_expectations"]),
-        failed=[_failure(r) for r in result["results"] if not r["success"]],
+        success=bool(result["success"]) and not interval_failures,
+        evaluated=int(result["statistics"]["evaluated_expectations"]) + len(bounds),
+        failed=[_failure(r) for r in result["results"] if not r["success"]] + interval_failures,
         result=result,
     )
     log.info(
@@ -163,6 +178,18 @@ def validate_batch(df: pd.DataFrame, suite_path: Path, batch_name: str) -> Valid
         "PASSED" if report.success else "FAILED",
     )
     return report
+
+
+def _interval_row_count(expectation: Any, rows: int) -> dict | None:
+    """The failure of a row-count expectation against an interval's ``rows`` (as :func:`_failure`
+    describes one), or None when ``rows`` is within its bounds."""
+    kwargs = {k: v for k, v in expectation.configuration.kwargs.items() if k != "batch_id"}
+    low, high = kwargs.get("min_value"), kwargs.get("max_value")
+    too_few = low is not None and (rows <= low if kwargs.get("strict_min") else rows < low)
+    too_many = high is not None and (rows >= high if kwargs.get("strict_max") else rows > high)
+    if not (too_few or too_many):
+        return None
+    return {"expectation": ROW_COUNT, "column": None, "kwargs": kwargs, "observed": f"observed {rows} in the interval"}
 
 
 def _failure(r: dict) -> dict:

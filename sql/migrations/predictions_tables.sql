@@ -19,6 +19,9 @@ CREATE TABLE IF NOT EXISTS {table} (
     FOREIGN KEY (model_name, model_version) REFERENCES ml.model_versions (model_name, version)
 );
 
+-- Publish replaces an entity's rows whatever interval wrote them: it finds them by key.
+CREATE INDEX IF NOT EXISTS {entity_index} ON {table} (model_name, {key});
+
 -- Where a predict run's partitions land before the interval is published (unlogged: a crash loses
 -- only staging rows, which the retry writes again).
 CREATE UNLOGGED TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS, partition integer NOT NULL);

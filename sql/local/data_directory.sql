@@ -1,0 +1,2 @@
+-- The data directory of the server reached: which cluster this connection is talking to.
+SHOW data_directory
