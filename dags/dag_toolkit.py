@@ -400,3 +400,47 @@ def send_alert(message: Mapping[str, Any], context: Mapping[str, Any]) -> None:
         SmtpNotifier(
             to=alerts.smtp_to, smtp_conn_id=alerts.smtp_conn_id, subject=message["title"], html_content=body
         ).notify(context)
+
+
+# Seconds a DAG file waits for the registry at parse time before offering a free version field.
+REGISTRY_PARSE_TIMEOUT_S = 3
+
+
+def registry_versions(cfg: PipelineConfig) -> list[dict] | str:
+    """The model's versions a rollback can serve, and its champion, read from ``ml.model_versions``
+    at parse time: rows ``{"version": int, "status": "candidate" | "archived" | "champion",
+    "metric": float | None (the promotion metric on the version's holdout), "holdout_end":
+    datetime}``, newest first. Or, when the registry cannot be read, the reason (a string).
+
+    The one exception to "no I/O at DAG top level": a rollback form must list the versions that
+    exist. It stays cheap: one indexed query over psycopg2 (no pandas, no SQLAlchemy), at most
+    ``REGISTRY_PARSE_TIMEOUT_S`` seconds to connect and to run, read-only. The SQL is
+    ``sql/ml/registry_rollback_choices.sql``, read directly: the warehouse module's loader pulls in
+    pandas and pyarrow.
+    """
+    import psycopg2
+    import psycopg2.extras
+
+    from pipeline.config import PROJECT_ROOT
+    from pipeline.data import local_pg
+
+    url = cfg.warehouse.url or local_pg.url(cfg.warehouse.local_port)
+    url = url.replace("postgresql+psycopg2://", "postgresql://", 1)  # libpq reads no SQLAlchemy driver name
+    query = (PROJECT_ROOT / "sql" / "ml" / "registry_rollback_choices.sql").read_text()
+    timeout_ms = REGISTRY_PARSE_TIMEOUT_S * 1000
+    try:
+        conn = psycopg2.connect(
+            url,
+            connect_timeout=REGISTRY_PARSE_TIMEOUT_S,
+            options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on -c timezone=UTC",
+        )
+    except psycopg2.Error as exc:
+        return f"cannot connect to the warehouse ({str(exc).strip().splitlines()[0]})"
+    try:
+        with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(query, {"model_name": cfg.model.name, "metric": cfg.promotion_metric})
+            return [dict(row) for row in cur.fetchall()]
+    except psycopg2.Error as exc:
+        return f"cannot read the registry ({str(exc).strip().splitlines()[0]})"
+    finally:
+        conn.close()

@@ -11,10 +11,16 @@ Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone})
 2. **validate_training_batch**: the training expectation suite; a failure stops the run here.
 3. **train_challenger**: fits the configured scikit-learn pipeline, evaluates it, a baseline and the
    current champion on the same holdout, and registers an immutable version with its artifacts and
-   lineage (feature SQL, expectation suites, config, code version).
+   lineage (feature SQL, expectation suites, config, code version); the task log names its model
+   card (`model card: <uri>`), as does promote's.
 4. **promote**: the challenger becomes champion if it beats the champion by the configured margin in
    `{metric}` (or if there is none, or if *force_promote* is set). The decision and its reason go to
    `ml.model_versions`.
+
+The champion scores into `{table}` through `predict__{model}`. Schedule: a run at each tick of
+cron `{schedule}` ({timezone}), and one at each update of the Asset `{asset}` (sent by
+`monitor__{model}`). The UI's Schedule column shows only the Asset; the DAG's description (its
+tooltip in the DAG list, and the Details tab) names both.
 
 Config: `{source}`.
 """
@@ -30,13 +36,20 @@ from pipeline.config import PipelineConfig
 def retrain_dag(cfg: PipelineConfig):
     """The retrain DAG of one model."""
     name = cfg.model.name
-    doc = dag_doc(__doc__, cfg, schedule=cfg.schedule.retrain, metric=cfg.promotion_metric)
+    doc = dag_doc(
+        __doc__, cfg, schedule=cfg.schedule.retrain, metric=cfg.promotion_metric, asset=cfg.retrain_request_asset
+    )
+
+    cron = timetable(cfg, cfg.schedule.retrain)
 
     @dag(
         dag_id=dag_id("retrain", cfg),
-        schedule=AssetOrTimeSchedule(
-            timetable=timetable(cfg, cfg.schedule.retrain), assets=[Asset(cfg.retrain_request_asset)]
+        # The UI's Schedule column shows only the asset of an AssetOrTimeSchedule: say both here.
+        description=(
+            f"Retrains {name} on cron `{cron.expression}` ({cfg.schedule.timezone}), "
+            f"or when monitor__{name} updates the asset {cfg.retrain_request_asset}."
         ),
+        schedule=AssetOrTimeSchedule(timetable=cron, assets=[Asset(cfg.retrain_request_asset)]),
         max_active_runs=1,
         params={
             "window_days": Param(

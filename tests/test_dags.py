@@ -19,13 +19,12 @@ from pipeline.config import DEFAULT_CONFIG, PROJECT_ROOT
 
 DAGS = PROJECT_ROOT / "dags"
 MODELS = sorted(p.stem for p in (PROJECT_ROOT / "config" / "models").glob("*.yaml"))
-KINDS = ("retrain", "predict", "monitor")
+KINDS = ("retrain", "predict", "monitor", "rollback")
 
 
 def load_dag(kind: str, model: str = "flight_delay"):
     """Execute dags/<kind>.py afresh (so it reads the current environment) and return the model's DAG."""
-    namespace = runpy.run_path(str(DAGS / f"{kind}.py"))
-    return namespace["rollback_dag"] if kind == "rollback" else namespace[f"{kind}__{model}"]
+    return runpy.run_path(str(DAGS / f"{kind}.py"))[f"{kind}__{model}"]
 
 
 def core_timetable(dag):
@@ -41,11 +40,11 @@ def dagbag():
     return DagBag(dag_folder=str(DAGS))
 
 
-def test_dagbag_has_three_dags_per_model_and_one_rollback():
+def test_dagbag_has_four_dags_per_model():
     bag = dagbag()
     assert bag.import_errors == {}
     assert len(MODELS) >= 2
-    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in MODELS} | {"rollback", "cleanup"}
+    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in MODELS} | {"cleanup"}
     for model in MODELS:
         for kind in KINDS:
             dag = bag.dags[f"{kind}__{model}"]
@@ -113,7 +112,7 @@ def test_daily_schedule_has_a_real_data_interval():
 
 def test_a_bad_model_file_breaks_only_its_own_dags(monkeypatch, tmp_path: Path):
     """One model file with a bad schedule: its DAGs are gone, an import error names its file and key,
-    and every other model's DAGs and the rollback DAG still load."""
+    and every other model's DAGs still load."""
     models_dir = tmp_path / "models"
     shutil.copytree(PROJECT_ROOT / "config" / "models", models_dir)
     broken = models_dir / "flight_delay.yaml"
@@ -127,11 +126,10 @@ def test_a_bad_model_file_breaks_only_its_own_dags(monkeypatch, tmp_path: Path):
     bag = dagbag()
 
     healthy = [m for m in MODELS if m != "flight_delay"]
-    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in healthy} | {"rollback", "cleanup"}
+    assert set(bag.dag_ids) == {f"{kind}__{m}" for kind in KINDS for m in healthy} | {"cleanup"}
     assert list(bag.import_errors) == [str(DAGS / "model_files.py")]
     error = next(iter(bag.import_errors.values()))
     assert str(broken) in error and "schedule.retrain" in error
-    assert bag.dags["rollback"].params.get_param("model_name").schema["enum"] == healthy
 
 
 def test_a_bad_shared_file_is_an_import_error_naming_the_key(monkeypatch):
@@ -156,15 +154,17 @@ def test_dag_files_do_no_heavy_work_at_import():
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
-def test_rollback_takes_the_model_as_an_enum():
-    dag = load_dag("rollback")
+@pytest.mark.parametrize("model", MODELS)
+def test_one_manual_rollback_dag_per_model(model):
+    """The version form itself (an enum read from the registry) is tested in test_ui.py."""
+    dag = load_dag("rollback", model)
     assert core_timetable(dag).summary == "None"  # manual only
-    assert dag.params.get_param("version").schema == {"type": "integer", "minimum": 1}
-    assert dag.params.get_param("model_name").schema["enum"] == MODELS
+    assert set(dag.params) == {"version", "valid_from", "note"}
+    assert dag.params["valid_from"] is None  # live from when it is triggered
     assert [t.task_id for t in dag.tasks] == ["rollback"] and dag.tasks[0].retries == 0
 
 
-@pytest.mark.parametrize("kind", [*KINDS, "rollback"])
+@pytest.mark.parametrize("kind", KINDS)
 def test_permanent_errors_are_not_retried(kind):
     from pipeline.errors import PermanentError
 

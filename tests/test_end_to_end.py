@@ -8,6 +8,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from airflow.sdk.exceptions import ParamValidationError
 
 from pipeline.data.warehouse import Warehouse
 from pipeline.metrics import holdout_metric_names
@@ -28,10 +29,10 @@ def stack(airflow_db, fresh_seeded_url, s3_root, s3_endpoint, monkeypatch):
     return {"warehouse": Warehouse(fresh_seeded_url), "bucket": bucket, "prefix": prefix, "endpoint": s3_endpoint}
 
 
-def run(kind: str, logical_date: dt.datetime, model: str = "flight_delay", **conf):
-    """``dag.test()`` of the model's ``<kind>__<model>`` DAG (or of the rollback DAG)."""
-    namespace = runpy.run_path(str(DAGS / f"{kind}.py"))
-    dag = namespace["rollback_dag"] if kind == "rollback" else namespace[f"{kind}__{model}"]
+def run(kind: str, logical_date: dt.datetime | None, model: str = "flight_delay", **conf):
+    """``dag.test()`` of the model's ``<kind>__<model>`` DAG, parsed now (a rollback form lists the
+    registry's versions as they are now)."""
+    dag = runpy.run_path(str(DAGS / f"{kind}.py"))[f"{kind}__{model}"]
     dagrun = dag.test(logical_date=logical_date, run_conf=conf or None)
     return dagrun, {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
 
@@ -185,10 +186,8 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
     assert comparison == flights
     assert count(wh, "SELECT count(*) FROM ml.flight_delay_predictions_latest WHERE model_version = 2") == flights
 
-    # Rollback to v1 through the rollback DAG; then invalid rollbacks change nothing.
-    dagrun, states = run(
-        "rollback", dt.datetime(2013, 3, 21, tzinfo=UTC), model_name="flight_delay", version=1, note="v2 misbehaves"
-    )
+    # Rollback to v1 through the rollback DAG, without a logical date; then invalid rollbacks change nothing.
+    dagrun, states = run("rollback", None, version=1, valid_from="2013-03-21T00:00:00+00:00", note="v2 misbehaves")
     assert dagrun.state == "success", states
     assert wh.fetch("ml/registry_champion", {"model_name": "flight_delay"})[0]["version"] == 1
     live = wh.fetch("ml/champion_at", {"model_name": "flight_delay", "at": dt.datetime(2013, 3, 22, tzinfo=UTC)})
@@ -197,13 +196,12 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
         wh.fetch("ml/registry_list", {"model_name": "flight_delay"}),
         wh.fetch("ml/champion_history_list", {"model_name": "flight_delay"}),
     )
-    for params in (
-        {"model_name": "flight_delay", "version": 42},
-        {"model_name": "origin_hourly_delay", "version": 2},  # another model, with no such version
-        {"model_name": "flight_delay", "version": 1},
-    ):
-        dagrun, states = run("rollback", dt.datetime(2013, 3, 22, tzinfo=UTC), note="bad", **params)
-        assert dagrun.state == "failed" and states["rollback"] == "failed"
+    for version in (42, 1):  # refused by the form, which offers neither an unknown version nor the champion
+        with pytest.raises(ParamValidationError, match="version"):
+            run("rollback", None, version=version, note="bad")
+    # A model with nothing to roll back to gets a free field; the task refuses.
+    dagrun, states = run("rollback", None, "origin_hourly_delay", version=2, note="bad")
+    assert dagrun.state == "failed" and states["rollback"] == "failed"
     after = (
         wh.fetch("ml/registry_list", {"model_name": "flight_delay"}),
         wh.fetch("ml/champion_history_list", {"model_name": "flight_delay"}),

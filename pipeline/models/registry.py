@@ -35,6 +35,7 @@ MODEL_FILE = "model.joblib"
 MANIFEST_FILE = "manifest.json"
 TRAINING_DATA_FILE = "training_data.parquet"
 VALIDATION_FILE = "validation.json"
+MODEL_CARD_FILE = "model_card.html"
 # Each artifact write of a registration is tried this many times, waiting 1 s, 2 s, 4 s... (at most
 # WRITE_MAX_WAIT_S) between tries, before the version is given up as failed: a passing store fault
 # costs a few seconds, not a retrain and a burnt version number.
@@ -57,6 +58,11 @@ class ArtifactIntegrityError(RegistryError):
 def version_prefix(model_name: str, version: int) -> str:
     """The immutable artifact prefix of a model version, ``<model name>/<version>``."""
     return f"{model_name}/{version}"
+
+
+def model_card_uri(artifact_uri: str) -> str:
+    """The URI of a version's model card (an HTML page), given its registry row's ``artifact_uri``."""
+    return f"{artifact_uri}/{MODEL_CARD_FILE}"
 
 
 def serialize_model(pipeline: Pipeline) -> tuple[bytes, str]:

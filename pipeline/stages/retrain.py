@@ -270,8 +270,9 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
             champion_problem = f"champion v{current['version']} cannot be loaded ({exc})"
             log.error(
                 "%s; fix: roll back to a valid version (`pipeline rollback --model %s --version N`, or the "
-                "rollback DAG). This retrain goes on and compares the challenger with the baseline only.",
+                "rollback__%s DAG). This retrain goes on and compares the challenger with the baseline only.",
                 champion_problem,
+                cfg.model.name,
                 cfg.model.name,
             )
     data, frame = load_batch(rt, batch)
@@ -358,12 +359,13 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
             registry.VALIDATION_FILE: to_json(validation),
             registry.TRAINING_DATA_FILE: data,
             "training_data.sha256": f"{batch['sha256']}  {registry.TRAINING_DATA_FILE}\n".encode(),
-            "model_card.html": model_card_html(
+            registry.MODEL_CARD_FILE: model_card_html(
                 card=card, y_holdout=y_holdout, probability=probability, importance=importance, task=task
             ),
         }
 
     record = registry.register(rt.warehouse, rt.store, new, model_bytes, model_sha, artifacts)
+    log.info("model card: %s", registry.model_card_uri(record["artifact_uri"]))
     return Trained(
         model_name=cfg.model.name,
         version=record["version"],
@@ -421,6 +423,7 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
         rt.ctx.actor,
     )
     row = registry.decide(rt.warehouse, trained["model_name"], trained["version"], decision)
+    log.info("model card: %s", registry.model_card_uri(row["artifact_uri"]))
     return Promotion(
         model_name=row["model_name"],
         version=row["version"],

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import TypedDict
 
 from pipeline.stages.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 class RollbackRequest(TypedDict):
@@ -50,4 +53,5 @@ def rollback(rt: Runtime, request: RollbackRequest) -> RollbackResult:
         request["actor"],
         request["note"],
     )
+    log.info("model card: %s", registry.model_card_uri(row["artifact_uri"]))
     return RollbackResult(model_name=row["model_name"], version=row["version"], status=row["status"])
