@@ -10,6 +10,7 @@ import runpy
 
 import pandas as pd
 import pytest
+from factories import new_version
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
@@ -23,29 +24,6 @@ from pipeline.stages.rollback import rollback as rollback_stage
 
 UTC = dt.UTC
 MODEL = "flight_delay"
-
-
-def new_version(run_id: str) -> registry.NewVersion:
-    t = dt.datetime(2013, 2, 1, tzinfo=UTC)
-    return registry.NewVersion(
-        model_name=MODEL,
-        metrics={"roc_auc": 0.7},
-        baseline_metrics={"roc_auc": 0.5},
-        params={},
-        train_start=t,
-        train_end=t,
-        holdout_start=t,
-        holdout_end=t + dt.timedelta(days=7),
-        train_rows=10,
-        holdout_rows=5,
-        training_data_sha256="0" * 64,
-        config={},
-        code_version="test",
-        sklearn_version="x",
-        python_version="y",
-        dag_id=f"retrain__{MODEL}",
-        run_id=run_id,
-    )
 
 
 def runtime(cfg, as_of: dt.datetime) -> Runtime:

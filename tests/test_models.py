@@ -7,6 +7,7 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
+from factories import new_version
 from sklearn.metrics import roc_auc_score
 
 from pipeline.config import load_config
@@ -111,29 +112,6 @@ def test_promotion_decision(metric, challenger, champion, margin, force, decisio
     assert metric in reason
 
 
-def _new_version(run_id: str, model_name: str = "m") -> registry.NewVersion:
-    t = dt.datetime(2013, 2, 1, tzinfo=UTC)
-    return registry.NewVersion(
-        model_name=model_name,
-        metrics={"roc_auc": 0.7},
-        baseline_metrics={"roc_auc": 0.5},
-        params={},
-        train_start=t,
-        train_end=t,
-        holdout_start=t,
-        holdout_end=t + dt.timedelta(days=7),
-        train_rows=10,
-        holdout_rows=5,
-        training_data_sha256="0" * 64,
-        config={},
-        code_version="test",
-        sklearn_version="x",
-        python_version="y",
-        dag_id="retrain",
-        run_id=run_id,
-    )
-
-
 def files(content: dict[str, bytes]):
     return lambda version: content
 
@@ -172,16 +150,16 @@ def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_byt
     schema.upgrade(wh)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
-    v1 = registry.register(wh, store, _new_version("r1"), data, sha, files({"metrics.json": b"{}"}))
+    v1 = registry.register(wh, store, new_version("r1", "m"), data, sha, files({"metrics.json": b"{}"}))
     assert (v1["version"], v1["status"]) == (1, "candidate")
     assert registry.champion(wh, "m") is None
     assert registry.decide(wh, "m", 1, decision("promoted", None))["status"] == "champion"
 
     with pytest.raises(OSError):
-        registry.register(wh, FailingStore(tmp_path), _new_version("r2"), data, sha, files({"metrics.json": b"{}"}))
+        registry.register(wh, FailingStore(tmp_path), new_version("r2", "m"), data, sha, files({"metrics.json": b"{}"}))
     assert registry.get_version(wh, "m", 2)["status"] == "failed"
 
-    v3 = registry.register(wh, store, _new_version("r3"), data, sha, files({}))
+    v3 = registry.register(wh, store, new_version("r3", "m"), data, sha, files({}))
     assert v3["version"] == 3  # a failed version's number is never reused
     row = registry.decide(wh, "m", 3, decision("rejected", 1))
     assert (row["status"], row["decision"]) == ("candidate", "rejected")
@@ -189,10 +167,10 @@ def test_registry_versions_promotion_and_failures(empty_url, tmp_path, model_byt
     with pytest.raises(registry.RegistryError, match="not an undecided candidate"):
         registry.decide(wh, "m", 3, decision("promoted", 1))
 
-    v4 = registry.register(wh, store, _new_version("r4"), data, sha, files({}))
+    v4 = registry.register(wh, store, new_version("r4", "m"), data, sha, files({}))
     # Compared against champion 2 (stale: the champion is 1), so a "promoted" verdict is turned down.
     assert registry.decide(wh, "m", v4["version"], decision("promoted", 2))["decision"] == "rejected"
-    v5 = registry.register(wh, store, _new_version("r5"), data, sha, files({}))
+    v5 = registry.register(wh, store, new_version("r5", "m"), data, sha, files({}))
     assert registry.decide(wh, "m", v5["version"], decision("forced", 1, day=5))["status"] == "champion"
     statuses = {r["version"]: r["status"] for r in wh.fetch("ml/registry_list", {"model_name": "m"})}
     assert statuses == {1: "archived", 2: "failed", 3: "candidate", 4: "candidate", 5: "champion"}
@@ -203,7 +181,7 @@ def test_tampered_model_artifact_is_refused(empty_url, tmp_path, model_bytes):
     schema.upgrade(wh)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
-    record = registry.register(wh, store, _new_version("r1"), data, sha, files({}))
+    record = registry.register(wh, store, new_version("r1", "m"), data, sha, files({}))
     assert registry.load_model(store, record).predict_proba is not None
     path = tmp_path / "m" / "1" / registry.MODEL_FILE
     path.write_bytes(path.read_bytes() + b"\x00")
@@ -216,7 +194,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
     schema.upgrade(wh)
     data, sha = model_bytes
     for run in ("r1", "r2"):  # versions 1 and 2 of flight_delay, which the rows reference
-        registry.register(wh, LocalStore(tmp_path), _new_version(run, "flight_delay"), data, sha, files({}))
+        registry.register(wh, LocalStore(tmp_path), new_version(run, "flight_delay"), data, sha, files({}))
     cfg = CFG.predictions
     with wh.transaction() as cur:  # an empty database has no feature query to describe: the key is bigint
         cur.execute(predict.predictions_ddl(cfg, {"flight_id": "bigint"}, TASK))
@@ -281,7 +259,7 @@ def test_champion_history_answers_which_version_was_live(empty_url, tmp_path, mo
     store = LocalStore(tmp_path)
     data, sha = model_bytes
     for run in ("r1", "r2", "r3"):
-        registry.register(wh, store, _new_version(run), data, sha, files({}))
+        registry.register(wh, store, new_version(run, "m"), data, sha, files({}))
     registry.decide(wh, "m", 1, decision("promoted", None, day=1))
     registry.decide(wh, "m", 2, decision("promoted", 1, day=8))
     registry.decide(wh, "m", 3, decision("rejected", 2, day=15))
@@ -305,12 +283,12 @@ def test_invalid_rollback_changes_nothing(empty_url, tmp_path, model_bytes, case
     schema.upgrade(wh)
     store = LocalStore(tmp_path)
     data, sha = model_bytes
-    registry.register(wh, store, _new_version("r1"), data, sha, files({}))
+    registry.register(wh, store, new_version("r1", "m"), data, sha, files({}))
     registry.decide(wh, "m", 1, decision("promoted", None))
-    registry.register(wh, store, _new_version("r2"), data, sha, files({}))
+    registry.register(wh, store, new_version("r2", "m"), data, sha, files({}))
     registry.decide(wh, "m", 2, decision("promoted", 1, day=2))
     with pytest.raises(OSError):
-        registry.register(wh, FailingStore(tmp_path), _new_version("r3"), data, sha, files({"x": b""}))
+        registry.register(wh, FailingStore(tmp_path), new_version("r3", "m"), data, sha, files({"x": b""}))
     version = {"unknown": 9, "failed": 3, "already_champion": 2, "missing_artifact": 1, "tampered": 1}[case]
     model_file = tmp_path / "m" / "1" / registry.MODEL_FILE
     if case == "missing_artifact":

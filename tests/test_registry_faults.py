@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from factories import new_version
 from sklearn.dummy import DummyClassifier
 from sklearn.pipeline import Pipeline
 
@@ -25,29 +26,6 @@ UTC = dt.UTC
 MODEL = "flight_delay"
 DAY = dt.datetime(2013, 3, 4, tzinfo=UTC)
 NO_VALIDATION = {"suite_name": "not run in this test"}
-
-
-def new_version(run_id: str) -> registry.NewVersion:
-    t = dt.datetime(2013, 2, 1, tzinfo=UTC)
-    return registry.NewVersion(
-        model_name=MODEL,
-        metrics={"roc_auc": 0.7},
-        baseline_metrics={"roc_auc": 0.5},
-        params={},
-        train_start=t,
-        train_end=t,
-        holdout_start=t,
-        holdout_end=t + dt.timedelta(days=7),
-        train_rows=10,
-        holdout_rows=5,
-        training_data_sha256="0" * 64,
-        config={},
-        code_version="test",
-        sklearn_version="x",
-        python_version="y",
-        dag_id=f"retrain__{MODEL}",
-        run_id=run_id,
-    )
 
 
 MODEL_BYTES, MODEL_SHA = registry.serialize_model(Pipeline([("m", DummyClassifier())]))
