@@ -78,6 +78,8 @@ study: seed ## Replay 2013 day by day and compare retraining policies (writes .l
 
 # Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
 airflow-db demo airflow airflow-celery: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN = postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
+# The triggerer imports the predict deadline's callback (dags/dag_toolkit.py) by its module path.
+airflow: export PYTHONPATH := $(CURDIR)/dags$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: airflow-db
 airflow-db: warehouse | $(LOGS) ## Create or migrate Airflow's metadata database in the local cluster

@@ -13,7 +13,6 @@ parsed often.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Callable, Mapping
@@ -76,6 +75,8 @@ class PipelineNotifier(BaseNotifier):
 
     async def async_notify(self, context: Mapping[str, Any]) -> None:
         """:meth:`notify` in a thread (the provider hooks are synchronous): for the triggerer."""
+        import asyncio
+
         await asyncio.to_thread(self.notify, context)
 
 
@@ -132,11 +133,11 @@ def schedule_period(schedule: Any, logical_date: dt.datetime) -> tuple[dt.dateti
     return interval.start, interval.end
 
 
-def dag_doc(template: str, cfg: PipelineConfig, **extra: Any) -> str:
+def dag_doc(template: str, cfg: PipelineConfig, intervals: bool = True, **extra: Any) -> str:
     """A DAG file's docstring, ``template``, filled in for one model: ``{model}``, ``{task}``,
     ``{timezone}``, ``{table}`` (its predictions table), ``{source}`` (its file), and ``extra``;
-    followed by which interval a run covers, what a run without data does, and which dates have
-    data (``dataset.coverage``)."""
+    followed, for a scheduled DAG (``intervals``), by which interval a run covers and what a run
+    without data does, and by which dates have data (``dataset.coverage``)."""
     doc = template.format(
         model=cfg.model.name,
         task=cfg.task,
@@ -145,14 +146,15 @@ def dag_doc(template: str, cfg: PipelineConfig, **extra: Any) -> str:
         source=cfg.source,
         **extra,
     )
-    verdict = "skipped" if cfg.schedule.on_empty == "skip" else "failed"
-    doc += (
-        "\n**Intervals.** A run with logical date D, scheduled, backfilled or triggered by hand, covers the "
-        f"schedule period that ends at D: [previous tick, D) in {cfg.schedule.timezone}. Trigger by hand with "
-        "the tick that ends the period you want; the trigger form's data interval fields, when set, choose "
-        f"another interval. A run whose interval has no data is {verdict} with a message saying so "
-        "(`schedule.on_empty`).\n"
-    )
+    if intervals:
+        verdict = "skipped" if cfg.schedule.on_empty == "skip" else "failed"
+        doc += (
+            "\n**Intervals.** A run with logical date D, scheduled, backfilled or triggered by hand, covers the "
+            f"schedule period that ends at D: [previous tick, D) in {cfg.schedule.timezone}. Trigger by hand with "
+            "the tick that ends the period you want; the trigger form's data interval fields, when set, choose "
+            f"another interval. A run whose interval has no data is {verdict} with a message saying so "
+            "(`schedule.on_empty`).\n"
+        )
     if cfg.dataset.coverage:
         doc += f"\n**Data.** {cfg.dataset.coverage}\n"
     return doc
@@ -424,7 +426,14 @@ def registry_versions(cfg: PipelineConfig) -> list[dict] | str:
     from pipeline.config import PROJECT_ROOT
     from pipeline.data import local_pg
 
-    url = cfg.warehouse.url or local_pg.url(cfg.warehouse.local_port)
+    if load_shared().airflow.warehouse_conn_id:  # the URL the tasks use: the Airflow Connection's
+        try:
+            url = connection_overrides()["warehouse"]["url"]
+        except Exception as exc:  # a missing connection, no access to connections while parsing
+            log.warning("rollback form: cannot read the warehouse connection: %s", exc)
+            return "cannot read the warehouse connection (see the DAG processor's log)"
+    else:
+        url = cfg.warehouse.url or local_pg.url(cfg.warehouse.local_port)
     url = url.replace("postgresql+psycopg2://", "postgresql://", 1)  # libpq reads no SQLAlchemy driver name
     query = (PROJECT_ROOT / "sql" / "ml" / "registry_rollback_choices.sql").read_text()
     timeout_ms = REGISTRY_PARSE_TIMEOUT_S * 1000
@@ -435,7 +444,10 @@ def registry_versions(cfg: PipelineConfig) -> list[dict] | str:
             options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on -c timezone=UTC",
         )
     except psycopg2.Error as exc:
-        return f"cannot connect to the warehouse ({str(exc).strip().splitlines()[0]})"
+        # The reason goes to the log only: libpq's message can quote a malformed URL, password and all,
+        # and the form's text is stored with the DAG and shown to every UI user.
+        log.warning("rollback form: cannot connect to the warehouse: %s", str(exc).strip().splitlines()[0])
+        return "cannot connect to the warehouse (see the DAG processor's log)"
     try:
         with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
             cur.execute(query, {"model_name": cfg.model.name, "metric": cfg.promotion_metric})

@@ -72,7 +72,7 @@ def rollback_dag(cfg: PipelineConfig):
     """The rollback DAG of one model: manual only, its version form read from the registry."""
     name = cfg.model.name
     version, versions_doc = version_param(cfg, registry_versions(cfg))
-    doc = dag_doc(__doc__, cfg, schedule=cfg.schedule.predict, versions=versions_doc)
+    doc = dag_doc(__doc__, cfg, intervals=False, schedule=cfg.schedule.predict, versions=versions_doc)
 
     @dag(
         dag_id=dag_id("rollback", cfg),

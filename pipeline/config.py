@@ -141,7 +141,8 @@ class ArtifactsConfig(_Section):
 
 class RetentionConfig(_Section):
     """How long the leftovers of runs are kept before ``pipeline cleanup`` (and the ``cleanup`` DAG)
-    removes them. Ages are wall-clock time since the leftover was written."""
+    removes them. Ages count back from the cleanup run's logical date (``--as-of`` for the CLI) to
+    when the leftover was written (wall-clock time): an as-of date in the future takes in-flight runs."""
 
     staging_hours: float = Field(
         24, gt=0, description="Staged predictions older than this belong to a crashed predict run and are deleted."

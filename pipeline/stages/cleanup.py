@@ -123,9 +123,10 @@ def clean_run_files(rt: Runtime, cutoff: dt.datetime) -> tuple[int, int]:
 
 
 def referenced(rt: Runtime) -> set[str]:
-    """Every artifact URI the registry (``ml.model_versions``: each version's folder, snapshot and
-    validation file) or a validation record (``ml.validation_results``) points at."""
-    return {row["uri"] for row in rt.warehouse.fetch("ml/cleanup_referenced_uris") if row["uri"]}
+    """Every artifact URI of the model that the registry (``ml.model_versions``: each version's
+    folder, snapshot and validation file) or a validation record (``ml.validation_results``) points at."""
+    rows = rt.warehouse.fetch("ml/cleanup_referenced_uris", {"model_name": rt.cfg.model.name})
+    return {row["uri"] for row in rows if row["uri"]}
 
 
 def _is_protected(rt: Runtime, key: str, protected: set[str]) -> bool:

@@ -227,8 +227,11 @@ def lineage(cfg: PipelineConfig) -> dict:
 
 
 def model_config(cfg: PipelineConfig) -> dict:
-    """The model's own config as JSON-able data: every section but the shared ones."""
-    return cfg.model_dump(mode="json", exclude={"warehouse", "artifacts", "retention", "source"})
+    """The model's own config as JSON-able data: its file's sections, none of the shared ones (which
+    hold credentials) and not the file's path."""
+    from pipeline.config import ModelFile
+
+    return cfg.model_dump(mode="json", exclude=PipelineConfig.model_fields.keys() - ModelFile.model_fields.keys())
 
 
 def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
