@@ -5,10 +5,9 @@ predict run over a day of about 1,000 flights is triggered through the REST API;
 each task, ``celery_taskmeta.worker``, joined to the task instances), and ``publish`` must still have
 swapped the interval atomically.
 
-Marked ``celery`` and left out of the default run: it is past the suite's two-minute bar for one
-check. On the shared 2-core machine it took 5 min in one run (setup with seeding, retrain and stack
-start 144 s, the predict run 127 s, stop 24 s) and 8.5 min in another under a load average of 13.
-Run it with ``make celery-check`` (``pytest -m celery``).
+Part of ``make test``: 68 s on the idle 2-core machine (setup with retrain and stack start, the
+predict run, stop); it took 5 to 8.5 min while several test suites shared those cores. Marked
+``celery``: ``make celery-check`` runs it alone (``pytest -m celery``).
 """
 
 from __future__ import annotations
