@@ -35,7 +35,7 @@ def receiver(monkeypatch):
             self.end_headers()
 
         def log_message(self, *args):
-            pass
+            """No request log lines on stderr."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

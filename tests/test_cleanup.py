@@ -51,7 +51,7 @@ def leftovers(request, fresh_seeded_url, tmp_path, make_config, monkeypatch):
     )
 
     class Killed(Exception):
-        pass
+        """The retrain killed while it registers its version."""
 
     def killed_store_put(key, data, overwrite=False):
         raise Killed

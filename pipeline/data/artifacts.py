@@ -120,7 +120,7 @@ class LocalStore:
             try:
                 path.unlink()
                 removed += 1
-            except FileNotFoundError:
+            except FileNotFoundError:  # removed meanwhile: its folder may still be left empty
                 pass
             except OSError as exc:
                 raise ArtifactError(f"cannot delete {path}: {exc.strerror or exc}") from exc

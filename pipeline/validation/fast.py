@@ -33,7 +33,7 @@ def _mostly(considered: int, unexpected: int, mostly: float) -> bool:
     return (float(considered) - float(unexpected)) / float(considered) >= mostly
 
 
-def _within(values: Any, kw: dict) -> Any:
+def within(values: Any, kw: dict) -> Any:
     """``min_value <= values <= max_value`` (elementwise for a Series); strict bounds and None as in GX.
 
     Raises:
@@ -51,7 +51,7 @@ def _within(values: Any, kw: dict) -> Any:
 
 def _outside(values: pd.Series, kw: dict) -> int:
     """How many of the (non-null, numeric) ``values`` fall outside the bounds."""
-    ok = _within(_numeric(values), kw)
+    ok = within(_numeric(values), kw)
     return len(values) - int(ok.sum()) if isinstance(ok, pd.Series) else (0 if ok else len(values))
 
 
@@ -105,7 +105,7 @@ def _columns_match_set(df: pd.DataFrame, kw: dict) -> dict | None:
 
 
 def _row_count(df: pd.DataFrame, kw: dict) -> dict | None:
-    return {"observed_value": len(df)} if _within(len(df), kw) else None
+    return {"observed_value": len(df)} if within(len(df), kw) else None
 
 
 def _mean(df: pd.DataFrame, kw: dict) -> dict | None:
@@ -113,7 +113,7 @@ def _mean(df: pd.DataFrame, kw: dict) -> dict | None:
     if values.empty:
         return None
     mean = float(values.mean())
-    return {"observed_value": mean} if _within(mean, kw) else None
+    return {"observed_value": mean} if within(mean, kw) else None
 
 
 def _compound_unique(df: pd.DataFrame, kw: dict) -> dict | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from pipeline.errors import PermanentError
-from pipeline.validation.fast import confirm_pass
+from pipeline.validation.fast import confirm_pass, within
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -219,10 +219,7 @@ def _validate_with_gx(df: pd.DataFrame, suite: gx.ExpectationSuite) -> dict:
 def _interval_row_count(kwargs: dict, rows: int) -> dict | None:
     """The failure of a row-count expectation (its suite-file ``kwargs``) against an interval's
     ``rows`` (as :func:`_failure` describes one), or None when ``rows`` is within its bounds."""
-    low, high = kwargs.get("min_value"), kwargs.get("max_value")
-    too_few = low is not None and (rows <= low if kwargs.get("strict_min") else rows < low)
-    too_many = high is not None and (rows >= high if kwargs.get("strict_max") else rows > high)
-    if not (too_few or too_many):
+    if kwargs.get("min_value") is None and kwargs.get("max_value") is None or within(rows, kwargs):
         return None
     return {"expectation": ROW_COUNT, "column": None, "kwargs": kwargs, "observed": f"observed {rows} in the interval"}
 
