@@ -5,6 +5,7 @@
 SELECT
     f.flight_id,
     f.time_hour + make_interval(mins => f.minute)                        AS scheduled_departure,
+    date_bin(%(horizon)s, f.time_hour + make_interval(mins => f.minute) - %(lead)s, %(origin)s) AS as_of,
     f.month,
     extract(isodow FROM f.time_hour AT TIME ZONE 'America/New_York')::int AS day_of_week,
     f.hour                                                                AS sched_dep_hour,
@@ -25,7 +26,10 @@ SELECT
     f.origin,
     f.dest,
     CASE WHEN f.dep_delay IS NULL THEN NULL
-         WHEN f.dep_delay > 15 THEN 1 ELSE 0 END::smallint               AS dep_delayed_15
+         WHEN f.dep_delay > 15 THEN 1 ELSE 0 END::smallint               AS dep_delayed_15,
+    CASE WHEN f.dep_delay IS NOT NULL THEN
+        f.time_hour + make_interval(mins => f.minute) + least(f.dep_delay, 15) * interval '1 minute'
+    END                                                                   AS label_known_at
 FROM nycflights13.flights AS f
 LEFT JOIN nycflights13.weather AS w ON w.origin = f.origin AND w.time_hour = f.time_hour
 LEFT JOIN nycflights13.planes AS p ON p.tailnum = f.tailnum
