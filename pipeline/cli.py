@@ -270,20 +270,25 @@ def study(
     model: Model = "flight_delay",
     out: Annotated[Path | None, typer.Option(help="output folder (default .local/study)")] = None,
     start: Annotated[
-        dt.datetime, typer.Option(parser=_timestamp, metavar="DATE", help="first model as of (UTC date)")
+        dt.date, typer.Option(parser=dt.date.fromisoformat, metavar="DATE", help="first model as of (local midnight)")
     ] = "2013-03-01",
-    end: Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="DATE", help="replay end, exclusive")] = (
-        "2014-01-01"
-    ),
-    policies: Annotated[str, typer.Option(help="comma-separated subset of never,monthly,weekly,drift")] = (
-        "never,monthly,weekly,drift"
-    ),
+    end: Annotated[
+        dt.date,
+        typer.Option(parser=dt.date.fromisoformat, metavar="DATE", help="replay end (local midnight), exclusive"),
+    ] = "2014-01-01",
+    policies: Annotated[
+        str, typer.Option(help="comma-separated subset of never,monthly,weekly,weekly_improvement,monitor")
+    ] = "never,monthly,weekly,weekly_improvement,monitor",
     max_iter: Annotated[int | None, typer.Option(help="override model.params.max_iter")] = None,
     threads: Annotated[
         int, typer.Option(help="OpenMP/BLAS threads per fit (0: every core; one is fastest on a busy 2-core machine)")
     ] = 1,
 ) -> None:
-    """Replay 2013 day by day through the monitor's code and compare retraining policies (HTML report)."""
+    """Replay the predict cutoffs from START to END through the feature query, training, promotion gate and
+    trigger rule, and compare retraining policies (results.json and an HTML report). Dates are midnights in
+    the model's schedule.timezone."""
+    from zoneinfo import ZoneInfo
+
     from pipeline.experiments import retraining
 
     cfg = _config(ctx, model)
@@ -291,8 +296,10 @@ def study(
         raise ConfigError(f"the study replays classifiers by realized ROC AUC; {model} is a {cfg.task} model")
     if max_iter:
         cfg = with_model_params(cfg, max_iter=max_iter)
+    tz = ZoneInfo(cfg.schedule.timezone)
+    first, stop = (dt.datetime.combine(d, dt.time(), tz) for d in (start, end))
     chosen = [p.strip() for p in policies.split(",") if p.strip()]
-    print(retraining.run(cfg, out or retraining.DEFAULT_OUT, start, end, chosen, threads))
+    print(retraining.run(cfg, out or retraining.DEFAULT_OUT, first, stop, chosen, threads))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Plots and the HTML report of the retraining-interval study (:mod:`pipeline.study`).
+"""Plots and the HTML report of the retraining study (:mod:`pipeline.experiments.retraining`).
 
 The plot functions take the study's plain DataFrames and return PNG bytes (matplotlib, Agg backend),
 so they also serve other day-by-day monitoring data.
@@ -17,7 +17,13 @@ from pipeline.experiments.result import StudyResult
 from pipeline.visualization.plots import _png
 
 TEMPLATE = Path(__file__).with_name("study_report.html.j2")
-COLOURS = {"never": "tab:gray", "monthly": "tab:blue", "weekly": "tab:green", "drift": "tab:red"}
+COLOURS = {
+    "never": "tab:gray",
+    "monthly": "tab:blue",
+    "weekly": "tab:green",
+    "weekly_improvement": "tab:olive",
+    "monitor": "tab:red",
+}
 
 
 def _figure(rows: int = 1, width: float = 9, height: float = 4):
@@ -47,7 +53,7 @@ def auc_over_time_png(daily: pd.DataFrame, window: int = 7) -> bytes:
         series = group.set_index(pd.to_datetime(group["day"]))["roc_auc"].sort_index()
         ax.plot(series.rolling(window, min_periods=1).mean(), label=policy, color=COLOURS.get(policy))
     ax.set_ylabel(f"ROC AUC ({window}-day rolling mean)")
-    ax.set_title("Realized ROC AUC of next-day predictions")
+    ax.set_title("Realized daily ROC AUC of the predictions")
     ax.grid(alpha=0.3)
     ax.legend()
     return _png(figure)
@@ -62,7 +68,7 @@ def monthly_auc_png(monthly: pd.DataFrame) -> bytes:
     figure, (ax,) = _figure()
     for policy, group in monthly.groupby("policy", sort=False):
         group = group.sort_values("month")
-        ax.plot(group["month"], group["roc_auc"], marker="o", label=policy, color=COLOURS.get(policy))
+        ax.plot(pd.to_datetime(group["month"]), group["roc_auc"], marker="o", label=policy, color=COLOURS.get(policy))
     ax.set_ylabel("ROC AUC (month pooled)")
     ax.set_title("Realized ROC AUC per month")
     ax.grid(alpha=0.3)
@@ -70,57 +76,80 @@ def monthly_auc_png(monthly: pd.DataFrame) -> bytes:
     return _png(figure)
 
 
-def drift_over_time_png(
-    drift: pd.DataFrame, feature_share: float, score_psi: float, min_roc_auc: float | None
-) -> bytes:
-    """The drift monitor's measurements per day, with the trigger thresholds and the retrains.
+def estimated_vs_realized_png(daily: pd.DataFrame, policy: str = "monitor") -> bytes:
+    """One policy's daily ROC AUC estimated from the scores alone (CBPE) against the realized one.
 
     Args:
-        drift: one row per day: ``day`` (date), ``drifted_features`` and ``voting_features`` (int),
-            ``score_psi`` (float), ``realized_roc_auc`` (float or None), ``retrain`` (bool).
-        feature_share: ``monitoring.trigger_feature_share``; drawn as ``share * voting_features``.
-        score_psi: ``monitoring.trigger_prediction_psi``.
-        min_roc_auc: ``monitoring.trigger_min_roc_auc``, or None.
+        daily: columns ``policy``, ``day`` (date), ``roc_auc`` (realized) and ``estimated_roc_auc``
+            (float, NaN where not estimated), one row per policy and day.
+        policy: the policy drawn.
 
     Returns:
-        A 9 x 7 inch PNG: drifted features, score PSI and realized ROC AUC over time; dashed lines are
-        the thresholds, vertical lines the days a retrain was triggered.
+        A 9 x 4 inch PNG: both series per day, and the mean absolute error in the title.
     """
-    figure, axes = _figure(3, height=7)
-    days = pd.to_datetime(drift["day"])
-    auc = pd.to_numeric(drift["realized_roc_auc"], errors="coerce")
-    panels = [
-        (drift["drifted_features"], feature_share * drift["voting_features"].max(), "drifted features (PSI)"),
-        (drift["score_psi"], score_psi, "score PSI vs holdout"),
-        (auc, min_roc_auc, "realized ROC AUC (window)"),
-    ]
-    for ax, (values, threshold, title) in zip(axes, panels, strict=True):
-        ax.plot(days, values, color="tab:purple", linewidth=1)
-        if threshold is not None:
-            ax.axhline(threshold, color="black", linestyle="--", linewidth=0.8)
-        for day in days[drift["retrain"].astype(bool)]:
-            ax.axvline(day, color="tab:red", alpha=0.3, linewidth=0.8)
-        ax.set_ylabel(title)
-        ax.grid(alpha=0.3)
-    axes[0].set_title("Drift of the drift-triggered policy's current model (red: retrain triggered)")
+    figure, (ax,) = _figure()
+    mine = daily[daily["policy"] == policy].sort_values("day")
+    days = pd.to_datetime(mine["day"])
+    ax.plot(days, mine["roc_auc"], color="black", linewidth=1, label="realized (labels)")
+    ax.plot(days, mine["estimated_roc_auc"], color="tab:orange", linewidth=1, label="estimated (CBPE, scores only)")
+    error = (mine["estimated_roc_auc"] - mine["roc_auc"]).abs().mean()
+    ax.set_ylabel("daily ROC AUC")
+    ax.set_title(f"{policy}: estimated vs realized daily ROC AUC (mean absolute error {error:.4f})")
+    ax.grid(alpha=0.3)
+    ax.legend()
     return _png(figure)
 
 
-def retrain_events_png(retrains: pd.DataFrame, policies: list[str], start: dt.date, end: dt.date) -> bytes:
-    """Timeline of retrains: one row per policy, a marker per retrain, a diamond for the first model.
+def monitor_decisions_png(decisions: pd.DataFrame, margin: float) -> bytes:
+    """The monitor policy's trigger evidence per day: the realized metric over the trigger window
+    against the champion's holdout metric minus ``margin``; vertical lines where a retrain was asked.
 
     Args:
-        retrains: columns ``policy`` (str) and ``day`` (date), one row per retrain after the first model.
+        decisions: columns ``day`` (date), ``realized`` (float or None), ``champion_holdout`` (float),
+            ``retrain`` (bool).
+        margin: ``monitoring.trigger.margin``.
+    """
+    figure, (ax,) = _figure()
+    days = pd.to_datetime(decisions["day"])
+    ax.plot(days, pd.to_numeric(decisions["realized"], errors="coerce"), color="tab:red", label="realized (window)")
+    ax.step(
+        days,
+        decisions["champion_holdout"] - margin,
+        where="post",
+        color="black",
+        linestyle="--",
+        linewidth=0.8,
+        label=f"champion holdout - {margin}",
+    )
+    for day in days[decisions["retrain"].astype(bool)]:
+        ax.axvline(day, color="tab:red", alpha=0.3, linewidth=0.8)
+    ax.set_ylabel("ROC AUC")
+    ax.set_title("monitor policy: trigger evidence (vertical lines: retrain asked)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _png(figure)
+
+
+def retrain_events_png(events: pd.DataFrame, policies: list[str], start: dt.date, end: dt.date) -> bytes:
+    """Timeline of retrains: one row per policy, a filled marker per promoted challenger, a hollow one
+    per refused challenger, a diamond for the first model.
+
+    Args:
+        events: columns ``policy`` (str), ``cutoff`` (datetime) and ``promoted`` (bool), one row per retrain.
         policies: the rows, top to bottom.
         start, end: the replay's first day and its (exclusive) end.
     """
     figure, (ax,) = _figure(height=1 + 0.6 * len(policies))
     for y, policy in enumerate(reversed(policies)):
-        days = pd.to_datetime(retrains.loc[retrains["policy"] == policy, "day"])
-        ax.scatter(days, [y] * len(days), marker="|", s=300, color=COLOURS.get(policy))
-        ax.scatter([pd.Timestamp(start)], [y], marker="D", color=COLOURS.get(policy))
+        mine = events[events["policy"] == policy]
+        days = pd.to_datetime(mine["cutoff"].map(lambda t: t.date()))
+        promoted = mine["promoted"].astype(bool).to_numpy()
+        colour = COLOURS.get(policy)
+        ax.scatter(days[promoted], [y] * int(promoted.sum()), marker="o", color=colour)
+        ax.scatter(days[~promoted], [y] * int((~promoted).sum()), marker="o", facecolors="none", edgecolors=colour)
+        ax.scatter([pd.Timestamp(start)], [y], marker="D", color=colour)
         ax.annotate(
-            f"{len(days)} retrains",
+            f"{len(mine)} retrains, {int(promoted.sum())} promoted",
             (pd.Timestamp(end), y),
             xytext=(5, 0),
             textcoords="offset points",
@@ -128,9 +157,9 @@ def retrain_events_png(retrains: pd.DataFrame, policies: list[str], start: dt.da
             fontsize=8,
         )
     ax.set_yticks(range(len(policies)), list(reversed(policies)))
-    ax.set_xlim(pd.Timestamp(start) - pd.Timedelta(days=3), pd.Timestamp(end) + pd.Timedelta(days=25))
+    ax.set_xlim(pd.Timestamp(start) - pd.Timedelta(days=3), pd.Timestamp(end) + pd.Timedelta(days=60))
     ax.set_ylim(-0.7, len(policies) - 0.3)
-    ax.set_title("Retrain events (diamond: first model)")
+    ax.set_title("Retrain events (filled: promoted, hollow: refused by the gate, diamond: first model)")
     ax.grid(axis="x", alpha=0.3)
     return _png(figure)
 
@@ -138,17 +167,17 @@ def retrain_events_png(retrains: pd.DataFrame, policies: list[str], start: dt.da
 def study_plots(result: StudyResult, meta: dict[str, Any]) -> dict[str, bytes]:
     """Every plot of the report: file name -> PNG bytes. ``meta`` needs ``start``, ``end`` (ISO dates),
     ``policies`` and ``monitoring`` (the config section as a dict)."""
-    mon = meta["monitoring"]
     start, end = dt.date.fromisoformat(meta["start"]), dt.date.fromisoformat(meta["end"])
     plots = {
         "auc_over_time.png": auc_over_time_png(result.daily),
         "auc_per_month.png": monthly_auc_png(result.monthly),
-        "retrain_events.png": retrain_events_png(result.retrains, list(meta["policies"]), start, end),
+        "retrain_events.png": retrain_events_png(result.events, list(meta["policies"]), start, end),
     }
-    if len(result.drift):
-        plots["drift_over_time.png"] = drift_over_time_png(
-            result.drift, mon["trigger_feature_share"], mon["trigger_prediction_psi"], mon["trigger_min_roc_auc"]
-        )
+    if result.daily["estimated_roc_auc"].notna().any():
+        plots["estimated_vs_realized.png"] = estimated_vs_realized_png(result.daily)
+    if len(result.decisions):
+        margin = (meta["monitoring"].get("trigger") or {}).get("margin", 0.02)
+        plots["monitor_decisions.png"] = monitor_decisions_png(result.decisions, margin)
     return plots
 
 
@@ -160,7 +189,7 @@ def write_report(result: StudyResult, out: Path, meta: dict[str, Any], table: st
         result: the study's result.
         out: an existing folder.
         meta: as for :func:`study_plots`, plus anything to show as run details (``model``, ``training``,
-            ``rows``, ``code_version``).
+            ``rows``, ``code_version``, ``timezone``, ``lead``, ``horizon``).
         table: the Markdown result table, shown verbatim.
 
     Returns:
@@ -174,15 +203,15 @@ def write_report(result: StudyResult, out: Path, meta: dict[str, Any], table: st
         images.append((name, "data:image/png;base64," + base64.b64encode(png).decode()))
     months = sorted(result.monthly["month"].unique())
     monthly = result.monthly.pivot(index="policy", columns="month", values="roc_auc")
-    triggered = result.retrains[result.retrains["policy"] == "drift"]
     template = Environment(autoescape=True).from_string(TEMPLATE.read_text())
     html = template.render(
         meta=meta,
         summary=result.summary.to_dict("records"),
         months=months,
         monthly=monthly,
-        triggered=triggered.to_dict("records"),
-        timings=result.timings,
+        events=result.events.to_dict("records"),
+        timings={k: v for k, v in result.timings.items() if isinstance(v, int | float)},
+        standins=result.timings.get("standins") or [],
         table=table,
         images=images,
     )
