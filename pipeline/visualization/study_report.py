@@ -37,6 +37,17 @@ def _figure(rows: int = 1, width: float = 9, height: float = 4):
     return figure, axes
 
 
+def _dated_png(figure) -> bytes:
+    """PNG bytes of ``figure`` whose x axes are dates, labelled concisely (no overlapping labels)."""
+    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+
+    for ax in figure.axes:
+        locator = AutoDateLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    return _png(figure)
+
+
 def auc_over_time_png(daily: pd.DataFrame, window: int = 7) -> bytes:
     """Realized ROC AUC over time, one line per policy: the rolling mean of the daily AUCs.
 
@@ -56,7 +67,7 @@ def auc_over_time_png(daily: pd.DataFrame, window: int = 7) -> bytes:
     ax.set_title("Realized daily ROC AUC of the predictions")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _png(figure)
+    return _dated_png(figure)
 
 
 def monthly_auc_png(monthly: pd.DataFrame) -> bytes:
@@ -73,7 +84,7 @@ def monthly_auc_png(monthly: pd.DataFrame) -> bytes:
     ax.set_title("Realized ROC AUC per month")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _png(figure)
+    return _dated_png(figure)
 
 
 def estimated_vs_realized_png(daily: pd.DataFrame, policy: str = "monitor") -> bytes:
@@ -97,7 +108,7 @@ def estimated_vs_realized_png(daily: pd.DataFrame, policy: str = "monitor") -> b
     ax.set_title(f"{policy}: estimated vs realized daily ROC AUC (mean absolute error {error:.4f})")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _png(figure)
+    return _dated_png(figure)
 
 
 def monitor_decisions_png(decisions: pd.DataFrame, margin: float) -> bytes:
@@ -127,7 +138,7 @@ def monitor_decisions_png(decisions: pd.DataFrame, margin: float) -> bytes:
     ax.set_title("monitor policy: trigger evidence (vertical lines: retrain asked)")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _png(figure)
+    return _dated_png(figure)
 
 
 def retrain_events_png(events: pd.DataFrame, policies: list[str], start: dt.date, end: dt.date) -> bytes:
@@ -157,11 +168,12 @@ def retrain_events_png(events: pd.DataFrame, policies: list[str], start: dt.date
             fontsize=8,
         )
     ax.set_yticks(range(len(policies)), list(reversed(policies)))
-    ax.set_xlim(pd.Timestamp(start) - pd.Timedelta(days=3), pd.Timestamp(end) + pd.Timedelta(days=60))
+    span = pd.Timestamp(end) - pd.Timestamp(start)
+    ax.set_xlim(pd.Timestamp(start) - span * 0.02, pd.Timestamp(end) + span * 0.25)
     ax.set_ylim(-0.7, len(policies) - 0.3)
     ax.set_title("Retrain events (filled: promoted, hollow: refused by the gate, diamond: first model)")
     ax.grid(axis="x", alpha=0.3)
-    return _png(figure)
+    return _dated_png(figure)
 
 
 def study_plots(result: StudyResult, meta: dict[str, Any]) -> dict[str, bytes]:
