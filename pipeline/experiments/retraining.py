@@ -500,15 +500,17 @@ def markdown_table(result: StudyResult) -> str:
 
 def describe(cfg: PipelineConfig, start: dt.datetime, end: dt.datetime, policies: Sequence[str], rows: int) -> dict:
     """The run's settings for the report and ``results.json``: ``start``, ``end`` (ISO dates),
-    ``timezone``, ``policies``, ``rows`` (feature-table rows), the cutoff rule (``lead``, ``horizon``)
+    ``timezone``, ``policies``, ``rows`` (feature-table rows), the cutoff rule (``lead``, ``horizon`` as
+    ``"<n> h"``, and the scored ``window`` relative to each cutoff)
     and the ``model``, ``training``, ``promotion`` and ``monitoring`` config sections as dicts."""
     rule = cfg.cutoff_rule
     return {
         "start": start.date().isoformat(),
         "end": end.date().isoformat(),
         "timezone": cfg.schedule.timezone,
-        "lead": str(rule.lead),
-        "horizon": str(rule.horizon),
+        "lead": _hours(rule.lead),
+        "horizon": _hours(rule.horizon),
+        "window": f"[cutoff + {_hours(rule.lead)}, cutoff + {_hours(rule.lead + rule.horizon)})",
         "policies": list(policies),
         "rows": rows,
         "model": cfg.model.model_dump(),
@@ -516,6 +518,10 @@ def describe(cfg: PipelineConfig, start: dt.datetime, end: dt.datetime, policies
         "promotion": cfg.promotion.model_dump(),
         "monitoring": cfg.monitoring.model_dump(),
     }
+
+
+def _hours(duration: dt.timedelta) -> str:
+    return f"{duration.total_seconds() / 3600:g} h"
 
 
 def save(result: StudyResult, out: Path, meta: dict) -> Path:
