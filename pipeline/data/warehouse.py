@@ -180,6 +180,27 @@ class Warehouse:
         finally:
             conn.close()
 
+    @contextmanager
+    def rolled_back(self) -> Iterator[Cursor]:
+        """A cursor inside one transaction that is always rolled back, never committed: for what-if
+        statements (the leakage check's changes to source rows) that must leave no trace. Row locks
+        taken meanwhile are held until the block ends.
+
+        Raises:
+            WarehouseError: as :meth:`transaction`.
+        """
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+        except psycopg2.Error as exc:
+            raise statement_failed(exc, (exc.pgerror or str(exc)).strip()) from exc
+        finally:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
+
     def run(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> None:
         """Execute ``sql/<name>.sql`` in its own transaction."""
         with self.transaction() as cur:
