@@ -358,6 +358,7 @@ def _compare(
     missing = sorted({f for f in features if f not in before.columns or f not in after.columns})
     if missing:
         raise LeakageCheckError(f"the feature query returns no feature column(s) {missing}")
+    features = [f for f in features if f not in key]  # a key column is the same on both sides by construction
     merged = before[key + features].merge(
         after[key + features], on=key, how="outer", suffixes=("", "__after"), indicator=True
     )
