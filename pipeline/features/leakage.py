@@ -68,6 +68,10 @@ class LeakageCheckError(PermanentError, ValueError):
     cannot change, no entity in any sampled window, or a feature query whose key is not unique."""
 
 
+class LeakFound(PermanentError):
+    """The check found a leak or a wrong ``as_of`` (``pipeline check-leakage`` exits 1 with it)."""
+
+
 @dataclass(frozen=True)
 class Leak:
     """One feature of one entity that moved when the data stamped at or after ``cutoff`` changed."""
