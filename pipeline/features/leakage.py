@@ -36,7 +36,7 @@ import pandas as pd
 from psycopg2 import sql
 
 from pipeline.config import CUTOFF_COLUMN, PipelineConfig, SourceConfig
-from pipeline.data.warehouse import Warehouse, fetch, qualified, read_frame, statement
+from pipeline.data.warehouse import Warehouse, fetch, read_frame, statement
 from pipeline.errors import PermanentError
 from pipeline.features.build import feature_query, window_params
 
@@ -139,15 +139,15 @@ class LeakageReport:
         for leak in self.leaks:
             shown[leak.feature] += 1
             if shown[leak.feature] <= limit:
-                rows.append([leak.feature, f"{leak.cutoff:%Y-%m-%d %H:%M}", _key_text(leak.key), leak.before, leak.after])
+                cutoff = f"{leak.cutoff:%Y-%m-%d %H:%M}"
+                rows.append([leak.feature, cutoff, _key_text(leak.key), leak.before, leak.after])
         if rows:
             frame = pd.DataFrame(rows, columns=["feature", "cutoff (UTC)", "entity", "before", "after"])
             lines += ["", frame.to_string(index=False)]
         if self.as_of_violations:
             lines += ["", "as_of violations:"]
-            lines += [
-                f"  cutoff {v.cutoff:%Y-%m-%d %H:%M}, {_key_text(v.key)}: {v.reason}" for v in self.as_of_violations[:limit]
-            ]
+            for v in self.as_of_violations[:limit]:
+                lines.append(f"  cutoff {v.cutoff:%Y-%m-%d %H:%M}, {_key_text(v.key)}: {v.reason}")
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -166,8 +166,9 @@ def check_leakage(
     """Check that the model's features use only source data known before each row's cutoff.
 
     The span of the data (``[start, end)``, by default the first to the last stamp over
-    ``dataset.sources``) is cut into ``samples`` equal strata, and in each a cutoff T is drawn (``seed``) among the ticks of the
-    model's cutoff rule whose scored window holds at least one entity. All the entities of that
+    ``dataset.sources``) is cut into ``samples`` equal strata, and in each a cutoff T is drawn
+    (``seed``) among the ticks of the model's cutoff rule whose scored window holds at least one
+    entity. All the entities of that
     window are checked (see the module docstring for the method). Every change is rolled back.
 
     Args:
