@@ -186,7 +186,8 @@ def test_cli_prints_the_verdict_and_exits_1_on_a_leak(
     from pipeline.cli import main
 
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", fresh_seeded_url)
-    args = ["check-leakage", "--model", "origin_hourly_delay", "--samples", "2", "--start", "2013-12-01", "--end", "2013-12-30"]
+    args = ["check-leakage", "--model", "origin_hourly_delay", "--samples", "2"]
+    args += ["--start", "2013-12-01", "--end", "2013-12-30"]
     assert main(args) == 0
     assert capsys.readouterr().out.startswith("no leak in ")
 
