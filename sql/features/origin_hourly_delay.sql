@@ -11,7 +11,7 @@
 --   departure (hourly buckets that end at or before the cutoff), and the flights overdue at the cutoff;
 -- - trailing mean departure delays over 7 and 28 days, and at the slot's hour of day;
 -- - the weather as last observed: the row of hour h holds observations up to minute 51, so it is
---   used from h + 1 hour on.
+--   used from h + 1 hour on; each column's latest value in the day before the cutoff.
 -- The leakage check (pipeline check-leakage) verifies it on sampled cutoffs.
 WITH schedule AS (
     SELECT f.origin,
@@ -100,13 +100,13 @@ SELECT
     coalesce(nh.scheduled_flights, 0)                                       AS scheduled_next_hour,
     coalesce(r.departed_1h, 0)                                              AS departed_1h,
     coalesce(r.departed_3h, 0)                                              AS departed_3h,
-    r.mean_delay_3h,
-    r.share_delayed_3h,
+    coalesce(r.mean_delay_3h, 0)                                            AS mean_delay_3h,
+    coalesce(r.share_delayed_3h, 0)                                         AS share_delayed_3h,
     od.overdue_flights,
-    od.mean_overdue_minutes,
+    od.overdue_minutes,
     r.mean_delay_7d,
     r.mean_delay_28d,
-    p.mean_delay_same_hour_28d,
+    coalesce(p.mean_delay_same_hour_28d, r.mean_delay_28d)                  AS mean_delay_same_hour_28d,
     w.temp,
     w.humid,
     w.wind_speed,
@@ -130,7 +130,7 @@ LEFT JOIN schedule AS nh ON nh.origin = c.origin AND nh.slot_start = c.slot_star
 -- Flights scheduled in the 6 hours before the cutoff that had not left by it (or were cancelled).
 LEFT JOIN LATERAL (
     SELECT count(*)::double precision AS overdue_flights,
-           (avg(extract(epoch FROM c.as_of - s.scheduled_at)) / 60)::double precision AS mean_overdue_minutes
+           coalesce(sum(extract(epoch FROM c.as_of - s.scheduled_at)) / 60, 0)::double precision AS overdue_minutes
     FROM nycflights13.flights AS f
     CROSS JOIN LATERAL (SELECT f.time_hour + make_interval(mins => f.minute) AS scheduled_at) AS s
     WHERE f.origin = c.origin
@@ -140,13 +140,19 @@ LEFT JOIN LATERAL (
       AND s.scheduled_at < c.as_of
       AND (f.dep_delay IS NULL OR s.scheduled_at + f.dep_delay * interval '1 minute' >= c.as_of)
 ) AS od ON true
+-- The weather last observed in the day before the cutoff: each column's latest non-null value (a row
+-- may lack one, pressure most often), but the gust of the latest row (NULL there: no gusts).
 LEFT JOIN LATERAL (
-    SELECT w.temp, w.humid, w.wind_speed, w.wind_gust, w.precip, w.pressure, w.visib
+    SELECT (array_agg(w.temp ORDER BY w.time_hour DESC) FILTER (WHERE w.temp IS NOT NULL))[1]             AS temp,
+           (array_agg(w.humid ORDER BY w.time_hour DESC) FILTER (WHERE w.humid IS NOT NULL))[1]           AS humid,
+           (array_agg(w.wind_speed ORDER BY w.time_hour DESC) FILTER (WHERE w.wind_speed IS NOT NULL))[1] AS wind_speed,
+           (array_agg(w.wind_gust ORDER BY w.time_hour DESC))[1]                                          AS wind_gust,
+           (array_agg(w.precip ORDER BY w.time_hour DESC) FILTER (WHERE w.precip IS NOT NULL))[1]         AS precip,
+           (array_agg(w.pressure ORDER BY w.time_hour DESC) FILTER (WHERE w.pressure IS NOT NULL))[1]     AS pressure,
+           (array_agg(w.visib ORDER BY w.time_hour DESC) FILTER (WHERE w.visib IS NOT NULL))[1]           AS visib
     FROM nycflights13.weather AS w
     WHERE w.origin = c.origin
       AND w.time_hour <= c.as_of - interval '1 hour'
       AND w.time_hour > c.as_of - interval '1 day'
-    ORDER BY w.time_hour DESC
-    LIMIT 1
 ) AS w ON true
 ORDER BY c.slot_start, c.origin
