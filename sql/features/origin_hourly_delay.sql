@@ -11,7 +11,7 @@
 --   departure (hourly buckets that end at or before the cutoff), and the flights overdue at the cutoff;
 -- - trailing mean departure delays over 7 and 28 days, and at the slot's hour of day;
 -- - the weather as last observed: the row of hour h holds observations up to minute 51, so it is
---   used from h + 1 hour on; each column's latest value in the day before the cutoff.
+--   used from h + 1 hour on; each column's latest value in the last 6 rows (older is stale: NULL).
 -- The leakage check (pipeline check-leakage) verifies it on sampled cutoffs.
 WITH schedule AS (
     SELECT f.origin,
@@ -140,7 +140,7 @@ LEFT JOIN LATERAL (
       AND s.scheduled_at < c.as_of
       AND (f.dep_delay IS NULL OR s.scheduled_at + f.dep_delay * interval '1 minute' >= c.as_of)
 ) AS od ON true
--- The weather last observed in the day before the cutoff: each column's latest non-null value (a row
+-- The weather last observed, in the 6 hourly rows before the cutoff: each column's latest non-null value (a row
 -- may lack one, pressure most often), but the gust of the latest row (NULL there: no gusts).
 LEFT JOIN LATERAL (
     SELECT (array_agg(w.temp ORDER BY w.time_hour DESC) FILTER (WHERE w.temp IS NOT NULL))[1]             AS temp,
@@ -153,6 +153,6 @@ LEFT JOIN LATERAL (
     FROM nycflights13.weather AS w
     WHERE w.origin = c.origin
       AND w.time_hour <= c.as_of - interval '1 hour'
-      AND w.time_hour > c.as_of - interval '1 day'
+      AND w.time_hour > c.as_of - interval '7 hours'
 ) AS w ON true
 ORDER BY c.slot_start, c.origin
