@@ -28,7 +28,7 @@ import datetime as dt
 import logging
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -149,10 +149,6 @@ class LeakageReport:
             for v in self.as_of_violations[:limit]:
                 lines.append(f"  cutoff {v.cutoff:%Y-%m-%d %H:%M}, {_key_text(v.key)}: {v.reason}")
         return "\n".join(lines)
-
-    def to_dict(self) -> dict:
-        """JSON-able (with ``default=str`` for times)."""
-        return asdict(self) | {"ok": self.ok, "leaking_features": self.leaking_features}
 
 
 def check_leakage(
