@@ -228,7 +228,9 @@ def _paired_bootstrap(
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         counts = _resample_counts(rng, n, size)
-        out.append(np.column_stack([resampled_metric(m, y, a, counts) - resampled_metric(m, y, b, counts) for m in names]))
+        out.append(
+            np.column_stack([resampled_metric(m, y, a, counts) - resampled_metric(m, y, b, counts) for m in names])
+        )
     differences = np.concatenate(out)
     return differences[np.isfinite(differences).all(axis=1)]
 
