@@ -13,8 +13,7 @@ Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone})
    current champion on the same holdout, runs the promotion gate against the champion (paired
    bootstrap intervals of each metric's difference; the log quotes them), and registers an immutable
    version with its artifacts and lineage (feature SQL, expectation suites, config, code version); the
-   task log names its model
-   card (`model card: <uri>`), as does promote's.
+   task log names its model card (`model card: <uri>`), as does promote's.
 4. **promote**: the challenger becomes champion unless the gate found it worse than the champion in
    `{metric}` or a guardrail metric beyond its tolerance, with confidence (`promotion.rule`; with no
    champion it must beat the baseline), or if *force_promote* is set. The decision, its reason and
