@@ -180,15 +180,17 @@ def test_the_improvement_rule_promotes_the_issues_noisy_gain_that_noninferiority
 
 def test_the_improvement_rule_refuses_a_point_loss_within_noise():
     y, model, champion = classification()
-    for seed in range(20):  # a challenger equal within noise whose point estimate happens to be lower
-        challenger = model(0.5)
-        decision = decide_promotion(CLASSIFIER, BINARY_CLASSIFICATION, y, challenger, champion, seed=seed)
-        if decision.comparisons[0].difference < 0:
-            break
+    challenger = next(
+        c
+        for c in (model(0.5) for _ in range(20))
+        if METRIC_FUNCTIONS["roc_auc"](y, c) < METRIC_FUNCTIONS["roc_auc"](y, champion)
+    )
+    decision = decide_promotion(CLASSIFIER, BINARY_CLASSIFICATION, y, challenger, champion)
     old = decide_promotion(
         CLASSIFIER.model_copy(update={"rule": "improvement"}), BINARY_CLASSIFICATION, y, challenger, champion
     )
 
+    assert decision.comparisons[0].ci_low < decision.comparisons[0].difference < 0 < decision.comparisons[0].ci_high
     assert decision.promote and not old.promote
 
 
