@@ -391,8 +391,26 @@ class TrainingConfig(_Section):
 
 
 class PromotionConfig(_Section):
+    """How a challenger replaces the champion (:func:`pipeline.models.promotion.decide_promotion`)."""
+
     metric: str | None = Field(None, description="Holdout metric of the task; None: the task's default.")
-    min_improvement: float = Field(0.0, ge=0)
+    rule: Literal["noninferiority", "improvement"] = Field(
+        "noninferiority",
+        description="noninferiority: promoted unless the paired bootstrap CI of the metric difference lies wholly "
+        "below -tolerance, or a guardrail's below -its tolerance; improvement: the challenger must beat the "
+        "champion's point estimate by min_improvement (the old rule).",
+    )
+    tolerance: float = Field(
+        0.005, ge=0, description="noninferiority: how much worse than the champion, in the metric's units, is noise."
+    )
+    guardrails: dict[str, float] | None = Field(
+        None,
+        description="Other holdout metrics of the task -> tolerance (in their units) they may not degrade beyond; "
+        "None: the task's defaults (pipeline.metrics.default_guardrails), {}: none.",
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the bootstrap intervals.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Paired bootstrap resamples of the holdout rows.")
+    min_improvement: float = Field(0.0, ge=0, description="improvement rule: the gain required, in the metric's units.")
     min_baseline_gain: float = Field(
         0.0,
         ge=0,
@@ -590,6 +608,21 @@ class _ModelSections(BaseModel):
                 f"promotion.metric {metric!r} is not a {self.task} metric; "
                 f"choose one of {list(holdout_metric_names(self.task))}"
             )
+        guardrails = self.promotion.guardrails or {}
+        unknown = [name for name in guardrails if not is_metric_for(self.task, name)]
+        if unknown:
+            raise ValueError(
+                f"promotion.guardrails names {unknown}, not {self.task} metrics; "
+                f"choose among {list(holdout_metric_names(self.task))}"
+            )
+        primary = metric or default_promotion_metric(self.task)
+        if primary in guardrails:
+            raise ValueError(
+                f"promotion.guardrails names the promotion metric {primary!r}; its tolerance is promotion.tolerance"
+            )
+        negative = {name: tol for name, tol in guardrails.items() if tol < 0}
+        if negative:
+            raise ValueError(f"promotion.guardrails tolerances must be >= 0, got {negative}")
         return self
 
 
