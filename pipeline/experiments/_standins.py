@@ -1,9 +1,8 @@
-"""STAND-INS, to delete once issue 10's parts are on main: minimal local versions of the promotion
-gate (:mod:`pipeline.models.promotion`), the retrain trigger (:mod:`pipeline.monitoring.trigger`'s
-``TriggerEvidence`` / new ``decide_retrain``) and CBPE (:mod:`pipeline.monitoring.estimate`), with the
-signatures of the issue's shared contract. :func:`contract` returns the real functions where they
-exist and these otherwise, and says which it used, so the study records it in ``results.json``.
-"""
+"""STAND-INS, to delete once issue 10's parts are on main: minimal local versions of the retrain trigger
+(:mod:`pipeline.monitoring.trigger`'s ``TriggerEvidence`` / new ``decide_retrain``) and CBPE
+(:mod:`pipeline.monitoring.estimate`), with the signatures of the issue's shared contract. :func:`contract`
+returns the real functions where they exist and these otherwise, and says which it used, so the study
+records it in ``results.json``."""
 
 from __future__ import annotations
 
@@ -19,10 +18,9 @@ log = logging.getLogger(__name__)
 
 
 def contract() -> tuple[dict[str, Any], list[str]]:
-    """The contract's callables by name (``decide_promotion``, ``TriggerEvidence``, ``decide_retrain``,
-    ``fit_calibrator``, ``estimate_performance``), and the names served by a stand-in."""
+    """The contract's callables by name (``TriggerEvidence``, ``decide_retrain``, ``fit_calibrator``,
+    ``estimate_performance``), and the names served by a stand-in."""
     wanted = {
-        "pipeline.models.promotion": ["decide_promotion"],
         "pipeline.monitoring.trigger": ["TriggerEvidence", "decide_retrain"],
         "pipeline.monitoring.estimate": ["fit_calibrator", "estimate_performance"],
     }
@@ -37,47 +35,6 @@ def contract() -> tuple[dict[str, Any], list[str]]:
     if standins:
         log.warning("study: stand-ins used for %s (not on this branch yet)", ", ".join(standins))
     return found, standins
-
-
-@dataclass(frozen=True)
-class _GateDecision:
-    promote: bool
-    reason: str
-    comparisons: list[dict] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {"promote": self.promote, "reason": self.reason, "comparisons": self.comparisons}
-
-
-def _decide_promotion(promotion_cfg, task, y_true, challenger, champion, *, seed=0) -> _GateDecision:
-    """Stand-in gate. ``improvement``: the old rule (:func:`promotion_decision`). ``noninferiority``:
-    promote unless the upper bound of the 95% paired-bootstrap interval (200 resamples) of
-    challenger minus champion ROC AUC is below -0.005 (no guardrails)."""
-    from scipy.stats import rankdata
-
-    from pipeline.models.evaluate import promotion_decision
-
-    def roc_auc_score(y, s):  # Mann-Whitney U / (n1 n0), ties averaged: sklearn's value, faster
-        n1 = y.sum()
-        return (rankdata(s)[y == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * (y.size - n1))
-
-    y, a, b = np.asarray(y_true), np.asarray(challenger), np.asarray(champion)
-    chall, champ = roc_auc_score(y, a), roc_auc_score(y, b)
-    if getattr(promotion_cfg, "rule", "noninferiority") == "improvement":
-        verdict, reason = promotion_decision("roc_auc", chall, champ, promotion_cfg.min_improvement)
-        return _GateDecision(verdict == "promoted", reason, [{"metric": "roc_auc", "difference": chall - champ}])
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(200):
-        i = rng.integers(0, len(y), len(y))
-        if y[i].min() != y[i].max():
-            diffs.append(roc_auc_score(y[i], a[i]) - roc_auc_score(y[i], b[i]))
-    low, high = np.quantile(diffs, [0.025, 0.975])
-    promote = high >= -0.005
-    reason = f"roc_auc difference {chall - champ:+.4f}, 95% CI [{low:+.4f}, {high:+.4f}] vs tolerance -0.005"
-    return _GateDecision(
-        bool(promote), reason, [{"metric": "roc_auc", "difference": chall - champ, "low": low, "high": high}]
-    )
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,7 @@ from pipeline.config import CUTOFF_COLUMN, PROJECT_ROOT, PipelineConfig
 from pipeline.experiments._standins import contract
 from pipeline.experiments.result import StudyResult
 from pipeline.models.evaluate import METRIC_FUNCTIONS
+from pipeline.models.promotion import decide_promotion
 from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
 from pipeline.monitoring.performance import realized_performance
 
@@ -132,7 +133,7 @@ class _PolicyState:
 
 class _Replay:
     """The replay's state: the sorted feature table, its time indexes, the fitted models (one per
-    retrain cutoff, shared by the policies), and the contract's gate, trigger and CBPE functions."""
+    retrain cutoff, shared by the policies), and the contract's trigger and CBPE functions."""
 
     def __init__(self, frame: pd.DataFrame, cfg: PipelineConfig, start: dt.datetime, end: dt.datetime):
         ds = cfg.dataset
@@ -198,7 +199,7 @@ class _Replay:
         if key not in self.champion_on:
             self.champion_on[key] = predict(champion.pipeline, self.frame.iloc[challenger.holdout], self.ds, TASK)
         champion_scores = self.champion_on[key]
-        gate = self.fn["decide_promotion"](
+        gate = decide_promotion(
             state.promotion, self.cfg.task, challenger.y_holdout, challenger.holdout_scores, champion_scores, seed=0
         )
         self.clock["gate_seconds"] += time.perf_counter() - began
