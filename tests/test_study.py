@@ -30,7 +30,9 @@ ROWS_PER_DAY = 60
 
 @pytest.fixture(scope="module")
 def cfg():
-    return load_config("flight_delay", model={"params": {"max_iter": 10}})
+    # The synthetic weather shift is a drift test: the drift triggers are switched on (off by default).
+    drift_on = {"trigger": {"feature_drift": True, "prediction_drift": True}}
+    return load_config("flight_delay", model={"params": {"max_iter": 10}}, monitoring=drift_on)
 
 
 def synthetic_table(cfg, seed: int = 0) -> pd.DataFrame:

@@ -13,7 +13,8 @@ from ``d`` on. Policies:
   ``monitor`` stage calls, :func:`~pipeline.monitoring.window.evaluate_window` (the realized ROC AUC
   pools every prediction the policy made for the window, whichever of its models made it, as the
   monitor pools every champion prediction), and apply the same rule, :func:`decide_retrain`, with
-  ``cfg.monitoring``; retrain when it says so.
+  ``cfg.monitoring`` (the realized ROC AUC against the model's own holdout ROC AUC, its age, and the
+  drift triggers where switched on); retrain when it says so.
 
 Every model of every policy is :func:`train_model` fitted on the training rows of
 ``TimeSplit.ending_at(d, cfg.training)`` (:func:`split_by_time`); the first one, shared by all
@@ -38,8 +39,8 @@ import pandas as pd
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.experiments.result import StudyResult
 from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
-from pipeline.monitoring.performance import realized_performance
-from pipeline.monitoring.trigger import decide_retrain
+from pipeline.monitoring.performance import metric_value, realized_performance
+from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
 from pipeline.monitoring.window import evaluate_window
 
 log = logging.getLogger(__name__)
@@ -52,13 +53,15 @@ TASK = "binary_classification"  # the study compares classifiers by realized ROC
 
 @dataclass(frozen=True)
 class Model:
-    """A model trained as of ``trained_at`` (its split's holdout end, a UTC midnight)."""
+    """A model trained as of ``trained_at`` (its split's holdout end, a UTC midnight), with its holdout
+    ROC AUC (None on a single class)."""
 
     trained_at: dt.datetime
     pipeline: Any
     split: TimeSplit
     holdout_scores: np.ndarray
     fit_seconds: float
+    holdout_roc_auc: float | None
 
     @property
     def name(self) -> str:
@@ -121,7 +124,9 @@ def replay(
             began = time.perf_counter()
             pipeline = train_model(train, cfg.model, ds)
             seconds = time.perf_counter() - began
-            models[day] = Model(day, pipeline, split, predict(pipeline, holdout, ds, TASK), seconds)
+            scores = predict(pipeline, holdout, ds, TASK)
+            auc = metric_value("roc_auc", holdout[ds.label], scores)
+            models[day] = Model(day, pipeline, split, scores, seconds, auc)
         return models[day]
 
     def monitor(day: dt.datetime, model: Model, made: list[pd.DataFrame], last_trigger: dt.datetime | None):
@@ -147,15 +152,19 @@ def replay(
             model.pipeline, reference[model.name], model.holdout_scores, window, predictions, ds, mon, TASK
         )
         voting = cfg.voting_features
-        decision = decide_retrain(
-            evaluation.feature_drift,
-            evaluation.prediction_drift,
-            evaluation.realized,
-            mon,
-            voting,
-            last_trigger,
-            day,
+        performance = evaluation.performance
+        labelled = performance.loc[performance["metric"] == "rows", "value"].sum() if len(performance) else 0
+        evidence = TriggerEvidence(
+            metric="roc_auc",
+            realized=evaluation.realized,
+            labelled_rows=int(labelled),
+            champion_holdout=model.holdout_roc_auc,
+            champion_cutoff=model.trained_at,
+            feature_drift=evaluation.feature_drift,
+            prediction_drift=evaluation.prediction_drift,
+            features=voting,
         )
+        decision = decide_retrain(evidence, mon, last_trigger, day)
         clock["monitor_seconds"] += time.perf_counter() - began
         return {
             "day": day.date(),

@@ -70,9 +70,7 @@ def monthly_auc_png(monthly: pd.DataFrame) -> bytes:
     return _png(figure)
 
 
-def drift_over_time_png(
-    drift: pd.DataFrame, feature_share: float, score_psi: float, min_roc_auc: float | None
-) -> bytes:
+def drift_over_time_png(drift: pd.DataFrame, feature_share: float, score_psi: float) -> bytes:
     """The drift monitor's measurements per day, with the trigger thresholds and the retrains.
 
     Args:
@@ -80,7 +78,6 @@ def drift_over_time_png(
             ``score_psi`` (float), ``realized_roc_auc`` (float or None), ``retrain`` (bool).
         feature_share: ``monitoring.trigger_feature_share``; drawn as ``share * voting_features``.
         score_psi: ``monitoring.trigger_prediction_psi``.
-        min_roc_auc: ``monitoring.trigger_min_roc_auc``, or None.
 
     Returns:
         A 9 x 7 inch PNG: drifted features, score PSI and realized ROC AUC over time; dashed lines are
@@ -92,7 +89,7 @@ def drift_over_time_png(
     panels = [
         (drift["drifted_features"], feature_share * drift["voting_features"].max(), "drifted features (PSI)"),
         (drift["score_psi"], score_psi, "score PSI vs holdout"),
-        (auc, min_roc_auc, "realized ROC AUC (window)"),
+        (auc, None, "realized ROC AUC (window)"),
     ]
     for ax, (values, threshold, title) in zip(axes, panels, strict=True):
         ax.plot(days, values, color="tab:purple", linewidth=1)
@@ -147,7 +144,7 @@ def study_plots(result: StudyResult, meta: dict[str, Any]) -> dict[str, bytes]:
     }
     if len(result.drift):
         plots["drift_over_time.png"] = drift_over_time_png(
-            result.drift, mon["trigger_feature_share"], mon["trigger_prediction_psi"], mon["trigger_min_roc_auc"]
+            result.drift, mon["trigger_feature_share"], mon["trigger_prediction_psi"]
         )
     return plots
 
