@@ -172,3 +172,11 @@ def test_the_evidence_is_json():
 def test_an_unknown_metric_is_refused():
     with pytest.raises(ValueError, match="unknown metric"):
         decide_retrain(evidence(metric="accuracy"), MON, None, NOW)
+
+
+def test_airflow_s_pendulum_datetimes_work():
+    import pendulum
+
+    now = pendulum.datetime(2013, 6, 10, tz="UTC")  # what a DAG run's data interval end is
+    decision = decide_retrain(evidence(age_days=30), MON, pendulum.datetime(2013, 6, 1, tz="UTC"), now)
+    assert decision.retrain and decision.evidence["age"]["age_days"] == pytest.approx(30)

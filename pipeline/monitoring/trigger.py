@@ -126,7 +126,8 @@ def decide_retrain(
             f"{'-' if higher_is_better else '+'} margin {rule.margin:g} = {limit:.4f}"
         )
 
-    age_days = (now - evidence.champion_cutoff) / dt.timedelta(days=1)
+    # total_seconds: Airflow hands pendulum datetimes, whose difference does not divide by a timedelta.
+    age_days = (now - evidence.champion_cutoff).total_seconds() / 86_400
     old = rule.max_age_days is not None and age_days > rule.max_age_days
     if old:
         reasons.append(f"age: champion's holdout ended {age_days:.1f} days ago > max age {rule.max_age_days:g} days")
