@@ -51,14 +51,17 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
         == 3 * len(cfg.dataset.numeric_features) + 2 * len(cfg.dataset.categorical_features) + 3
     )  # + score's psi, wasserstein, jensen_shannon
     assert features > 0 and after_first["retrain_triggers"] == 1
-    # Realized performance exists for the day that was predicted (its labels are in the warehouse).
+    # Realized performance exists for the day that was predicted, on the labels known before the monitor's
+    # cutoff (label_known_at: departure, or 15 minutes after schedule): not those of the last minutes of the day.
     perf = open_warehouse(cfg)
     with perf.transaction() as cur:
         cur.execute("SELECT value FROM ml.model_performance WHERE metric = 'rows' AND day = '2013-03-03'")
         rows = cur.fetchone()[0]
         cur.execute(
             "SELECT count(*) FROM ml.flight_delay_predictions p JOIN nycflights13.flights f USING (flight_id) "
-            "WHERE f.dep_delay IS NOT NULL"
+            "WHERE f.dep_delay IS NOT NULL AND f.time_hour + make_interval(mins => f.minute) "
+            "+ least(f.dep_delay, 15) * interval '1 minute' < %s",
+            (ctx.end,),
         )
         assert rows == cur.fetchone()[0]
 
