@@ -208,6 +208,11 @@ def test_the_monitor_stores_estimates_next_to_realized_values(fresh_seeded_url, 
     assert again["estimated_at"] == MARCH_3 + DAY and again["as_of"] == again["realized_at"] == MARCH_3 + 2 * DAY
     assert again["run_id"] == "m2" and again["estimated_roc_auc"] == pytest.approx(row["estimated_roc_auc"])
 
+    # `pipeline status` shows the rule's inputs of the latest decision.
+    from pipeline.cli import summary_report
+
+    assert "  rule: realized roc_auc " in summary_report(cfg) and "labelled rows (min 500)" in summary_report(cfg)
+
 
 def test_a_regression_has_no_estimates(fresh_seeded_url, tmp_path, make_config):
     cfg = make_config(fresh_seeded_url, str(tmp_path), name="origin_hourly_delay", model={"params": {"max_iter": 20}})
