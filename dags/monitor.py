@@ -2,16 +2,18 @@
 ### Monitor `{model}`
 
 Watches the champion of `{model}` ({task}) for drift and decay on the schedule `{schedule}`
-({timezone}), and asks `retrain__{model}` for a new model when they cross the thresholds in its
-`monitoring` config.
+({timezone}), and asks `retrain__{model}` for a new model when a trigger of its `monitoring.trigger`
+config fires (by default: realized performance worse than the champion's own holdout value by more
+than the margin, or the champion older than the maximum age; drift triggers when switched on).
 
 1. **measure**: over the last `monitoring.window_days` before this run's data interval end:
    feature drift against the champion's training data (PSI, Wasserstein, Jensen-Shannon), prediction
-   drift against its holdout predictions, and realized performance of the predictions already made
-   in `{table}`, now that their labels are known. Written to `ml.feature_drift`,
-   `ml.model_performance` and `ml.retrain_triggers`, replacing this interval's rows on a rerun.
+   drift against its holdout predictions, realized performance of the predictions already made
+   in `{table}` whose labels are known, and (classifiers) each day's performance estimated from the
+   scores alone (CBPE). Written to `ml.feature_drift`, `ml.model_performance`,
+   `ml.performance_estimates` and `ml.retrain_triggers`, replacing this interval's rows on a rerun.
    With `alerts.monitor_decisions` on, a retrain request (or one a cooldown suppressed) is alerted.
-2. **should_retrain**: stops here unless a threshold was crossed and the last requested retrain is
+2. **should_retrain**: stops here unless a trigger fired and the last requested retrain is
    older than `monitoring.cooldown_days`.
 3. **request_retrain**: updates the Asset `{asset}`, which triggers `retrain__{model}` (beside its
    regular schedule), as of this run's data interval end.

@@ -201,7 +201,7 @@ def predict(ctx: typer.Context, model: Model, end: End, start: Start = None) -> 
 
 @app.command()
 def monitor(ctx: typer.Context, model: Model, end: End, start: Start = None) -> None:
-    """Measure drift and realized performance; decide whether to ask for a retrain."""
+    """Measure drift, realized and estimated performance; decide whether to ask for a retrain."""
     from pipeline.stages import monitor as stage
 
     _print(stage.measure(_runtime(_config(ctx, model), "monitor", start, end)))
@@ -397,6 +397,14 @@ def summary_report(cfg: PipelineConfig) -> str:
             f"{e.get('voting_features', '?')} voting features drifted (PSI), realized {e.get('realized_metric', '')} "
             f"{_num(e.get('realized_value'))} (pooled): {verdict}"
         )
+        if "trigger" in e:  # the rule's inputs (pipeline.monitoring.trigger.decide_retrain)
+            perf, age = e["trigger"]["performance"], e["trigger"]["age"]
+            lines.append(
+                f"  rule: realized {e['trigger']['metric']} {_num(perf['realized'])} on {perf['labelled_rows']} "
+                f"labelled rows (min {perf['min_labelled_rows']}) vs limit {_num(perf['limit'])} (holdout "
+                f"{_num(perf['champion_holdout'])}, margin {perf['margin']}); champion age {age['age_days']:.1f} "
+                f"of {age['max_age_days']} days"
+            )
         lines += [f"  - {reason}" for reason in t["reasons"]]
     order = "score DESC" if cfg.task == "binary_classification" else "prediction DESC"
     lines += [
@@ -407,6 +415,8 @@ def summary_report(cfg: PipelineConfig) -> str:
         f"WHERE model_name = '{name}';",
         f"  SELECT * FROM {table}_shadow_comparison ORDER BY data_interval_start;",
         f"  SELECT * FROM ml.champion_periods WHERE model_name = '{name}' ORDER BY valid_from;",
+        f"  SELECT day, estimated_roc_auc, realized_roc_auc FROM ml.performance_estimates WHERE model_name = '{name}' "
+        "ORDER BY day DESC;",
     ]
     return "\n".join(lines)
 

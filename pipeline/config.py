@@ -492,6 +492,34 @@ class ScheduleConfig(_Section):
         return v
 
 
+class TriggerConfig(_Section):
+    """When the monitor asks for a retrain (:func:`pipeline.monitoring.trigger.decide_retrain`).
+
+    Default rule (issue 10's replay of 2013: as good as weekly retraining with about a third of its
+    retrains): the champion's realized promotion metric over the last ``performance_window_days``
+    (at least ``min_labelled_rows`` labelled predictions) is worse than its own holdout value by more
+    than ``margin``, or the champion's data is older than ``max_age_days``. Drift is always measured
+    and stored; it asks for a retrain only where switched on here."""
+
+    performance_window_days: int = Field(
+        7, ge=1, description="Days of labelled champion predictions the realized metric pools."
+    )
+    min_labelled_rows: int = Field(
+        500, ge=1, description="Fewer labelled predictions in that window: no performance trigger (too noisy)."
+    )
+    margin: float = Field(
+        0.02,
+        ge=0,
+        description="Retrain when the realized metric is worse than the champion's holdout value by more than "
+        "this, in the metric's units (ROC AUC for the classifier, RMSE in label units for a regression).",
+    )
+    max_age_days: int | None = Field(
+        28, gt=0, description="Retrain when the champion's holdout ended more than this many days ago; None: never."
+    )
+    feature_drift: bool = Field(False, description="Feature drift (trigger_feature_share) asks for a retrain.")
+    prediction_drift: bool = Field(False, description="Prediction drift (trigger_prediction_psi) asks for a retrain.")
+
+
 class MonitoringConfig(_Section):
     """Drift and realized-performance monitoring, and when it asks for a retrain."""
 
@@ -525,15 +553,17 @@ class MonitoringConfig(_Section):
         description="PSI and Jensen-Shannon bins are pooled (fewer quantile bins, rare categories merged) until "
         "each expects at least this many of the window's rows; 0: no pooling.",
     )
-    trigger_feature_share: float = Field(0.5, gt=0, le=1, description="Retrain when this share of features drift.")
+    trigger: TriggerConfig = TriggerConfig()
+    trigger_feature_share: float = Field(
+        0.5, gt=0, le=1, description="Feature drift: this share of the voting features drift (trigger.feature_drift)."
+    )
     trigger_prediction_psi: float = Field(
         0.25,
         gt=0,
         description="Retrain when the score PSI exceeds this and the score drifted by PSI (its sample-size aware "
         "threshold): a floor on the score's PSI threshold.",
     )
-    trigger_min_roc_auc: float | None = Field(0.65, gt=0, lt=1, description="Retrain when realized AUC falls below.")
-    cooldown_days: int = Field(7, ge=0, description="At most one drift-triggered retrain per this many days.")
+    cooldown_days: int = Field(7, ge=0, description="At most one requested retrain per this many days.")
 
     @field_validator("schedule")
     @classmethod

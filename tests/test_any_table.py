@@ -95,7 +95,7 @@ def deployment(tmp_path: Path, url: str, name: str, key: list[str], task: str, l
         "model": {"estimator": estimator, "params": {}},
         "training": {"window_days": 60, "holdout_days": 14},
         "predictions": {"table": f"ml.{name}_predictions", "shadow_latest_candidate": False},
-        "monitoring": {"window_days": 7, "trigger_min_roc_auc": None},
+        "monitoring": {"window_days": 7},
     }
     (models / f"{name}.yaml").write_text(yaml.safe_dump(model))
     return str(shared)

@@ -16,14 +16,15 @@ import pytest
 
 from pipeline.config import MonitoringConfig
 from pipeline.monitoring.drift import drifted_features, feature_drift, prediction_drift
-from pipeline.monitoring.trigger import decide_retrain
+from pipeline.monitoring.trigger import TriggerDecision, TriggerEvidence, decide_retrain
 
 NUMERIC = ["temp", "distance", "engines", "precip", "wind_gust"]
 CATEGORICAL = ["carrier", "origin"]
 FEATURES = NUMERIC + CATEGORICAL
 CARRIERS = ["UA", "B6", "EV", "DL", "AA", "MQ", "US", "9E", "WN", "VX", "FL", "AS", "F9", "YV", "HA"]
 CARRIER_SHARES = np.array([17, 16, 16, 14, 10, 8, 6, 5.5, 3.7, 1.5, 1, 0.2, 0.2, 0.2, 0.1])
-MON = MonitoringConfig()  # the defaults under test
+# The defaults under test, with the drift triggers (off by default) switched on.
+MON = MonitoringConfig(trigger={"feature_drift": True, "prediction_drift": True})
 # The rule before: fixed thresholds whatever the window's size, decile bins, no minimum.
 FIXED = {"significance": None, "min_rows": 1, "min_bin_rows": 0}
 NOW = dt.datetime(2013, 6, 1, tzinfo=dt.UTC)
@@ -69,8 +70,13 @@ def measure(reference: pd.DataFrame, window: pd.DataFrame, **rule) -> tuple[pd.D
     return features, score
 
 
+def decide(features: pd.DataFrame, score: pd.DataFrame, voting: list[str] = FEATURES) -> TriggerDecision:
+    """The trigger on drift alone: no labelled rows, a champion trained as of now."""
+    return decide_retrain(TriggerEvidence("roc_auc", None, 0, None, NOW, features, score, voting), MON, None, NOW)
+
+
 def retrain(features: pd.DataFrame, score: pd.DataFrame) -> bool:
-    return decide_retrain(features, score, None, MON, FEATURES, None, NOW).retrain
+    return decide(features, score).retrain
 
 
 @pytest.mark.parametrize("seed", range(1, 9))
@@ -135,7 +141,7 @@ def test_a_real_shift_on_30_rows_still_fires(reference, seed):
     features, score = measure(reference, both)
     assert score["drifted"].iloc[0] and retrain(features, score)
     voting = ["temp", "distance", "carrier", "origin"]
-    decision = decide_retrain(features, score.assign(drifted=False), None, MON, voting, None, NOW)
+    decision = decide(features, score.assign(drifted=False), voting)
     assert decision.retrain and decision.reasons[0].startswith("feature drift: 3 of 4")
 
 
@@ -182,5 +188,5 @@ def test_prediction_drift_follows_the_same_rule_in_the_trigger(reference):
     fixed = [measure(reference, flights(30, seed=seed), **FIXED)[1] for seed in range(20, 30)]
     assert any((s.loc[s["metric"] == "psi", "value"] > MON.trigger_prediction_psi).any() for s in fixed)
     _, shifted = measure(reference, flights(30, seed=20, temp_shift=1.5))
-    decision = decide_retrain(no_features, shifted, None, MON, FEATURES, None, NOW)
+    decision = decide(no_features, shifted)
     assert decision.retrain and decision.reasons[0].startswith("prediction drift")

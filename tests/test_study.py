@@ -216,11 +216,11 @@ def test_monitor_decides_on_the_evidence_it_had_and_follows_its_rule(cfg, table,
         assert row.labelled_rows == len(window)
         assert row.realized == pytest.approx(roc_auc_score(window[ds.label].astype(int), window["score"]))
     # the rule: below the champion's own holdout by the margin with enough rows, or too old
+    rule = cfg.monitoring.trigger
     for row in decisions.itertuples():
-        low = row.labelled_rows >= 500 and row.realized < row.champion_holdout - 0.02  # NaN: False
-        assert (row.retrain or row.suppressed) == (
-            low or row.day - dt.date.fromisoformat(row.champion) > dt.timedelta(28)
-        )
+        low = row.labelled_rows >= rule.min_labelled_rows and row.realized < row.champion_holdout - rule.margin
+        old = row.day - dt.date.fromisoformat(row.champion) > dt.timedelta(days=rule.max_age_days)
+        assert (row.retrain or row.suppressed) == (low or old), row
 
 
 def test_daily_auc_and_cbpe_estimate(cfg, result):

@@ -35,8 +35,7 @@ class StudyResult:
       trained after the first model), ``promotions`` (int), ``train_seconds`` (wall seconds of all its
       fits, the first model's included), ``pooled_roc_auc`` (all its predictions pooled),
       ``mean_daily_roc_auc`` (mean of its daily ROC AUCs).
-    - ``timings``: wall seconds of the replay's parts, ``unique_fits``, and ``standins`` (the issue-10
-      interfaces served by a local stand-in in this run, if any).
+    - ``timings``: wall seconds of the replay's parts, and ``unique_fits``.
     """
 
     predictions: pd.DataFrame

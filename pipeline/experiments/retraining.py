@@ -65,12 +65,13 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import CUTOFF_COLUMN, PROJECT_ROOT, PipelineConfig
-from pipeline.experiments._standins import contract
 from pipeline.experiments.result import StudyResult
 from pipeline.models.evaluate import METRIC_FUNCTIONS
 from pipeline.models.promotion import decide_promotion
 from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
+from pipeline.monitoring.estimate import estimate_performance, fit_calibrator
 from pipeline.monitoring.performance import realized_performance
+from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
 
 log = logging.getLogger(__name__)
 
@@ -133,13 +134,12 @@ class _PolicyState:
 
 class _Replay:
     """The replay's state: the sorted feature table, its time indexes, the fitted models (one per
-    retrain cutoff, shared by the policies), and the contract's trigger and CBPE functions."""
+    retrain cutoff, shared by the policies)."""
 
     def __init__(self, frame: pd.DataFrame, cfg: PipelineConfig, start: dt.datetime, end: dt.datetime):
         ds = cfg.dataset
         self.cfg, self.ds, self.start, self.end = cfg, ds, start, end
         self.metric = cfg.promotion_metric
-        self.fn, self.standins = contract()
         frame = frame.sort_values(ds.timestamp, kind="stable").reset_index(drop=True)
         self.frame = frame
         self.ts = pd.DatetimeIndex(frame[ds.timestamp])
@@ -228,20 +228,20 @@ class _Replay:
         self.flush(state, cutoff)
         began = time.perf_counter()
         mon = self.cfg.monitoring
-        days = getattr(getattr(mon, "trigger", None), "performance_window_days", 7)
+        days = mon.trigger.performance_window_days
         a, b = self.ts.searchsorted(cutoff - dt.timedelta(days=days)), self.ts.searchsorted(cutoff)
         scores = state.scores[a:b]
         usable = ~np.isnan(scores) & ~np.isnan(self.y[a:b]) & np.asarray(self.known_at[a:b] < cutoff)
         y, s = self.y[a:b][usable], scores[usable]
         realized = float(METRIC_FUNCTIONS[self.metric](y, s)) if np.unique(y).size == 2 else None
-        evidence = self.fn["TriggerEvidence"](
+        evidence = TriggerEvidence(
             metric=self.metric,
             realized=realized,
             labelled_rows=int(usable.sum()),
             champion_holdout=state.champion.holdout_metric,
             champion_cutoff=state.champion.cutoff,
         )
-        decision = self.fn["decide_retrain"](evidence, mon, state.last_trigger, cutoff)
+        decision = decide_retrain(evidence, mon, state.last_trigger, cutoff)
         self.clock["monitor_seconds"] += time.perf_counter() - began
         return {
             "day": cutoff.date(),
@@ -465,7 +465,6 @@ def _result(r: _Replay, states: list[_PolicyState], first: Model, decisions: lis
             "reasons",
         ],
     )
-    timings |= {"standins": r.standins}
     return StudyResult(predictions, daily, monthly, events, decisions, pd.DataFrame(summary), timings)
 
 
@@ -478,8 +477,8 @@ def _estimates(r: _Replay, predictions: pd.DataFrame) -> pd.DataFrame:
     for (day, model), group in mine.groupby(["day", "model"], sort=True):
         if model not in calibrators:
             m = next(m for m in r.models.values() if m.name == model)
-            calibrators[model] = r.fn["fit_calibrator"](m.holdout_scores, m.y_holdout)
-        estimate = r.fn["estimate_performance"](group["score"].to_numpy(), calibrators[model])
+            calibrators[model] = fit_calibrator(m.holdout_scores, m.y_holdout)
+        estimate = estimate_performance(group["score"].to_numpy(), calibrators[model])
         rows.append({"policy": "monitor", "day": day, "estimated_roc_auc": float(estimate["roc_auc"])})
     return pd.DataFrame(rows, columns=["policy", "day", "estimated_roc_auc"])
 

@@ -154,16 +154,7 @@ def realized_window(
     """
     if label not in labels.columns:
         return pd.DataFrame(), None
-    keys = list(key_columns)
-    _check_columns(made, keys, allow_empty=True)
-    _check_columns(labels, [*keys, timestamp], allow_empty=True)
-    made, labels = _comparable_keys(made, labels[list(dict.fromkeys([*keys, timestamp, label]))], keys)
-    try:
-        labelled = made.merge(labels, on=keys, validate="many_to_one")
-    except pd.errors.MergeError as exc:
-        raise ValueError(f"the window's feature table repeats a key {keys}: {exc}") from exc
-    except ValueError as exc:  # pandas refuses to compare the key dtypes
-        raise ValueError(f"cannot join predictions to labels on {keys}: {exc}") from exc
+    labelled = join_labels(made, labels, key_columns, timestamp, label)
     labelled = labelled[labelled[label].notna()]
     if labelled.empty:
         return pd.DataFrame(), None
@@ -175,6 +166,71 @@ def realized_window(
         return performance, None
     headline = performance_metrics(task, live[label], live["prediction"])[headline_metric(task)]
     return performance, None if math.isnan(headline) else headline
+
+
+def join_labels(
+    made: pd.DataFrame, labels: pd.DataFrame, key_columns: list[str], timestamp: str, label: str
+) -> pd.DataFrame:
+    """The predictions made, each with its entity's timestamp and label (null while unknown).
+
+    Args:
+        made, labels, key_columns, timestamp, label: as :func:`realized_window` takes them; ``labels``
+            must have the ``label`` column.
+
+    Returns:
+        ``made``'s rows whose key is in ``labels`` (the others are dropped), with ``timestamp`` and
+        ``label`` added; keys compared as :func:`realized_window` says.
+
+    Raises:
+        ValueError: as :func:`realized_window`.
+    """
+    keys = list(key_columns)
+    _check_columns(made, keys, allow_empty=True)
+    _check_columns(labels, [*keys, timestamp, label], allow_empty=True)
+    made, labels = _comparable_keys(made, labels[list(dict.fromkeys([*keys, timestamp, label]))], keys)
+    try:
+        return made.merge(labels, on=keys, validate="many_to_one")
+    except pd.errors.MergeError as exc:
+        raise ValueError(f"the window's feature table repeats a key {keys}: {exc}") from exc
+    except ValueError as exc:  # pandas refuses to compare the key dtypes
+        raise ValueError(f"cannot join predictions to labels on {keys}: {exc}") from exc
+
+
+def known_labels(frame: pd.DataFrame, label: str, known_at: str, cutoff: dt.datetime) -> pd.DataFrame:
+    """``frame`` with the labels not yet observed at ``cutoff`` set to null (unlabelled).
+
+    Args:
+        frame: a feature table with the ``label`` column and, when the feature query returns it, the
+            ``known_at`` column (timestamptz: when each label was observed; null with a null label).
+        label, known_at: the column names (``dataset.label``, ``label_known_at``).
+        cutoff: the run's cutoff (tz-aware); a label counts only when ``known_at < cutoff``.
+
+    Returns:
+        A copy with those labels nulled (NaN or NA, as the label's dtype holds missing values);
+        ``frame`` itself when it has no ``known_at`` column, where every label present is taken as known.
+    """
+    if known_at not in frame.columns or label not in frame.columns:
+        return frame
+    known = (pd.to_datetime(frame[known_at], utc=True) < pd.Timestamp(cutoff)).fillna(False).astype(bool)
+    return frame.assign(**{label: frame[label].where(known)})
+
+
+def metric_value(metric: str, y_true: ArrayLike, prediction: ArrayLike) -> float | None:
+    """One holdout metric (``pipeline.models.evaluate.METRIC_FUNCTIONS``) of labelled predictions.
+
+    Args:
+        metric: a metric name of :data:`pipeline.metrics.METRICS` (``roc_auc``, ``rmse``, ...).
+        y_true, prediction: shape (n,): 0/1 labels and probabilities of class 1, or real labels and
+            predicted values.
+
+    Returns:
+        The value, or None with no rows or where it is undefined (a single label value for ROC AUC,
+        average precision or R²).
+    """
+    y, p = np.asarray(y_true, dtype="float64"), np.asarray(prediction, dtype="float64")
+    if y.size == 0 or (get_metric(metric).needs_two_values and np.unique(y).size < 2):
+        return None
+    return float(METRIC_FUNCTIONS[metric](y, p))
 
 
 def to_long(frame: pd.DataFrame, id_cols: Sequence[str]) -> pd.DataFrame:

@@ -188,7 +188,7 @@ def study_plots(result: StudyResult, meta: dict[str, Any]) -> dict[str, bytes]:
     if result.daily["estimated_roc_auc"].notna().any():
         plots["estimated_vs_realized.png"] = estimated_vs_realized_png(result.daily)
     if len(result.decisions):
-        margin = (meta["monitoring"].get("trigger") or {}).get("margin", 0.02)
+        margin = meta["monitoring"]["trigger"]["margin"]
         plots["monitor_decisions.png"] = monitor_decisions_png(result.decisions, margin)
     return plots
 
@@ -222,8 +222,7 @@ def write_report(result: StudyResult, out: Path, meta: dict[str, Any], table: st
         months=months,
         monthly=monthly,
         events=result.events.to_dict("records"),
-        timings={k: v for k, v in result.timings.items() if isinstance(v, int | float)},
-        standins=result.timings.get("standins") or [],
+        timings=result.timings,
         table=table,
         images=images,
     )
