@@ -406,7 +406,7 @@ def suite_draft(
     cfg = _config(ctx, model)
     days = days or cfg.training.window_days + cfg.training.holdout_days
     extra = {} if tolerance is None else {"tolerance": tolerance}
-    suite = draft_from_warehouse(open_warehouse(cfg), cfg.dataset, end, days, kind, **extra)
+    suite = draft_from_warehouse(open_warehouse(cfg), cfg.dataset, cfg.cutoff_rule, end, days, kind, **extra)
     text = json.dumps(suite, indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)

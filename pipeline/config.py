@@ -22,7 +22,7 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
@@ -85,11 +85,38 @@ _RESERVED_NAMES = {
     "schedule",
     "monitoring",
 }
+CUTOFF_COLUMN = "as_of"
+"""The column every feature query returns with each row's cutoff (see :class:`CutoffRule`)."""
 _PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually", "@midnight"}
 
 
 class ConfigError(PermanentError, ValueError):
     """The configuration is invalid; the message names each bad key."""
+
+
+class CutoffRule(NamedTuple):
+    """When each entity is predicted: the cutoff of the predict run that scores an entity stamped ``t``
+    is ``date_bin(horizon, t - lead, origin)`` (PostgreSQL's ``date_bin``: the start of the
+    ``horizon``-wide bin, counted from ``origin``, that holds ``t - lead``). Every feature query receives
+    the three as bind parameters ``%(lead)s``, ``%(horizon)s`` (interval) and ``%(origin)s``
+    (timestamptz), returns that cutoff as column ``as_of``, and uses only data known before it, for
+    training rows as for scoring ones: one query, so training and serving cannot skew.
+
+    ``origin`` is a tick of ``schedule.predict`` (``schedule.start_date`` at 00:00 in
+    ``schedule.timezone``); ``horizon`` is one period of it; all three are timezone-aware or timedeltas.
+    """
+
+    lead: dt.timedelta
+    horizon: dt.timedelta
+    origin: dt.datetime
+
+    def cutoff(self, timestamp: dt.datetime) -> dt.datetime:
+        """The cutoff of the predict run that scores an entity stamped ``timestamp`` (timezone-aware)."""
+        return timestamp - (timestamp - self.lead - self.origin) % self.horizon - self.lead
+
+    def window(self, cutoff: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+        """The entity timestamps ``[cutoff + lead, cutoff + lead + horizon)`` a run cut off at ``cutoff`` scores."""
+        return cutoff + self.lead, cutoff + self.lead + self.horizon
 
 
 class _Section(BaseModel):
@@ -193,6 +220,12 @@ class DatasetConfig(_Section):
     )
     timestamp: str
     label: str
+    label_known_at: str = Field(
+        "label_known_at",
+        description="Column of the feature query holding when each row's label was observed (timestamptz; NULL "
+        "while unknown). Training uses a label only when it was known before the retrain run's cutoff, the monitor "
+        "only when known before its own.",
+    )
     numeric_features: list[str] = Field(default_factory=list)
     categorical_features: list[str] = Field(default_factory=list)
     coverage: str | None = Field(
@@ -225,14 +258,16 @@ class DatasetConfig(_Section):
         if reserved:
             raise ValueError(f"key column(s) {reserved} clash with the predictions table's own columns: rename them")
         for column in self.key:
-            if column in (self.timestamp, self.label):
+            if column in (self.timestamp, self.label, self.label_known_at):
                 role = "timestamp" if column == self.timestamp else "label"
                 raise ValueError(f"key column {column!r} is also the {role}: the key must identify the entity alone")
         # A key column may be a feature (an airport in an (airport, hour) key); the timestamp and the
         # label may not.
-        clash = {self.timestamp, self.label} & set(features)
+        clash = {self.timestamp, self.label, self.label_known_at, CUTOFF_COLUMN} & set(features)
         if clash:
-            raise ValueError(f"timestamp or label also listed as a feature: {sorted(clash)}")
+            raise ValueError(
+                f"timestamp, label, label_known_at or {CUTOFF_COLUMN} listed as a feature: {sorted(clash)}"
+            )
         return self
 
     @property
@@ -313,6 +348,18 @@ class PromotionConfig(_Section):
 
 class PredictionsConfig(_Section):
     table: str = Field(description="schema.table that receives this model's predictions")
+    lead: dt.timedelta = Field(
+        dt.timedelta(0),
+        ge=dt.timedelta(0),
+        description="A predict run whose data interval ends at T (its cutoff) scores the entities whose timestamp "
+        "lies in [T + lead, T + lead + horizon), from data known before T. ISO 8601 (PT1H) or HH:MM:SS.",
+    )
+    horizon: dt.timedelta | None = Field(
+        None,
+        gt=dt.timedelta(0),
+        description="Width of the scored window; None: one period of schedule.predict. It must equal that period, "
+        "so consecutive runs score consecutive windows with no gap or overlap.",
+    )
     shadow_versions: list[int] = Field(
         default_factory=list, description="Challenger versions that also score every interval, marked not live."
     )
@@ -473,6 +520,15 @@ class _ModelSections(BaseModel):
         unknown = set(self.monitoring.features or []) - set(self.dataset.features)
         if unknown:
             raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
+        period = _fixed_period(self.schedule)
+        horizon = self.predictions.horizon
+        if isinstance(period, str):
+            raise ValueError(f"schedule.predict: {period}")
+        if horizon is not None and horizon != period:
+            raise ValueError(
+                f"predictions.horizon {horizon} differs from one period of schedule.predict "
+                f"{self.schedule.predict!r} ({period}): consecutive runs would leave gaps or overlap"
+            )
         metric = self.promotion.metric
         if metric is not None and not is_metric_for(self.task, metric):
             raise ValueError(
@@ -480,6 +536,24 @@ class _ModelSections(BaseModel):
                 f"choose one of {list(holdout_metric_names(self.task))}"
             )
         return self
+
+
+def _fixed_period(schedule: ScheduleConfig, ticks: int = 400) -> dt.timedelta | str:
+    """The length of one period of ``schedule.predict`` (its first ``ticks`` ticks from
+    ``schedule.start_date`` in ``schedule.timezone``), or why the cutoff rule cannot follow it."""
+    from zoneinfo import ZoneInfo
+
+    origin = dt.datetime.combine(schedule.start_date, dt.time(), ZoneInfo(schedule.timezone))
+    it = croniter(schedule.predict, origin - dt.timedelta(microseconds=1))
+    stamps = [it.get_next(dt.datetime) for _ in range(ticks + 1)]
+    gaps = {b - a for a, b in zip(stamps, stamps[1:], strict=False)}
+    if len(gaps) > 1:
+        return (
+            f"{schedule.predict!r} in {schedule.timezone} has periods of different lengths "
+            f"({', '.join(str(g) for g in sorted(gaps))}); the cutoff rule needs one fixed period: use an hourly "
+            "schedule, or a daily one in UTC"
+        )
+    return gaps.pop()
 
 
 class ModelFile(_Settings, _ModelSections):
@@ -494,6 +568,15 @@ class PipelineConfig(_ModelSections):
     artifacts: ArtifactsConfig = ArtifactsConfig()
     retention: RetentionConfig = RetentionConfig()
     source: Path | None = Field(None, description="The model file this config was read from.")
+
+    @property
+    def cutoff_rule(self) -> CutoffRule:
+        """The model's :class:`CutoffRule`: ``predictions.lead``, one period of ``schedule.predict``, and
+        ``schedule.start_date`` at 00:00 in ``schedule.timezone``."""
+        from zoneinfo import ZoneInfo
+
+        origin = dt.datetime.combine(self.schedule.start_date, dt.time(), ZoneInfo(self.schedule.timezone))
+        return CutoffRule(self.predictions.lead, _fixed_period(self.schedule), origin)
 
     @property
     def promotion_metric(self) -> str:

@@ -128,7 +128,9 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
         cur.execute(statement("migrations/table_exists"), {"table": table})
         if cur.fetchone()[0]:
             return False
-        cur.execute(statement("io/describe_query", query=feature_query(ds)), window_params(*_DESCRIBE_WINDOW))
+        cur.execute(
+            statement("io/describe_query", query=feature_query(ds)), window_params(cfg.cutoff_rule, *_DESCRIBE_WINDOW)
+        )
         oids = {col.name: col.type_code for col in cur.description}
         missing = [c for c in ds.key if c not in oids]
         if missing:

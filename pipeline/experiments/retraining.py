@@ -351,7 +351,7 @@ def run(
 
     began = time.perf_counter()
     lo, hi = extraction_window(cfg, start, end)
-    frame = extract_feature_table(open_warehouse(cfg), cfg.dataset, lo, hi, require_label=True)
+    frame = extract_feature_table(open_warehouse(cfg), cfg.dataset, cfg.cutoff_rule, lo, hi, require_label=True)
     extracted = time.perf_counter() - began
     log.info(
         "extracted %d rows for [%s, %s) in %.1f s; replaying %s",

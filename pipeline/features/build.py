@@ -10,7 +10,7 @@ import logging
 import pandas as pd
 from psycopg2 import sql
 
-from pipeline.config import DatasetConfig
+from pipeline.config import CUTOFF_COLUMN, CutoffRule, DatasetConfig
 from pipeline.data.warehouse import Warehouse, statement
 from pipeline.errors import PermanentError
 
@@ -24,23 +24,29 @@ class FeatureTableError(PermanentError, ValueError):
 def extract_feature_table(
     warehouse: Warehouse,
     dataset: DatasetConfig,
+    rule: CutoffRule,
     start: dt.datetime,
     end: dt.datetime,
     require_label: bool,
     partition: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
-    """Run the dataset's feature query for entities whose timestamp lies in ``[start, end)``.
+    """Run the dataset's feature query for entities whose timestamp lies in ``[start, end)``, each
+    row's features as of its own cutoff (``rule``; returned as column ``as_of``).
 
     Args:
         warehouse: source database.
         dataset: the ``dataset`` config section (query file, key, timestamp, label, features).
-        start, end: window bounds, timezone-aware; bound as ``%(start)s`` and ``%(end)s``.
+        rule: the model's cutoff rule (``PipelineConfig.cutoff_rule``), bound as ``%(lead)s``,
+            ``%(horizon)s`` and ``%(origin)s``.
+        start, end: bounds of the entities' timestamps, timezone-aware; bound as ``%(start)s`` and
+            ``%(end)s``.
         require_label: training batches need the label column; scoring batches do not.
         partition: ``(i, n)``: only the entities in hash partition ``i`` of ``n`` by key (disjoint
             partitions that together hold every entity); None for all.
 
     Returns:
-        One row per entity: the key, timestamp, features and (if present) label columns, with the
+        One row per entity: the key, timestamp, ``as_of``, features and (if present) label and
+        ``dataset.label_known_at`` columns, with the
         dtypes :meth:`Warehouse.read_frame` documents; categorical features are ``category``.
 
     Raises:
@@ -50,9 +56,10 @@ def extract_feature_table(
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
     frame = warehouse.read_frame(
-        feature_query(dataset, partition), window_params(start, end, partition), dataset.categorical_features
+        feature_query(dataset, partition), window_params(rule, start, end, partition), dataset.categorical_features
     )
-    expected = [*dataset.key, dataset.timestamp, *dataset.features] + ([dataset.label] if require_label else [])
+    expected = [*dataset.key, dataset.timestamp, CUTOFF_COLUMN, *dataset.features]
+    expected += [dataset.label, dataset.label_known_at] if require_label else []
     missing = [c for c in expected if c not in frame.columns]
     if missing:
         raise FeatureTableError(
@@ -63,7 +70,8 @@ def extract_feature_table(
 
 
 def feature_query(dataset: DatasetConfig, partition: tuple[int, int] | None = None) -> sql.Composable:
-    """The dataset's feature query (bind parameters ``start``, ``end``), restricted to one hash
+    """The dataset's feature query (bind parameters ``start``, ``end``, ``lead``, ``horizon``,
+    ``origin``), restricted to one hash
     partition by key when ``partition`` is given (then also ``partition``, ``partitions``)."""
     query = sql.SQL(feature_sql(dataset))
     if partition is None:
@@ -77,18 +85,22 @@ def feature_sql(dataset: DatasetConfig) -> str:
     return dataset.sql_path.read_text().strip().rstrip(";")
 
 
-def window_params(start: dt.datetime, end: dt.datetime, partition: tuple[int, int] | None = None) -> dict:
-    """Bind parameters of :func:`feature_query`."""
-    params = {"start": start, "end": end}
+def window_params(
+    rule: CutoffRule, start: dt.datetime, end: dt.datetime, partition: tuple[int, int] | None = None
+) -> dict:
+    """Bind parameters of :func:`feature_query`: the entity window, the cutoff rule, the partition."""
+    params = {"start": start, "end": end, "lead": rule.lead, "horizon": rule.horizon, "origin": rule.origin}
     if partition is not None:
         params |= {"partition": partition[0], "partitions": partition[1]}
     return params
 
 
-def count_entities(warehouse: Warehouse, dataset: DatasetConfig, start: dt.datetime, end: dt.datetime) -> int:
+def count_entities(
+    warehouse: Warehouse, dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime
+) -> int:
     """How many rows the feature query returns for ``[start, end)`` (planning scoring partitions)."""
     with warehouse.transaction() as cur:
-        cur.execute(statement("io/count_query", query=feature_query(dataset)), window_params(start, end))
+        cur.execute(statement("io/count_query", query=feature_query(dataset)), window_params(rule, start, end))
         return cur.fetchone()[0]
 
 

@@ -70,7 +70,7 @@ def measure(rt: Runtime) -> MonitorResult:
     task = cfg.task
     reference_train, reference_holdout = split_by_time(reference, split, ds, task)
     window_start = ctx.end - dt.timedelta(days=mon.window_days)
-    current = extract_feature_table(warehouse, ds, window_start, ctx.end, require_label=False)
+    current = extract_feature_table(warehouse, ds, cfg.cutoff_rule, window_start, ctx.end, require_label=False)
     result = MonitorResult(
         retrain=False,
         suppressed=False,

@@ -84,7 +84,7 @@ def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     from pipeline.features.build import count_entities
 
     provision_predictions(rt.warehouse, rt.cfg)
-    rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.ctx.start, rt.ctx.end)
+    rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.cfg.cutoff_rule, rt.ctx.start, rt.ctx.end)
     if rows == 0:
         name, ctx = rt.cfg.dataset.name, rt.ctx
         rt.nothing_to_do(f"no {name} entities scheduled in [{ctx.start}, {ctx.end}): nothing to score")
@@ -114,7 +114,7 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
 
     cfg, ctx, ds = rt.cfg, rt.ctx, rt.cfg.dataset
     partition, partitions = spec["partition"], spec["partitions"]
-    frame = extract_feature_table(rt.warehouse, ds, ctx.start, ctx.end, False, (partition, partitions))
+    frame = extract_feature_table(rt.warehouse, ds, cfg.cutoff_rule, ctx.start, ctx.end, False, (partition, partitions))
     ids = {
         "model_name": models["model_name"],
         "start": ctx.start,

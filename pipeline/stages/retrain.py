@@ -93,7 +93,7 @@ def extract(rt: Runtime) -> Batch:
 
     ds = rt.cfg.dataset
     split = TimeSplit.ending_at(rt.ctx.end, rt.cfg.training)
-    frame = extract_feature_table(rt.warehouse, ds, split.train_start, split.holdout_end, True)
+    frame = extract_feature_table(rt.warehouse, ds, rt.cfg.cutoff_rule, split.train_start, split.holdout_end, True)
     labelled = frame.loc[frame[ds.label].notna(), ds.timestamp]
     train_rows = int((labelled < split.holdout_start).sum())
     holdout_rows = len(labelled) - train_rows

@@ -60,7 +60,7 @@ import pandas as pd
 from pipeline.errors import PermanentError
 
 if TYPE_CHECKING:
-    from pipeline.config import DatasetConfig
+    from pipeline.config import CutoffRule, DatasetConfig
     from pipeline.data.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -225,6 +225,7 @@ def draft_suite(
 def draft_from_warehouse(
     warehouse: Warehouse,
     dataset: DatasetConfig,
+    rule: CutoffRule,
     end: dt.datetime,
     days: int,
     kind: Kind,
@@ -238,6 +239,7 @@ def draft_from_warehouse(
     Args:
         warehouse: the source database.
         dataset: the dataset config (feature query, key, timestamp, label, features).
+        rule: the model's cutoff rule (``PipelineConfig.cutoff_rule``).
         end: the window's end, exclusive, timezone-aware.
         days: the window's length in days, at least 1. For a training suite, use the span a training
             batch covers (training window plus holdout), since the row-count floor scales with it.
@@ -262,7 +264,7 @@ def draft_from_warehouse(
     if end.tzinfo is None:
         raise ValueError(f"end must be timezone-aware, got {end.isoformat()}")
     start = end - dt.timedelta(days=days)
-    frame = extract_feature_table(warehouse, dataset, start, end, require_label=kind == "training")
+    frame = extract_feature_table(warehouse, dataset, rule, start, end, require_label=kind == "training")
     if frame.empty:
         raise SuiteDraftError(
             f"no {dataset.name} rows in [{start.isoformat()}, {end.isoformat()}): nothing to draft from"

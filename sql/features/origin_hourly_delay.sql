@@ -14,7 +14,8 @@ WITH slots AS (
            count(DISTINCT f.carrier)::double precision  AS carriers,
            count(DISTINCT f.dest)::double precision     AS destinations,
            avg(f.distance)::double precision            AS mean_distance,
-           avg(f.dep_delay)::double precision           AS mean_dep_delay
+           avg(f.dep_delay)::double precision           AS mean_dep_delay,
+           max(f.time_hour + make_interval(mins => f.minute) + f.dep_delay * interval '1 minute') AS last_departure
     FROM nycflights13.flights AS f
     WHERE f.time_hour >= %(start)s::timestamptz
       AND f.time_hour < %(end)s::timestamptz
@@ -24,6 +25,7 @@ SELECT
     s.origin,
     s.slot_start,
     s.slot_start                                                            AS slot_time,
+    date_bin(%(horizon)s, s.slot_start - %(lead)s, %(origin)s)              AS as_of,
     s.month,
     extract(isodow FROM s.slot_start AT TIME ZONE 'America/New_York')::int  AS day_of_week,
     extract(hour FROM s.slot_start AT TIME ZONE 'America/New_York')::int    AS slot_hour,
@@ -38,7 +40,10 @@ SELECT
     w.precip,
     w.pressure,
     w.visib,
-    s.mean_dep_delay
+    s.mean_dep_delay,
+    CASE WHEN s.mean_dep_delay IS NOT NULL THEN
+        greatest(s.last_departure, s.slot_start + interval '1 hour')
+    END                                                                     AS label_known_at
 FROM slots AS s
 LEFT JOIN LATERAL (
     SELECT temp, humid, wind_speed, wind_gust, precip, pressure, visib
