@@ -11,22 +11,16 @@
 -- actual departure, or scheduled + 15 minutes when the flight has not left by then; NULL when cancelled.
 -- Windows are set-based: source events and query rows (one per key and as_of) are unioned and a
 -- window frame ending 1 microsecond before each query row aggregates the events strictly before it.
-WITH p AS (
-    SELECT %(start)s::timestamptz AS start_at,
-           %(end)s::timestamptz AS end_at,
-           %(lead)s::interval AS lead,
-           %(horizon)s::interval AS horizon,
-           %(origin)s::timestamptz AS bin_origin
-),
-target AS (  -- the flights to return, with their cutoff
+WITH target AS (  -- the flights to return, with their cutoff
     SELECT f.*,
            f.time_hour + make_interval(mins => f.minute) AS sched,
-           date_bin(p.horizon, f.time_hour + make_interval(mins => f.minute) - p.lead, p.bin_origin) AS as_of
-    FROM nycflights13.flights AS f, p
-    WHERE f.time_hour > p.start_at - interval '1 hour'  -- lets the time_hour index serve the window
-      AND f.time_hour < p.end_at
-      AND f.time_hour + make_interval(mins => f.minute) >= p.start_at
-      AND f.time_hour + make_interval(mins => f.minute) < p.end_at
+           date_bin(%(horizon)s::interval, f.time_hour + make_interval(mins => f.minute) - %(lead)s::interval,
+                    %(origin)s::timestamptz) AS as_of
+    FROM nycflights13.flights AS f
+    WHERE f.time_hour > %(start)s::timestamptz - interval '1 hour'  -- lets the time_hour index serve the window
+      AND f.time_hour < %(end)s::timestamptz
+      AND f.time_hour + make_interval(mins => f.minute) >= %(start)s::timestamptz
+      AND f.time_hour + make_interval(mins => f.minute) < %(end)s::timestamptz
 ),
 span AS (  -- the range of cutoffs in this window
     SELECT min(as_of) AS first_as_of, max(as_of) AS last_as_of FROM target
@@ -47,25 +41,30 @@ outcomes AS (
     SELECT h.*,
            CASE WHEN h.dep_at < h.sched + interval '15 minutes' THEN h.dep_at
                 ELSE h.sched + interval '15 minutes' END AS known_at,
-           CASE WHEN h.dep_at < h.sched + interval '15 minutes' THEN 0.0 ELSE 1.0 END AS delayed
+           CASE WHEN h.dep_at < h.sched + interval '15 minutes' THEN 0 ELSE 1 END AS delayed
     FROM hist AS h
 ),
-rate_rows AS (
-    SELECT g.grp, g.k, o.known_at AS ts, o.delayed AS y, 1 AS n
-    FROM outcomes AS o
-    CROSS JOIN LATERAL (VALUES ('carrier', o.carrier), ('origin', o.origin), ('dest', o.dest),
-                               ('route', o.origin || '-' || o.dest), ('carrier_hour', o.carrier || '@' || o.hour))
-        AS g (grp, k)
-    UNION ALL
-    SELECT DISTINCT g.grp, g.k, t.as_of, NULL::numeric, 0
+rate_queries AS (  -- one per key and cutoff
+    SELECT DISTINCT g.grp, g.k COLLATE "C" AS k, t.as_of
     FROM target AS t
     CROSS JOIN LATERAL (VALUES ('carrier', t.carrier), ('origin', t.origin), ('dest', t.dest),
                                ('route', t.origin || '-' || t.dest), ('carrier_hour', t.carrier || '@' || t.hour))
         AS g (grp, k)
 ),
+rate_rows AS (  -- the outcomes known in the 28 days before a cutoff, and the queries
+    SELECT g.grp, g.k COLLATE "C" AS k, o.known_at AS ts, o.delayed AS y, 1 AS n
+    FROM outcomes AS o
+    CROSS JOIN span AS s
+    CROSS JOIN LATERAL (VALUES ('carrier', o.carrier), ('origin', o.origin), ('dest', o.dest),
+                               ('route', o.origin || '-' || o.dest), ('carrier_hour', o.carrier || '@' || o.hour))
+        AS g (grp, k)
+    WHERE o.known_at >= s.first_as_of - interval '28 days' AND o.known_at < s.last_as_of
+    UNION ALL
+    SELECT grp, k, as_of, NULL::int, 0 FROM rate_queries
+),
 rates AS (
     SELECT grp, k, as_of,
-           y7 / nullif(n7, 0) AS rate_7d, y28 / nullif(n28, 0) AS rate_28d, n28
+           y7::double precision / nullif(n7, 0) AS rate_7d, y28::double precision / nullif(n28, 0) AS rate_28d, n28
     FROM (
         SELECT grp, k, ts AS as_of, y IS NULL AS is_query,
                sum(y) OVER w7 AS y7, sum(n) OVER w7 AS n7, sum(y) OVER w28 AS y28, sum(n) OVER w28 AS n28
@@ -75,45 +74,67 @@ rates AS (
     ) AS w
     WHERE is_query
 ),
--- State of the origin airport before the cutoff: departures (at their actual time) and flights that
--- are due but have not left. A flight is overdue at t when scheduled in [t - 3 h, t) and not departed
--- before t: it enters at its schedule (+1) and leaves at its departure or 3 h after schedule (-1),
--- whichever is first; overdue_15 / overdue_60 enter 15 / 60 minutes after schedule.
-origin_rows AS (
-    SELECT origin, dep_at AS ts, 1 AS departed, dep_delay, CASE WHEN dep_delay > 15 THEN 1 ELSE 0 END AS delayed,
-           0 AS pending, 0 AS pending_15, 0 AS pending_60, false AS is_query
-    FROM hist WHERE dep_at IS NOT NULL
+-- Recent state before the cutoff, of the origin airport, of the carrier at the origin, and of the flights
+-- to the same destination: departures (at their actual time) and flights that are due but have not left.
+-- A flight is overdue at t when scheduled in [t - 3 h, t) and not departed before t: it enters at its
+-- schedule (+1) and leaves at its departure or 3 h after schedule (-1), whichever is first;
+-- overdue_15 / overdue_60 count it from 15 / 60 minutes after schedule. Only the events that can fall
+-- in a frame are kept: departures up to 6 h before the first cutoff, flights scheduled up to 3 h before it.
+state_events AS (
+    SELECT origin, dest, carrier, dep_at AS ts, 1 AS departed, dep_delay::int AS dep_delay,
+           CASE WHEN dep_delay > 15 THEN 1 ELSE 0 END AS delayed, 0 AS pending, 0 AS pending_15, 0 AS pending_60
+    FROM hist, span
+    WHERE dep_at >= first_as_of - interval '6 hours' AND dep_at < last_as_of
     UNION ALL
-    SELECT origin, sched + e.after, 0, NULL::double precision, NULL::int,
+    SELECT origin, dest, carrier, sched + e.after, 0, NULL::int, NULL::int,
            CASE WHEN e.after = interval '0' THEN 1 ELSE 0 END,
            CASE WHEN e.after = interval '15 minutes' THEN 1 ELSE 0 END,
-           CASE WHEN e.after = interval '60 minutes' THEN 1 ELSE 0 END, false
+           CASE WHEN e.after = interval '60 minutes' THEN 1 ELSE 0 END
     FROM hist
+    CROSS JOIN span
     CROSS JOIN LATERAL (VALUES (interval '0'), (interval '15 minutes'), (interval '60 minutes')) AS e (after)
-    WHERE dep_at IS NULL OR dep_at > sched + e.after
+    WHERE (dep_at IS NULL OR dep_at > sched + e.after)
+      AND sched >= first_as_of - interval '3 hours' AND sched < last_as_of
     UNION ALL
-    SELECT origin, least(dep_at, sched + interval '3 hours'), 0, NULL::double precision, NULL::int,
+    SELECT origin, dest, carrier, least(dep_at, sched + interval '3 hours'), 0, NULL::int, NULL::int,
            -1, CASE WHEN least(dep_at, sched + interval '3 hours') > sched + interval '15 minutes' THEN -1 ELSE 0 END,
-           CASE WHEN least(dep_at, sched + interval '3 hours') > sched + interval '60 minutes' THEN -1 ELSE 0 END, false
-    FROM hist WHERE dep_at IS NULL OR dep_at > sched
-    UNION ALL
-    SELECT DISTINCT origin, as_of, 0, NULL::double precision, NULL::int, 0, 0, 0, true FROM target
+           CASE WHEN least(dep_at, sched + interval '3 hours') > sched + interval '60 minutes' THEN -1 ELSE 0 END
+    FROM hist, span
+    WHERE (dep_at IS NULL OR dep_at > sched) AND sched >= first_as_of - interval '3 hours' AND sched < last_as_of
 ),
-origin_state AS (
-    SELECT origin, ts AS as_of,
-           sum(departed) OVER w1 AS origin_departed_1h,
-           sum(departed) OVER w3 AS origin_departed_3h,
-           avg(dep_delay) OVER w1 AS origin_mean_delay_1h,
-           avg(dep_delay) OVER w3 AS origin_mean_delay_3h,
-           sum(delayed) OVER w3 / nullif(sum(departed) OVER w3, 0)::double precision AS origin_delayed_share_3h,
-           sum(pending) OVER wall AS origin_overdue,
-           sum(pending_15) OVER wall AS origin_overdue_15,
-           sum(pending_60) OVER wall AS origin_overdue_60,
-           is_query
-    FROM origin_rows
-    WINDOW w1 AS (PARTITION BY origin ORDER BY ts RANGE BETWEEN '1 hour' PRECEDING AND '1 microsecond' PRECEDING),
-           w3 AS (PARTITION BY origin ORDER BY ts RANGE BETWEEN '3 hours' PRECEDING AND '1 microsecond' PRECEDING),
-           wall AS (PARTITION BY origin ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond' PRECEDING)
+state_rows AS (
+    SELECT g.grp, g.k COLLATE "C" AS k, e.ts, e.departed, e.dep_delay, e.delayed, e.pending, e.pending_15,
+           e.pending_60, false AS is_query
+    FROM state_events AS e
+    CROSS JOIN LATERAL (VALUES ('origin', e.origin), ('dest', e.dest), ('carrier_origin', e.carrier || '@' || e.origin))
+        AS g (grp, k)
+    UNION ALL
+    SELECT DISTINCT g.grp, g.k COLLATE "C", t.as_of, 0, NULL::int, NULL::int, 0, 0, 0, true
+    FROM target AS t
+    CROSS JOIN LATERAL (VALUES ('origin', t.origin), ('dest', t.dest), ('carrier_origin', t.carrier || '@' || t.origin))
+        AS g (grp, k)
+),
+state AS (
+    SELECT grp, k, as_of, departed_1h, departed_3h, mean_delay_1h, mean_delay_3h, mean_delay_6h,
+           delayed_3h::double precision / nullif(departed_3h, 0) AS delayed_share_3h, overdue, overdue_15, overdue_60
+    FROM (
+        SELECT grp, k, ts AS as_of, is_query,
+               sum(departed) OVER w1 AS departed_1h,
+               sum(departed) OVER w3 AS departed_3h,
+               avg(dep_delay) OVER w1 AS mean_delay_1h,
+               avg(dep_delay) OVER w3 AS mean_delay_3h,
+               avg(dep_delay) OVER w6 AS mean_delay_6h,
+               sum(delayed) OVER w3 AS delayed_3h,
+               sum(pending) OVER wall AS overdue,
+               sum(pending_15) OVER wall AS overdue_15,
+               sum(pending_60) OVER wall AS overdue_60
+        FROM state_rows
+        WINDOW w1 AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN '1 hour' PRECEDING AND '1 microsecond' PRECEDING),
+               w3 AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN '3 hours' PRECEDING AND '1 microsecond' PRECEDING),
+               w6 AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN '6 hours' PRECEDING AND '1 microsecond' PRECEDING),
+               wall AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond' PRECEDING)
+    ) AS w
+    WHERE is_query
 ),
 -- The aircraft's previous New York departure by schedule (hist reaches 29 days back, so the lag is exact
 -- for the 7 days before each flight that the feature looks at).
@@ -170,15 +191,24 @@ SELECT
     -- congestion: flights scheduled at the origin in the departure hour, the hours around it, and the day
     so.n::double precision                                                 AS sched_origin_hour,
     (coalesce(sb.n, 0) + so.n + coalesce(sa.n, 0))::double precision       AS sched_origin_3h,
-    -- state of the origin airport before the cutoff
-    os.origin_departed_1h::double precision                                AS origin_departed_1h,
-    os.origin_departed_3h::double precision                                AS origin_departed_3h,
-    os.origin_mean_delay_1h::double precision                              AS origin_mean_delay_1h,
-    os.origin_mean_delay_3h::double precision                              AS origin_mean_delay_3h,
-    os.origin_delayed_share_3h,
-    coalesce(os.origin_overdue, 0)::double precision                       AS origin_overdue,
-    coalesce(os.origin_overdue_15, 0)::double precision                    AS origin_overdue_15,
-    coalesce(os.origin_overdue_60, 0)::double precision                    AS origin_overdue_60,
+    -- state of the origin airport, of the carrier there and of the flights to the destination before the cutoff
+    coalesce(os.departed_1h, 0)::double precision                          AS origin_departed_1h,
+    coalesce(os.departed_3h, 0)::double precision                          AS origin_departed_3h,
+    os.mean_delay_1h::double precision                                     AS origin_mean_delay_1h,
+    os.mean_delay_3h::double precision                                     AS origin_mean_delay_3h,
+    os.mean_delay_6h::double precision                                     AS origin_mean_delay_6h,
+    os.delayed_share_3h                                                    AS origin_delayed_share_3h,
+    coalesce(os.overdue, 0)::double precision                              AS origin_overdue,
+    coalesce(os.overdue_15, 0)::double precision                           AS origin_overdue_15,
+    coalesce(os.overdue_60, 0)::double precision                           AS origin_overdue_60,
+    coalesce(cs.departed_3h, 0)::double precision                          AS carrier_origin_departed_3h,
+    cs.mean_delay_3h::double precision                                     AS carrier_origin_mean_delay_3h,
+    cs.delayed_share_3h                                                    AS carrier_origin_delayed_share_3h,
+    coalesce(cs.overdue_15, 0)::double precision                           AS carrier_origin_overdue_15,
+    coalesce(ds.departed_3h, 0)::double precision                          AS dest_departed_3h,
+    ds.mean_delay_3h::double precision                                     AS dest_mean_delay_3h,
+    ds.delayed_share_3h                                                    AS dest_delayed_share_3h,
+    coalesce(ds.overdue_15, 0)::double precision                           AS dest_overdue_15,
     -- trailing delay rates (outcomes known before the cutoff)
     rc.rate_7d::double precision                                           AS carrier_delay_rate_7d,
     rc.rate_28d::double precision                                          AS carrier_delay_rate_28d,
@@ -218,7 +248,9 @@ LEFT JOIN days AS dy ON dy.day = (t.sched AT TIME ZONE 'America/New_York')::date
 LEFT JOIN slots AS so ON so.origin = t.origin AND so.time_hour = t.time_hour
 LEFT JOIN slots AS sb ON sb.origin = t.origin AND sb.time_hour = t.time_hour - interval '1 hour'
 LEFT JOIN slots AS sa ON sa.origin = t.origin AND sa.time_hour = t.time_hour + interval '1 hour'
-LEFT JOIN origin_state AS os ON os.is_query AND os.origin = t.origin AND os.as_of = t.as_of
+LEFT JOIN state AS os ON os.grp = 'origin' AND os.k = t.origin AND os.as_of = t.as_of
+LEFT JOIN state AS cs ON cs.grp = 'carrier_origin' AND cs.k = t.carrier || '@' || t.origin AND cs.as_of = t.as_of
+LEFT JOIN state AS ds ON ds.grp = 'dest' AND ds.k = t.dest AND ds.as_of = t.as_of
 LEFT JOIN rates AS rc ON rc.grp = 'carrier' AND rc.k = t.carrier AND rc.as_of = t.as_of
 LEFT JOIN rates AS ro ON ro.grp = 'origin' AND ro.k = t.origin AND ro.as_of = t.as_of
 LEFT JOIN rates AS rd ON rd.grp = 'dest' AND rd.k = t.dest AND rd.as_of = t.as_of
