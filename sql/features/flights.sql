@@ -26,7 +26,7 @@ span AS (  -- the range of cutoffs in this window
     SELECT min(as_of) AS first_as_of, max(as_of) AS last_as_of FROM target
 ),
 hist AS (  -- source flights whose events can fall in the 28 days before a cutoff (events are filtered exactly below)
-    SELECT f.flight_id, f.carrier, f.origin, f.dest, f.hour, f.tailnum,
+    SELECT f.flight_id, f.carrier, f.flight, f.origin, f.dest, f.hour, f.tailnum,
            f.time_hour + make_interval(mins => f.minute) AS sched,
            f.time_hour + make_interval(mins => f.minute) + make_interval(mins => f.dep_delay::int) AS dep_at,
            f.dep_delay
@@ -48,7 +48,8 @@ rate_queries AS (  -- one per key and cutoff
     SELECT DISTINCT g.grp, g.k COLLATE "C" AS k, t.as_of
     FROM target AS t
     CROSS JOIN LATERAL (VALUES ('carrier', t.carrier), ('origin', t.origin), ('dest', t.dest),
-                               ('route', t.origin || '-' || t.dest), ('carrier_hour', t.carrier || '@' || t.hour))
+                               ('route', t.origin || '-' || t.dest), ('carrier_hour', t.carrier || '@' || t.hour),
+                               ('flight', t.carrier || t.flight || '@' || t.origin))
         AS g (grp, k)
 ),
 rate_rows AS (  -- the outcomes known in the 28 days before a cutoff, and the queries
@@ -56,7 +57,8 @@ rate_rows AS (  -- the outcomes known in the 28 days before a cutoff, and the qu
     FROM outcomes AS o
     CROSS JOIN span AS s
     CROSS JOIN LATERAL (VALUES ('carrier', o.carrier), ('origin', o.origin), ('dest', o.dest),
-                               ('route', o.origin || '-' || o.dest), ('carrier_hour', o.carrier || '@' || o.hour))
+                               ('route', o.origin || '-' || o.dest), ('carrier_hour', o.carrier || '@' || o.hour),
+                               ('flight', o.carrier || o.flight || '@' || o.origin))
         AS g (grp, k)
     WHERE o.known_at >= s.first_as_of - interval '28 days' AND o.known_at < s.last_as_of
     UNION ALL
@@ -106,12 +108,14 @@ state_rows AS (
     SELECT g.grp, g.k COLLATE "C" AS k, e.ts, e.departed, e.dep_delay, e.delayed, e.pending, e.pending_15,
            e.pending_60, false AS is_query
     FROM state_events AS e
-    CROSS JOIN LATERAL (VALUES ('origin', e.origin), ('dest', e.dest), ('carrier_origin', e.carrier || '@' || e.origin))
+    CROSS JOIN LATERAL (VALUES ('origin', e.origin), ('dest', e.dest), ('carrier_origin', e.carrier || '@' || e.origin),
+                               ('nyc', 'NYC'))
         AS g (grp, k)
     UNION ALL
     SELECT DISTINCT g.grp, g.k COLLATE "C", t.as_of, 0, NULL::int, NULL::int, 0, 0, 0, true
     FROM target AS t
-    CROSS JOIN LATERAL (VALUES ('origin', t.origin), ('dest', t.dest), ('carrier_origin', t.carrier || '@' || t.origin))
+    CROSS JOIN LATERAL (VALUES ('origin', t.origin), ('dest', t.dest), ('carrier_origin', t.carrier || '@' || t.origin),
+                               ('nyc', 'NYC'))
         AS g (grp, k)
 ),
 state AS (
@@ -155,13 +159,20 @@ slots AS (
 -- The weather row last observed before each cutoff: a row at time_hour h is known at h + 1 hour.
 weather AS (
     SELECT q.origin, q.as_of, w.temp, w.dewp, w.humid, w.wind_dir, w.wind_speed, w.wind_gust, w.precip,
-           w.pressure, w.visib, extract(epoch FROM q.as_of - (w.time_hour + interval '1 hour')) / 60.0 AS weather_age_min
+           w.pressure, w.visib, extract(epoch FROM q.as_of - (w.time_hour + interval '1 hour')) / 60.0 AS weather_age_min,
+           r.precip_3h, r.visib_min_3h
     FROM (SELECT DISTINCT origin, as_of FROM target) AS q
     LEFT JOIN LATERAL (
         SELECT * FROM nycflights13.weather AS x
         WHERE x.origin = q.origin AND x.time_hour <= q.as_of - interval '1 hour'
         ORDER BY x.time_hour DESC LIMIT 1
     ) AS w ON true
+    LEFT JOIN LATERAL (  -- the rows of the 3 hours known before the cutoff
+        SELECT sum(x.precip) AS precip_3h, min(x.visib) AS visib_min_3h
+        FROM nycflights13.weather AS x
+        WHERE x.origin = q.origin AND x.time_hour <= q.as_of - interval '1 hour'
+          AND x.time_hour > q.as_of - interval '4 hours'
+    ) AS r ON true
 ),
 days AS (  -- days from the local scheduled date to the nearest US federal holidays
     SELECT d.day,
@@ -209,6 +220,9 @@ SELECT
     ds.mean_delay_3h::double precision                                     AS dest_mean_delay_3h,
     ds.delayed_share_3h                                                    AS dest_delayed_share_3h,
     coalesce(ds.overdue_15, 0)::double precision                           AS dest_overdue_15,
+    ns.mean_delay_1h::double precision                                     AS nyc_mean_delay_1h,
+    ns.delayed_share_3h                                                    AS nyc_delayed_share_3h,
+    coalesce(ns.overdue_15, 0)::double precision                           AS nyc_overdue_15,
     -- trailing delay rates (outcomes known before the cutoff)
     rc.rate_7d::double precision                                           AS carrier_delay_rate_7d,
     rc.rate_28d::double precision                                          AS carrier_delay_rate_28d,
@@ -221,6 +235,8 @@ SELECT
     coalesce(rr.n28, 0)::double precision                                  AS route_flights_28d,
     rh.rate_7d::double precision                                           AS carrier_hour_delay_rate_7d,
     rh.rate_28d::double precision                                          AS carrier_hour_delay_rate_28d,
+    rf.rate_7d::double precision                                           AS flight_number_delay_rate_7d,
+    rf.rate_28d::double precision                                          AS flight_number_delay_rate_28d,
     -- the aircraft's previous departure: its schedule, and what is known of it at the cutoff
     extract(epoch FROM t.sched - ac.prev_sched)::double precision / 60.0   AS prev_gap_min,
     CASE WHEN ac.prev_dep_at < t.as_of THEN ac.prev_dep_delay END          AS prev_dep_delay,
@@ -237,6 +253,8 @@ SELECT
     w.pressure,
     w.visib,
     w.weather_age_min::double precision                                    AS weather_age_min,
+    w.precip_3h,
+    w.visib_min_3h,
     t.carrier,
     t.origin,
     t.dest,
@@ -251,11 +269,13 @@ LEFT JOIN slots AS sa ON sa.origin = t.origin AND sa.time_hour = t.time_hour + i
 LEFT JOIN state AS os ON os.grp = 'origin' AND os.k = t.origin AND os.as_of = t.as_of
 LEFT JOIN state AS cs ON cs.grp = 'carrier_origin' AND cs.k = t.carrier || '@' || t.origin AND cs.as_of = t.as_of
 LEFT JOIN state AS ds ON ds.grp = 'dest' AND ds.k = t.dest AND ds.as_of = t.as_of
+LEFT JOIN state AS ns ON ns.grp = 'nyc' AND ns.as_of = t.as_of
 LEFT JOIN rates AS rc ON rc.grp = 'carrier' AND rc.k = t.carrier AND rc.as_of = t.as_of
 LEFT JOIN rates AS ro ON ro.grp = 'origin' AND ro.k = t.origin AND ro.as_of = t.as_of
 LEFT JOIN rates AS rd ON rd.grp = 'dest' AND rd.k = t.dest AND rd.as_of = t.as_of
 LEFT JOIN rates AS rr ON rr.grp = 'route' AND rr.k = t.origin || '-' || t.dest AND rr.as_of = t.as_of
 LEFT JOIN rates AS rh ON rh.grp = 'carrier_hour' AND rh.k = t.carrier || '@' || t.hour AND rh.as_of = t.as_of
+LEFT JOIN rates AS rf ON rf.grp = 'flight' AND rf.k = t.carrier || t.flight || '@' || t.origin AND rf.as_of = t.as_of
 LEFT JOIN aircraft AS ac ON ac.flight_id = t.flight_id AND ac.prev_sched >= t.sched - interval '7 days'
 LEFT JOIN weather AS w ON w.origin = t.origin AND w.as_of = t.as_of
 ORDER BY scheduled_departure, t.flight_id
