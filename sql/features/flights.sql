@@ -111,6 +111,7 @@ state_rows AS (
     CROSS JOIN LATERAL (VALUES ('origin', e.origin), ('dest', e.dest), ('carrier_origin', e.carrier || '@' || e.origin),
                                ('nyc', 'NYC'))
         AS g (grp, k)
+    WHERE g.grp = 'origin' OR e.departed = 1 OR e.pending_15 <> 0  -- overdue and overdue_60: of the origin only
     UNION ALL
     SELECT DISTINCT g.grp, g.k COLLATE "C", t.as_of, 0, NULL::int, NULL::int, 0, 0, 0, true
     FROM target AS t
@@ -120,7 +121,8 @@ state_rows AS (
 ),
 state AS (
     SELECT grp, k, as_of, departed_1h, departed_3h, mean_delay_1h, mean_delay_3h, mean_delay_6h,
-           delayed_3h::double precision / nullif(departed_3h, 0) AS delayed_share_3h, overdue, overdue_15, overdue_60
+           delayed_3h::double precision / nullif(departed_3h, 0) AS delayed_share_3h, overdue_15,
+           CASE WHEN grp = 'origin' THEN overdue END AS overdue, CASE WHEN grp = 'origin' THEN overdue_60 END AS overdue_60
     FROM (
         SELECT grp, k, ts AS as_of, is_query,
                sum(departed) OVER w1 AS departed_1h,
