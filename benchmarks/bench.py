@@ -22,14 +22,19 @@ Measured:
   from ``resource.getrusage(RUSAGE_CHILDREN)``): ``predict_small_cpu_s``, a one-day CLI predict of
   about 1,000 flights (``python -m pipeline.cli predict``), and ``mapped_task_cpu_s``, one mapped
   ``score_partition`` task run as Airflow's task process runs it (see :func:`_mapped_task`). Run
-  alone with ``--only fixed-cost`` (a few minutes): the other figures of ``results.json`` are kept.
+  alone with ``--only fixed-cost`` (a few minutes): the other figures of ``results.json`` are kept;
+- the promotion gate (:func:`pipeline.models.promotion.decide_promotion`: 1,000 paired bootstrap
+  resamples of 6,000 synthetic holdout rows, ROC AUC, log loss and Brier of two models) against
+  ``scipy.stats.bootstrap(paired=True)`` calling the scikit-learn metrics per resample, in one process,
+  taking turns. Only with ``--only promotion-gate`` (no database; about a minute).
 
 Every measurement runs in a fresh subprocess (so peak RSS is the method's own and no method warms
 another's allocator), the methods take turns run after run (so background load hits them alike),
 and the figures are medians. The data lives in a database ``bench`` of the local cluster
 (``warehouse.local_dir`` / ``warehouse.local_port``), never in the demo's database.
 
-Usage: ``python benchmarks/bench.py [--runs 3] [--runs-small 5] [--scale 10] [--keep] [--only fixed-cost]``.
+Usage: ``python benchmarks/bench.py [--runs 3] [--runs-small 5] [--scale 10] [--keep]
+[--only fixed-cost|promotion-gate]``.
 """
 
 from __future__ import annotations
@@ -76,6 +81,7 @@ TARGETS = {
     "score_rss_growth": 2.0,  # memory above the baseline does not double when the rows double
     "predict_small_cpu_s": 4.0,  # a one-day CLI predict (~1,000 rows): at most 4 s of CPU
     "mapped_task_cpu_s": 5.0,  # one mapped score_partition task: at most 5 s of CPU
+    "gate_vs_scipy": 5.0,  # the promotion gate's vectorised bootstrap at least 5x faster than scipy's per-resample loop
 }
 # The fixed-cost runs: one day of flights (966 in the New York day of 2013-03-12, UTC), one partition.
 SMALL_START = dt.datetime(2013, 3, 12, tzinfo=dt.UTC)
@@ -618,6 +624,71 @@ def evaluate(r: dict) -> list[tuple[str, bool, str]]:
     ] + fixed_cost_checks(r)
 
 
+def promotion_gate(runs: int, log) -> dict:
+    """Seconds (median of ``runs``, taking turns) of the promotion gate and of ``scipy.stats.bootstrap``
+    (paired, percentile, the same resamples count) computing the same three differences with the
+    scikit-learn metric functions, on 6,000 synthetic holdout rows."""
+    import numpy as np
+    from scipy import stats
+    from scipy.special import expit
+
+    from pipeline.config import PromotionConfig
+    from pipeline.models.evaluate import METRIC_FUNCTIONS
+    from pipeline.models.promotion import decide_promotion
+
+    rows, cfg = 6000, PromotionConfig(metric="roc_auc")
+    rng = np.random.default_rng(0)
+    signal = rng.normal(-1.5, 1.2, rows)
+    y = rng.binomial(1, expit(signal))
+    challenger, champion = (expit(signal + rng.normal(0, 0.5, rows)) for _ in range(2))
+    names = ["roc_auc", "log_loss", "brier"]
+
+    def difference(y, a, b):
+        return np.array([METRIC_FUNCTIONS[m](y, a) - METRIC_FUNCTIONS[m](y, b) for m in names])
+
+    def scipy_bootstrap():
+        stats.bootstrap(
+            (y, challenger, champion),
+            difference,
+            paired=True,
+            vectorized=False,
+            n_resamples=cfg.bootstrap_samples,
+            method="percentile",
+            random_state=0,
+        )
+
+    def gate():
+        decide_promotion(cfg, "binary_classification", y, challenger, champion)
+
+    times: dict[str, list[float]] = {"gate": [], "scipy": []}
+    for _ in range(runs):
+        for name, job in (("gate", gate), ("scipy", scipy_bootstrap)):
+            started = time.perf_counter()
+            job()
+            times[name].append(time.perf_counter() - started)
+            log(f"  {name}: {times[name][-1]:.2f} s")
+    gate_s, scipy_s = (statistics.median(times[k]) for k in ("gate", "scipy"))
+    return {
+        "gate_rows": rows,
+        "gate_resamples": cfg.bootstrap_samples,
+        "gate_s": round(gate_s, 3),
+        "gate_scipy_s": round(scipy_s, 3),
+        "gate_vs_scipy": ratio(scipy_s, gate_s),
+    }
+
+
+def promotion_gate_checks(r: dict) -> list[tuple[str, bool, str]]:
+    """(target, met, figures) for the promotion gate's bar."""
+    target = TARGETS["gate_vs_scipy"]
+    return [
+        (
+            f"promotion gate >= {target:g}x faster than scipy.stats.bootstrap calling scikit-learn per resample",
+            r["gate_vs_scipy"] >= target,
+            f"{r['gate_vs_scipy']:.1f}x ({r['gate_s']:.2f} s against {r['gate_scipy_s']:.2f} s)",
+        )
+    ]
+
+
 def fixed_cost_report(r: dict) -> list[str]:
     """The fixed-cost figures as a Markdown table."""
     return [
@@ -726,7 +797,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="benchmark this database instead of the local cluster's 'bench'")
     parser.add_argument("--keep", action="store_true", help="keep the bench schema's tables afterwards")
     parser.add_argument(
-        "--only", choices=["fixed-cost"], help="run only this part; results.json keeps the other figures"
+        "--only",
+        choices=["fixed-cost", "promotion-gate"],
+        help="run only this part; results.json keeps the other figures",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -743,6 +816,15 @@ def main(argv: list[str] | None = None) -> int:
         print(message, flush=True)
 
     began = time.perf_counter()
+    if args.only == "promotion-gate":
+        log(f"promotion gate against scipy.stats.bootstrap, {args.runs} runs each:")
+        gate = promotion_gate(args.runs, log)
+        text = (
+            f"Promotion gate, {gate['gate_resamples']:,} paired resamples of {gate['gate_rows']:,} rows, three "
+            f"metrics, two models: {gate['gate_s']:.2f} s; scipy.stats.bootstrap calling scikit-learn per "
+            f"resample: {gate['gate_scipy_s']:.2f} s ({gate['gate_vs_scipy']:.1f}x)."
+        )
+        return finish(gate, promotion_gate_checks(gate), text, began, partial=True)
     cfg = load_config("flight_delay")
     path, port = cfg.warehouse.local_path, cfg.warehouse.local_port
     started_cluster = False

@@ -2,7 +2,7 @@
 ### Retrain `{model}`
 
 Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone}), and whenever
-`monitor__{model}` asks for it, and promotes the new version only when it beats the champion.
+`monitor__{model}` asks for it, and promotes the new version unless it is worse than the champion beyond noise.
 
 1. **extract_training_batch**: the feature table for the training window and holdout that end at
    this run's data interval end, stored as a Parquet batch. With *from_snapshot_version* set, the
@@ -10,12 +10,14 @@ Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone})
    reproduction with the same data, split and parameters.
 2. **validate_training_batch**: the training expectation suite; a failure stops the run here.
 3. **train_challenger**: fits the configured scikit-learn pipeline, evaluates it, a baseline and the
-   current champion on the same holdout, and registers an immutable version with its artifacts and
-   lineage (feature SQL, expectation suites, config, code version); the task log names its model
-   card (`model card: <uri>`), as does promote's.
-4. **promote**: the challenger becomes champion if it beats the champion by the configured margin in
-   `{metric}` (or if there is none, or if *force_promote* is set). The decision and its reason go to
-   `ml.model_versions`.
+   current champion on the same holdout, runs the promotion gate against the champion (paired
+   bootstrap intervals of each metric's difference; the log quotes them), and registers an immutable
+   version with its artifacts and lineage (feature SQL, expectation suites, config, code version); the
+   task log names its model card (`model card: <uri>`), as does promote's.
+4. **promote**: the challenger becomes champion unless the gate found it worse than the champion in
+   `{metric}` or a guardrail metric beyond its tolerance, with confidence (`promotion.rule`; with no
+   champion it must beat the baseline), or if *force_promote* is set. The decision, its reason and
+   the gate's intervals (`decision_evidence`) go to `ml.model_versions`.
 
 The champion scores into `{table}` through `predict__{model}`. Schedule: a run at each tick of
 cron `{schedule}` ({timezone}), and one at each update of the Asset `{asset}` (sent by

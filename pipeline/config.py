@@ -212,6 +212,52 @@ class AlertsConfig(_Section):
     )
 
 
+class SourceConfig(_Section):
+    """One source table of the feature query and when its facts become known, for the leakage check
+    (``pipeline check-leakage``; :mod:`pipeline.features.leakage`)."""
+
+    table: str = Field(description="schema.table the feature query reads")
+    stamp: str = Field(
+        min_length=1,
+        description="SQL expression over the table's columns: when the row's facts (mode delete) or its "
+        "``columns`` (mode change) became known (timestamptz). Trusted text, pasted into the check's statements "
+        "as written. A NULL stamp counts as never known.",
+    )
+    mode: Literal["delete", "change"] = Field(
+        description="delete: rows that exist only once observed (weather observations) are deleted when stamped "
+        "at or after the cutoff; change: rows known earlier (a flight's schedule) get their later-observed "
+        "``columns`` changed."
+    )
+    columns: list[str] = Field(
+        default_factory=list,
+        description="mode change only: the columns observed at ``stamp`` (numbers, text, booleans or times).",
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _qualified(cls, v: str) -> str:
+        if not _QUALIFIED_NAME.match(v):
+            raise ValueError(f"{v!r} is not a lowercase schema.table name")
+        return v
+
+    @field_validator("stamp")
+    @classmethod
+    def _no_percent(cls, v: str) -> str:
+        if "%" in v:  # the statements it is pasted into take %(name)s bind parameters
+            raise ValueError(f"{v!r}: no % sign in a stamp (write mod(a, b) for a modulo)")
+        return v
+
+    @model_validator(mode="after")
+    def _columns_for_mode(self) -> SourceConfig:
+        if self.mode == "change" and not self.columns:
+            raise ValueError(f"{self.table}: mode change needs the columns observed at the stamp")
+        if self.mode == "delete" and self.columns:
+            raise ValueError(f"{self.table}: mode delete deletes whole rows; remove columns")
+        if len(set(self.columns)) < len(self.columns):
+            raise ValueError(f"{self.table}: columns lists a column twice: {self.columns}")
+        return self
+
+
 class DatasetConfig(_Section):
     name: str
     feature_sql: Path
@@ -230,6 +276,11 @@ class DatasetConfig(_Section):
     categorical_features: list[str] = Field(default_factory=list)
     coverage: str | None = Field(
         None, description="Which dates have data, in words; shown in each of the model's DAG docs."
+    )
+    sources: list[SourceConfig] = Field(
+        default_factory=list,
+        description="The feature query's source tables and when their facts become known: what the leakage check "
+        "(pipeline check-leakage) deletes or changes after each cutoff. Empty: the check refuses to run.",
     )
 
     @field_validator("key", mode="before")
@@ -268,6 +319,10 @@ class DatasetConfig(_Section):
             raise ValueError(
                 f"timestamp, label, label_known_at or {CUTOFF_COLUMN} listed as a feature: {sorted(clash)}"
             )
+        changed = [(s.table, c) for s in self.sources for c in s.columns]
+        twice = sorted({f"{t}.{c}" for t, c in changed if changed.count((t, c)) > 1})
+        if twice:
+            raise ValueError(f"sources: a column is observed at one time only, but these are listed twice: {twice}")
         return self
 
     @property
@@ -336,8 +391,26 @@ class TrainingConfig(_Section):
 
 
 class PromotionConfig(_Section):
+    """How a challenger replaces the champion (:func:`pipeline.models.promotion.decide_promotion`)."""
+
     metric: str | None = Field(None, description="Holdout metric of the task; None: the task's default.")
-    min_improvement: float = Field(0.0, ge=0)
+    rule: Literal["noninferiority", "improvement"] = Field(
+        "noninferiority",
+        description="noninferiority: promoted unless the paired bootstrap CI of the metric difference lies wholly "
+        "below -tolerance, or a guardrail's below -its tolerance; improvement: the challenger must beat the "
+        "champion's point estimate by min_improvement (the old rule).",
+    )
+    tolerance: float = Field(
+        0.005, ge=0, description="noninferiority: how much worse than the champion, in the metric's units, is noise."
+    )
+    guardrails: dict[str, float] | None = Field(
+        None,
+        description="Other holdout metrics of the task -> tolerance (in their units) they may not degrade beyond; "
+        "None: the task's defaults (pipeline.metrics.default_guardrails), {}: none.",
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="Confidence level of the bootstrap intervals.")
+    bootstrap_samples: int = Field(1000, ge=100, description="Paired bootstrap resamples of the holdout rows.")
+    min_improvement: float = Field(0.0, ge=0, description="improvement rule: the gain required, in the metric's units.")
     min_baseline_gain: float = Field(
         0.0,
         ge=0,
@@ -535,6 +608,21 @@ class _ModelSections(BaseModel):
                 f"promotion.metric {metric!r} is not a {self.task} metric; "
                 f"choose one of {list(holdout_metric_names(self.task))}"
             )
+        guardrails = self.promotion.guardrails or {}
+        unknown = [name for name in guardrails if not is_metric_for(self.task, name)]
+        if unknown:
+            raise ValueError(
+                f"promotion.guardrails names {unknown}, not {self.task} metrics; "
+                f"choose among {list(holdout_metric_names(self.task))}"
+            )
+        primary = metric or default_promotion_metric(self.task)
+        if primary in guardrails:
+            raise ValueError(
+                f"promotion.guardrails names the promotion metric {primary!r}; its tolerance is promotion.tolerance"
+            )
+        negative = {name: tol for name, tol in guardrails.items() if tol < 0}
+        if negative:
+            raise ValueError(f"promotion.guardrails tolerances must be >= 0, got {negative}")
         return self
 
 

@@ -155,6 +155,31 @@ def default_promotion_metric(task: Task) -> str:
     return headline_metric(task)
 
 
+# Guardrails of the promotion gate (pipeline.models.promotion) when promotion.guardrails is not set: the
+# metrics besides the primary one that a challenger may not degrade beyond a tolerance, in the metric's
+# units. Classification: calibration, which ROC AUC cannot see (a challenger with the same ranking and
+# badly scaled probabilities has the same AUC): log loss 0.01 (nats per row) and Brier 0.005 (squared
+# probability per row), small against the gap between a useful classifier and its base rate, and the
+# issue-10 example (a challenger worse on log loss and Brier) is what they catch. Regression: RMSE, or
+# MAE when RMSE is the primary metric, 0.25 in the label's units (a quarter of a minute for a delay in
+# minutes): a model that wins one by fitting the outliers while losing on typical rows is caught.
+_GUARDRAILS: dict[str, dict[str, float]] = {
+    BINARY_CLASSIFICATION: {LOG_LOSS: 0.01, BRIER: 0.005},
+    REGRESSION: {RMSE: 0.25, MAE: 0.25},
+}
+
+
+def default_guardrails(task: Task, primary: str) -> dict[str, float]:
+    """The promotion gate's guardrail metrics and tolerances when ``promotion.guardrails`` is not set:
+    ``{"log_loss": 0.01, "brier": 0.005}`` for classification, without ``primary``; for regression
+    ``{"rmse": 0.25}``, or ``{"mae": 0.25}`` when ``primary`` is ``rmse`` (in the label's units)."""
+    _check_task(task)
+    guardrails = {name: tol for name, tol in _GUARDRAILS[task].items() if name != primary}
+    if task == REGRESSION:
+        guardrails = dict(list(guardrails.items())[:1])
+    return guardrails
+
+
 def headline_metric(task: Task) -> str:
     """The realized metric the monitor reports for a window's pooled champion predictions:
     ``roc_auc`` for classification, ``rmse`` for regression."""

@@ -130,9 +130,12 @@ def qualified(name: str) -> sql.Identifier:
 
 
 def engine_for(url: str) -> Engine:
-    """A pooled SQLAlchemy engine on psycopg2 for a ``postgresql://`` URL, sessions in UTC."""
+    """A pooled SQLAlchemy engine on psycopg2 for a ``postgresql://`` URL, sessions in UTC, without
+    JIT compilation: the point-in-time feature queries have many expressions and high cost estimates,
+    so PostgreSQL's JIT compiled them for longer than they ran (the regression model's 63-day training
+    window: 7.8 s with JIT, 1.3 s without)."""
     parsed = make_url(url).set(drivername="postgresql+psycopg2")
-    return create_engine(parsed, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC"})
+    return create_engine(parsed, pool_pre_ping=True, connect_args={"options": "-c timezone=UTC -c jit=off"})
 
 
 def _adbc_uri(url: str) -> str:
@@ -179,6 +182,27 @@ class Warehouse:
             raise
         finally:
             conn.close()
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[Cursor]:
+        """A cursor inside one transaction that is always rolled back, never committed: for what-if
+        statements (the leakage check's changes to source rows) that must leave no trace. Row locks
+        taken meanwhile are held until the block ends.
+
+        Raises:
+            WarehouseError: as :meth:`transaction`.
+        """
+        conn = self._connect()
+        try:
+            with conn.cursor() as cur:
+                yield cur
+        except psycopg2.Error as exc:
+            raise statement_failed(exc, (exc.pgerror or str(exc)).strip()) from exc
+        finally:
+            try:
+                conn.rollback()
+            finally:
+                conn.close()
 
     def run(self, name: str, params: Mapping[str, Any] | None = None, **identifiers: Any) -> None:
         """Execute ``sql/<name>.sql`` in its own transaction."""

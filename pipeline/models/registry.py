@@ -110,7 +110,8 @@ class Decision:
 
     ``expected_champion`` is the champion version the challenger was compared against;
     ``valid_from`` the logical time from which a promoted version is live (the data interval end of
-    the deciding run); ``actor`` who decided (``<dag id>/<run id>``).
+    the deciding run); ``actor`` who decided (``<dag id>/<run id>``); ``evidence`` the promotion gate's
+    intervals (:meth:`pipeline.models.promotion.GateDecision.to_dict`), stored in ``decision_evidence``.
     """
 
     decision: str
@@ -121,6 +122,7 @@ class Decision:
     expected_champion: int | None
     valid_from: Any
     actor: str
+    evidence: dict | None = None
 
 
 def register(
@@ -338,6 +340,7 @@ def decide(warehouse: Warehouse, model_name: str, version: int, decision: Decisi
                 "decision": verdict,
                 "reason": reason,
                 "champion_metric": decision.champion_metric,
+                "evidence": None if decision.evidence is None else Json(decision.evidence),
                 "status": "champion" if promote else "candidate",
             },
         )

@@ -54,6 +54,8 @@ class Trained(TypedDict):
 
     ``champion_metric`` is None when there is no champion, or when its artifact could not be loaded:
     then ``champion_problem`` says why, and the challenger is judged against the baseline only.
+    ``gate`` is the promotion gate's decision against the champion on the holdout rows
+    (:meth:`pipeline.models.promotion.GateDecision.to_dict`), None without a champion.
     """
 
     model_name: str
@@ -67,6 +69,7 @@ class Trained(TypedDict):
     baseline_metric: float
     artifact_uri: str
     reproduces: int | None
+    gate: dict | None
 
 
 class Promotion(TypedDict):
@@ -256,6 +259,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     from pipeline.data.artifacts import ArtifactError
     from pipeline.models import registry
     from pipeline.models.evaluate import baseline_metrics, holdout_metrics, permutation_importance_frame
+    from pipeline.models.promotion import decide_promotion
     from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
     from pipeline.visualization.model_card import model_card_html
 
@@ -287,10 +291,20 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     probability = predict(model, holdout, ds, task)
     metrics = holdout_metrics(task, y_holdout, probability)
     baseline = baseline_metrics(task, y_train, y_holdout)
-    champion = None
+    champion, gate = None, None
     if champion_model is not None:
         champion_probability = predict(champion_model, holdout, ds, task)
         champion = {"version": current["version"], "metrics": holdout_metrics(task, y_holdout, champion_probability)}
+        gate = decide_promotion(
+            cfg.promotion, task, y_holdout, probability, champion_probability, seed=cfg.model.random_seed
+        ).to_dict()
+        log.info(
+            "promotion gate (%s) against champion v%d: %s; %s",
+            gate["rule"],
+            current["version"],
+            "promote" if gate["promote"] else "refuse",
+            gate["reason"],
+        )
     log.info(
         "holdout %s: challenger %.4f, baseline %.4f, champion %s",
         metric,
@@ -340,6 +354,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
             "actor": rt.ctx.actor,
             "baseline": baseline,
             "champion": champion,
+            "gate": gate,
             "validation": validation,
         }
         evaluation = {
@@ -347,6 +362,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
             "challenger": metrics,
             "baseline": baseline,
             "champion": champion,
+            "promotion_gate": gate,
             "permutation_importance": importance.to_dict(orient="records"),
         }
         lineage = {
@@ -381,14 +397,19 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         baseline_metric=baseline[metric],
         artifact_uri=record["artifact_uri"],
         reproduces=batch["reproduces"],
+        gate=gate,
     )
 
 
 def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
-    """Apply the promotion rule (:func:`pipeline.models.evaluate.promotion_decision`) to a trained
-    challenger and record the decision; a promotion is live from the data interval's end. Without a
-    usable champion the challenger must beat the baseline by ``promotion.min_baseline_gain``; the
-    reason says why no champion was compared. A reproduction (:func:`snapshot`) is never promoted.
+    """Record the promotion decision of a trained challenger; a promotion is live from the data
+    interval's end. Against a champion, the decision is the promotion gate's (``trained["gate"]``,
+    :func:`pipeline.models.promotion.decide_promotion`, computed by :func:`train` on the holdout rows),
+    recorded with its intervals in ``decision_evidence``. Without a usable champion the challenger
+    must beat the baseline by ``promotion.min_baseline_gain``
+    (:func:`pipeline.models.evaluate.promotion_decision`); the reason says why no champion was
+    compared. ``force`` promotes whatever the gate says (the reason keeps the gate's). A reproduction
+    (:func:`snapshot`) is never promoted.
 
     Raises:
         RegistryError: the version is not an undecided candidate.
@@ -396,13 +417,15 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
     from pipeline.models import registry
     from pipeline.models.evaluate import promotion_decision
 
-    metric = trained["metric"]
+    metric, gate = trained["metric"], trained.get("gate")
     if trained["reproduces"]:
         verdict = "rejected"
         reason = (
             f"reproduction of v{trained['reproduces']} from its snapshot; reproductions "
             "are never promoted (roll back to serve a version again)"
         )
+    elif gate is not None and not force:
+        verdict, reason = ("promoted" if gate["promote"] else "rejected"), gate["reason"]
     else:
         verdict, reason = promotion_decision(
             metric,
@@ -413,6 +436,8 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
             baseline=trained["baseline_metric"],
             min_baseline_gain=rt.cfg.promotion.min_baseline_gain,
         )
+        if gate is not None:
+            reason = f"{reason}; gate: {'promote' if gate['promote'] else 'refuse'}, {gate['reason']}"
         if trained.get("champion_problem"):
             reason = f"{trained['champion_problem']}; {reason}"
     decision = registry.Decision(
@@ -424,6 +449,7 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
         trained["champion_version"],
         rt.ctx.end,
         rt.ctx.actor,
+        gate,
     )
     row = registry.decide(rt.warehouse, trained["model_name"], trained["version"], decision)
     log.info("model card: %s", registry.model_card_uri(row["artifact_uri"]))

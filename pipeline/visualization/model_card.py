@@ -29,7 +29,9 @@ def model_card_html(
         card: ``model_name``, ``version``, ``estimator``, ``actor``, ``code_version``, ``train_start``,
             ``train_end``, ``holdout_start``, ``holdout_end``, ``train_rows``, ``holdout_rows``,
             ``training_data_sha256``, ``metrics`` and ``baseline`` (dicts with the task's holdout metrics),
-            ``champion`` (None or ``{"version", "metrics"}``), ``validation`` (a validation summary).
+            ``champion`` (None or ``{"version", "metrics"}``), ``gate`` (None or the promotion gate's
+            decision, :meth:`pipeline.models.promotion.GateDecision.to_dict`), ``validation`` (a
+            validation summary).
         y_holdout: shape (n,), the holdout labels (0/1, or values); probability: shape (n,), this
             version's predictions on them (P(class 1), or predicted values).
         importance: permutation importance (``feature``, ``mean``, ``std``).
