@@ -36,7 +36,8 @@ def measure(rt: Runtime) -> MonitorResult:
     - Measure (:func:`pipeline.monitoring.window.evaluate_window`): the last
       ``monitoring.window_days`` of the feature table against the champion's training rows (from
       its stored snapshot), its scores there against its holdout scores, and the predictions
-      actually made for the window joined to the labels known now.
+      actually made for the window joined to the labels observed before the cutoff (the interval's
+      end; :func:`pipeline.models.train.known_labels`).
     - Decision: :func:`pipeline.monitoring.trigger.decide_retrain` with the cooldown counted from the
       last requested retrain in ``ml.retrain_triggers``.
 
@@ -56,7 +57,7 @@ def measure(rt: Runtime) -> MonitorResult:
     from pipeline.features.build import extract_feature_table, from_parquet
     from pipeline.metrics import BINARY_CLASSIFICATION, headline_metric
     from pipeline.models import registry
-    from pipeline.models.train import TimeSplit, predict, split_by_time
+    from pipeline.models.train import TimeSplit, known_labels, predict, split_by_time
     from pipeline.monitoring.trigger import decide_retrain
     from pipeline.monitoring.window import evaluate_window
 
@@ -71,6 +72,8 @@ def measure(rt: Runtime) -> MonitorResult:
     reference_train, reference_holdout = split_by_time(reference, split, ds, task)
     window_start = ctx.end - dt.timedelta(days=mon.window_days)
     current = extract_feature_table(warehouse, ds, cfg.cutoff_rule, window_start, ctx.end, require_label=False)
+    if ds.label_known_at in current.columns:  # realized performance: only labels observed before the cutoff
+        current = known_labels(current, ds, ctx.end)
     result = MonitorResult(
         retrain=False,
         suppressed=False,
