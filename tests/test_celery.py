@@ -172,7 +172,7 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
     print("score_partition task instances (map_index, state, hostname, pid, executor, celery worker):")
     for row in tasks:
         print("  ", row)
-    entities = count_entities(warehouse, cfg.dataset, START, END)
+    entities = count_entities(warehouse, cfg.dataset, cfg.cutoff_rule, START, END)
     warehouse.engine.dispose()
     assert len(tasks) == math.ceil(entities / ROWS_PER_PARTITION) >= 3, (entities, tasks)
     assert all(state == "success" for _, state, *_ in tasks)

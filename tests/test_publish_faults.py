@@ -62,7 +62,7 @@ def staged(cfg) -> int:
 
 
 def entities(cfg, start: dt.datetime, end: dt.datetime) -> int:
-    return count_entities(open_warehouse(cfg), cfg.dataset, start, end)
+    return count_entities(open_warehouse(cfg), cfg.dataset, cfg.cutoff_rule, start, end)
 
 
 # --- fault 2 ------------------------------------------------------------------------------------
