@@ -183,3 +183,11 @@ def test_permanent_errors_are_not_retried(kind):
             decision = task.retry_policy.evaluate(PermanentError("bad batch"), try_number=1, max_tries=3)
             assert decision.action.value == "fail"
             assert task.retries == (0 if kind == "rollback" else 2)
+
+
+def test_predict_doc_states_the_lead_the_horizon_and_the_scored_window(monkeypatch):
+    doc = load_dag("predict").doc_md
+    assert "Lead `1h`, horizon `1h`" in doc
+    assert "scores the flights whose `scheduled_departure` lies in [T+1h, T+2h)" in doc
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PREDICTIONS__LEAD", "PT30M")
+    assert "lies in [T+30min, T+90min)" in load_dag("predict").doc_md  # the doc follows the config
