@@ -10,9 +10,10 @@ Scores the entities of the window after this run's cutoff with the current champ
    the feature query returns), counts the scored window's entities and splits them into hash partitions
    of about `predictions.rows_per_partition` rows.
 3. **score_partition** (one mapped task per partition, run in parallel by the executor): extracts
-   the partition, checks that every row is as of the run's cutoff, validates it with the scoring expectation suite (a failure stops the run before
-   anything is published), scores it in chunks with the champion (`is_champion = true`) and each
-   shadow challenger (`is_champion = false`), and stages the rows. A retry replaces its own rows.
+   the partition, checks that every row is as of the run's cutoff, validates it with the scoring
+   expectation suite (a failure stops the run before anything is published), scores it in chunks
+   with the champion (`is_champion = true`) and each shadow challenger (`is_champion = false`),
+   and stages the rows. A retry replaces its own rows.
 4. **publish**: replaces the rows of the interval's entities in the predictions table with the staged
    ones in one transaction, whichever interval wrote them, so reruns, retries, backfills and
    overlapping intervals never duplicate rows.

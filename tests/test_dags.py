@@ -4,13 +4,13 @@ model's config, cheap top level, and a bad model file that breaks only its own m
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 import json
 import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml

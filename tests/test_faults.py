@@ -63,7 +63,9 @@ def test_every_shipped_suite_bounds_the_null_share_of_every_feature(model: str, 
 def _day(url: str, model: str, day: dt.date, days: int = 1, label: bool = False) -> pd.DataFrame:
     cfg = load_config(model, warehouse={"url": url})
     start = dt.datetime.combine(day, dt.time(), UTC)
-    return extract_feature_table(Warehouse(url), cfg.dataset, cfg.cutoff_rule, start, start + dt.timedelta(days=days), label)
+    return extract_feature_table(
+        Warehouse(url), cfg.dataset, cfg.cutoff_rule, start, start + dt.timedelta(days=days), label
+    )
 
 
 # The demo's March, and the real days of 2013 with the fewest weather (10-26, 11-03), pressure (11-27)
