@@ -379,6 +379,13 @@ def summary_report(cfg: PipelineConfig) -> str:
     if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
         p = warehouse.fetch("ml/predictions_summary", {"model_name": name}, table=table)[0]
         lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {table}")
+        if p["row_count"]:
+            lead = cfg.predictions.lead
+            ahead = "ok" if p["min_lead"] >= lead else f"SCORED LESS THAN THE LEAD AHEAD ({p['min_lead']})"
+            lines.append(
+                f"  cutoffs (as_of) {p['first_as_of']:%Y-%m-%d %H:%M} to {p['last_as_of']:%Y-%m-%d %H:%M} UTC; every "
+                f"scored window starts at least the lead ({lead}) after its cutoff: {ahead}"
+            )
     else:
         lines.append(f"predictions: none yet ({table} is created by the first predict run)")
     for t in warehouse.fetch("ml/monitor_latest", {"model_name": name}):

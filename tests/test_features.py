@@ -141,7 +141,14 @@ def test_features_match_the_csvs(day: pd.DataFrame, expected: pd.DataFrame) -> N
 
 def test_no_post_departure_columns(day: pd.DataFrame, dataset: DatasetConfig) -> None:
     assert not set(POST_DEPARTURE) & set(day.columns)
-    assert list(day.columns) == [*dataset.key, dataset.timestamp, *dataset.features, dataset.label]
+    assert list(day.columns) == [
+        *dataset.key,
+        dataset.timestamp,
+        "as_of",
+        *dataset.features,
+        dataset.label,
+        dataset.label_known_at,
+    ]
 
 
 def test_dtypes(day: pd.DataFrame, dataset: DatasetConfig) -> None:
@@ -172,6 +179,7 @@ def test_window_without_flights_is_empty_with_dtypes(warehouse: Warehouse, datas
 NARROW_SQL = """
 SELECT f.flight_id,
        f.time_hour + make_interval(mins => f.minute) AS scheduled_departure,
+       date_bin(%(horizon)s, f.time_hour + make_interval(mins => f.minute) - %(lead)s, %(origin)s) AS as_of,
        f.month,
        f.carrier
 FROM nycflights13.flights AS f
@@ -221,7 +229,7 @@ def test_missing_feature_column_from_config_overrides(
         extract_feature_table(warehouse, cfg.dataset, RULE, START, END, require_label=True)
     # A scoring batch needs no label.
     frame = extract_feature_table(warehouse, cfg.dataset, RULE, START, END, require_label=False)
-    assert list(frame.columns) == ["flight_id", "scheduled_departure", "month", "carrier"]
+    assert list(frame.columns) == ["flight_id", "scheduled_departure", "as_of", "month", "carrier"]
 
 
 def test_label_is_required_only_for_training(warehouse: Warehouse, tmp_path: Path, expected: pd.DataFrame) -> None:
