@@ -24,17 +24,10 @@ from pipeline.features.build import count_entities
 from pipeline.stages import RunContext, Runtime, predict
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
+# About intervals / the monitor, not forecasts: daily predicts in UTC with lead 0 (conftest).
+pytestmark = pytest.mark.usefixtures("daily_utc")
 UTC = dt.UTC
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture(autouse=True)
-def daily_utc(monkeypatch):
-    """These tests are about data intervals, not forecasts: the flight model predicts daily in UTC with
-    lead 0, so a run whose interval is the day [D, D+1) scores the flights of the next day."""
-    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__PREDICT", "@daily")
-    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__TIMEZONE", "UTC")
-    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PREDICTIONS__LEAD", "PT0S")
 
 
 def load_dag(kind: str, model: str = "flight_delay"):
