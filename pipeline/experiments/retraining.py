@@ -38,7 +38,7 @@ import pandas as pd
 
 from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.experiments.result import StudyResult
-from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
+from pipeline.models.train import TimeSplit, known_labels, predict, split_by_time, train_model
 from pipeline.monitoring.performance import metric_value, realized_performance
 from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
 from pipeline.monitoring.window import evaluate_window
@@ -149,7 +149,14 @@ def replay(
             .assign(is_champion=True)
         )
         evaluation = evaluate_window(
-            model.pipeline, reference[model.name], model.holdout_scores, window, predictions, ds, mon, TASK
+            model.pipeline,
+            reference[model.name],
+            model.holdout_scores,
+            known_labels(window, ds, day),
+            predictions,
+            ds,
+            mon,
+            TASK,
         )
         voting = cfg.voting_features
         performance = evaluation.performance
