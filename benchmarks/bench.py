@@ -229,7 +229,9 @@ def bench_config(url: str, feature_sql: str | None = None):
         "model": {
             "params": {**base.model.params, "max_iter": min(base.model.params.get("max_iter", 50), MODEL_MAX_ITER)}
         },
-        "predictions": {"shadow_latest_candidate": False, "shadow_versions": []},
+        "predictions": {"shadow_latest_candidate": False, "shadow_versions": [], "lead": "PT0S"},
+        # Daily runs in UTC, lead 0: the run cut off at D scores the flights of [D, D + 1 day).
+        "schedule": {"predict": "@daily", "timezone": "UTC"},
     }
     if feature_sql:
         sections["dataset"] = {"feature_sql": feature_sql}
@@ -273,8 +275,9 @@ def _bare_partition(rt, models, spec) -> int:
     from pipeline.models.predict import score
 
     ds = rt.cfg.dataset
+    rule = rt.cfg.cutoff_rule
     frame = extract_feature_table(
-        rt.warehouse, ds, rt.ctx.start, rt.ctx.end, False, (spec["partition"], spec["partitions"])
+        rt.warehouse, ds, rule, *rule.window(rt.ctx.end), False, (spec["partition"], spec["partitions"])
     )
     model = registry.load_model(rt.store, registry.get_version(rt.warehouse, models["model_name"], models["champion"]))
     step = rt.cfg.predictions.chunk_rows
@@ -300,6 +303,9 @@ def fixed_cost_env(url: str) -> dict[str, str]:
         "PIPELINE_WAREHOUSE__URL": url,
         "PIPELINE_ARTIFACTS__ROOT": str(WORK_DIR / "artifacts"),
         "PIPELINE_FLIGHT_DELAY__PREDICTIONS__SHADOW_LATEST_CANDIDATE": "false",
+        "PIPELINE_FLIGHT_DELAY__PREDICTIONS__LEAD": "PT0S",  # as bench_config: daily runs in UTC, lead 0
+        "PIPELINE_FLIGHT_DELAY__SCHEDULE__PREDICT": "@daily",
+        "PIPELINE_FLIGHT_DELAY__SCHEDULE__TIMEZONE": "UTC",
         "AIRFLOW_HOME": str(WORK_DIR / "airflow"),
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",

@@ -160,6 +160,29 @@ def dag_doc(template: str, cfg: PipelineConfig, intervals: bool = True, **extra:
     return doc
 
 
+def _span(delta: dt.timedelta) -> str:
+    """A timedelta in the largest whole unit (``1h``, ``90min``, ``1d``, ``0``), for docs."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return "0"
+
+
+def forecast_doc(cfg: PipelineConfig) -> str:
+    """The predict DAG's paragraph on what a run scores: the lead, the horizon and the scored window
+    of a run cut off at T (:class:`pipeline.config.CutoffRule`)."""
+    rule, ds = cfg.cutoff_rule, cfg.dataset
+    lead, far = _span(rule.lead), _span(rule.lead + rule.horizon)
+    return (
+        f"\n**Forecast.** Lead `{_span(rule.lead)}`, horizon `{_span(rule.horizon)}` (`predictions.lead`, "
+        f"`predictions.horizon`). A run cut off at T, the end of its data interval, scores the {ds.name} whose "
+        f"`{ds.timestamp}` lies in [T+{lead}, T+{far}), with features computed from data known before T "
+        "(each row's `as_of` is T). Its rows record `as_of`, `window_start` and `window_end` next to the "
+        "data interval.\n"
+    )
+
+
 def dag_args(cfg: PipelineConfig | None, doc: str | None) -> dict[str, Any]:
     """The ``@dag`` arguments every DAG of the project shares: default args (retries and the retry
     policy), the doc as the UI's documentation, and, for a model's DAG, its start date, catchup and

@@ -1,18 +1,19 @@
 """
 ### Predict `{model}`
 
-Scores the entities of this run's data interval with the current champion of `{model}` ({task}) on
-the schedule `{schedule}` ({timezone}), and writes timestamped predictions to `{table}`.
-
+Scores the entities of the window after this run's cutoff with the current champion of `{model}`
+({task}) on the schedule `{schedule}` ({timezone}), and writes timestamped predictions to `{table}`.
+{forecast}
 1. **resolve_models**: pins the champion version, and the shadow challengers set in
    `predictions` config, for the whole run; with no champion the run fails here and writes nothing.
 2. **plan_scoring**: creates the predictions table on the first run (the key columns take the types
-   the feature query returns), counts the interval's entities and splits them into hash partitions
+   the feature query returns), counts the scored window's entities and splits them into hash partitions
    of about `predictions.rows_per_partition` rows.
 3. **score_partition** (one mapped task per partition, run in parallel by the executor): extracts
-   the partition, validates it with the scoring expectation suite (a failure stops the run before
-   anything is published), scores it in chunks with the champion (`is_champion = true`) and each
-   shadow challenger (`is_champion = false`), and stages the rows. A retry replaces its own rows.
+   the partition, checks that every row is as of the run's cutoff, validates it with the scoring
+   expectation suite (a failure stops the run before anything is published), scores it in chunks
+   with the champion (`is_champion = true`) and each shadow challenger (`is_champion = false`),
+   and stages the rows. A retry replaces its own rows.
 4. **publish**: replaces the rows of the interval's entities in the predictions table with the staged
    ones in one transaction, whichever interval wrote them, so reruns, retries, backfills and
    overlapping intervals never duplicate rows.
@@ -26,7 +27,7 @@ Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`.
 from __future__ import annotations
 
 from airflow.sdk import Asset, dag, task
-from dag_toolkit import dag_args, dag_doc, dag_id, models, predict_deadline, run_stage, timetable
+from dag_toolkit import dag_args, dag_doc, dag_id, forecast_doc, models, predict_deadline, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -34,7 +35,7 @@ from pipeline.config import PipelineConfig
 def predict_dag(cfg: PipelineConfig):
     """The predict DAG of one model."""
     name = cfg.model.name
-    doc = dag_doc(__doc__, cfg, schedule=cfg.schedule.predict)
+    doc = dag_doc(__doc__, cfg, schedule=cfg.schedule.predict, forecast=forecast_doc(cfg))
 
     @dag(
         dag_id=dag_id("predict", cfg),

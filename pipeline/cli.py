@@ -192,11 +192,42 @@ def retrain_from_snapshot(
 
 
 @app.command()
-def predict(ctx: typer.Context, model: Model, end: End, start: Start = None) -> None:
-    """Score the interval with the champion and write predictions."""
+def predict(
+    ctx: typer.Context,
+    model: Model,
+    end: Annotated[
+        dt.datetime,
+        typer.Option(parser=_timestamp, metavar="TIME", help="cutoff of the (last) run: a tick of schedule.predict"),
+    ],
+    start: Annotated[
+        dt.datetime | None,
+        typer.Option(
+            parser=_timestamp, metavar="TIME", help="also run every earlier tick after this time (default: one run)"
+        ),
+    ] = None,
+) -> None:
+    """Score with the champion and publish: the run cut off at --end, or, with --start, one run per tick
+    of schedule.predict in (--start, --end], in turn and in this process, as the DAG's runs of those
+    ticks would (a run cut off at T scores the entities in [T + lead, T + lead + horizon)). In a range,
+    a tick with nothing to score is skipped (schedule.on_empty: skip) and the next one runs."""
     from pipeline.stages import predict as stage
 
-    _print(stage.run(_runtime(_config(ctx, model), "predict", start, end)))
+    cfg = _config(ctx, model)
+    rule = cfg.cutoff_rule
+    ticks = stage.cutoffs(rule, start, end)
+    if start is None:
+        _print(stage.run(_runtime(cfg, "predict", end - rule.horizon, end)))
+        return
+    results = []
+    for i, tick in enumerate(ticks, 1):
+        try:
+            results.append(stage.run(_runtime(cfg, "predict", tick - rule.horizon, tick)))
+        except EmptyIntervalError as exc:
+            if not exc.skip:
+                raise
+            results.append({"end": tick.isoformat(), "skipped": str(exc)})
+        log.info("predict %s: %d of %d cutoffs done (%s)", model, i, len(ticks), tick)
+    _print(results)
 
 
 @app.command()
@@ -384,6 +415,13 @@ def summary_report(cfg: PipelineConfig) -> str:
     if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
         p = warehouse.fetch("ml/predictions_summary", {"model_name": name}, table=table)[0]
         lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {table}")
+        if p["row_count"]:
+            lead = cfg.predictions.lead
+            ahead = "ok" if p["min_lead"] >= lead else f"SCORED LESS THAN THE LEAD AHEAD ({p['min_lead']})"
+            lines.append(
+                f"  cutoffs (as_of) {p['first_as_of']:%Y-%m-%d %H:%M} to {p['last_as_of']:%Y-%m-%d %H:%M} UTC; every "
+                f"scored window starts at least the lead ({lead}) after its cutoff: {ahead}"
+            )
     else:
         lines.append(f"predictions: none yet ({table} is created by the first predict run)")
     for t in warehouse.fetch("ml/monitor_latest", {"model_name": name}):

@@ -63,6 +63,9 @@ PREDICTION_RUN_COLUMNS = (
     "predicted_at",
     "data_interval_start",
     "data_interval_end",
+    "as_of",
+    "window_start",
+    "window_end",
     "run_id",
 )
 _PREDICTIONS_COLUMNS = {*PREDICTION_OUTPUTS["binary_classification"], *PREDICTION_RUN_COLUMNS, "partition"}
@@ -111,12 +114,17 @@ class CutoffRule(NamedTuple):
     origin: dt.datetime
 
     def cutoff(self, timestamp: dt.datetime) -> dt.datetime:
-        """The cutoff of the predict run that scores an entity stamped ``timestamp`` (timezone-aware)."""
-        return timestamp - (timestamp - self.lead - self.origin) % self.horizon - self.lead
+        """The cutoff of the predict run that scores an entity stamped ``timestamp`` (timezone-aware), in
+        UTC. Computed in UTC, as ``date_bin`` does: Python's arithmetic on datetimes of one zone is
+        wall-clock arithmetic, which is an hour off across a DST change."""
+        t = timestamp.astimezone(dt.UTC)
+        return t - (t - self.lead - self.origin.astimezone(dt.UTC)) % self.horizon - self.lead
 
     def window(self, cutoff: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        """The entity timestamps ``[cutoff + lead, cutoff + lead + horizon)`` a run cut off at ``cutoff`` scores."""
-        return cutoff + self.lead, cutoff + self.lead + self.horizon
+        """The entity timestamps ``[cutoff + lead, cutoff + lead + horizon)`` a run cut off at ``cutoff``
+        (timezone-aware) scores, in UTC."""
+        t = cutoff.astimezone(dt.UTC)
+        return t + self.lead, t + self.lead + self.horizon
 
 
 class _Section(BaseModel):

@@ -229,3 +229,14 @@ def make_config(s3_endpoint: str):
         )
 
     return build
+
+
+@pytest.fixture
+def daily_utc(monkeypatch):
+    """For tests whose subject is not forecasting (intervals, faults, executors...): the flight model
+    predicts ``@daily`` in UTC with lead 0, so the predict run whose data interval is the day
+    ``[D - 1 day, D)`` is cut off at D and scores the flights of ``[D, D + 1 day)``. Use it with
+    ``pytestmark = pytest.mark.usefixtures("daily_utc")``; it applies to the CLI and the DAGs too."""
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__PREDICT", "@daily")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__TIMEZONE", "UTC")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PREDICTIONS__LEAD", "PT0S")

@@ -17,6 +17,8 @@ import pytest
 from pipeline.stages import RunContext, Runtime, predict, retrain
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
+# About alerts, not forecasts: daily predicts in UTC with lead 0 (conftest).
+pytestmark = pytest.mark.usefixtures("daily_utc")
 UTC = dt.UTC
 
 
@@ -118,7 +120,7 @@ def monitored(fresh_seeded_url, tmp_path, make_config):
     cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
     day, march_3 = dt.timedelta(days=1), dt.datetime(2013, 3, 3, tzinfo=UTC)
     retrain.run(Runtime(cfg, RunContext("retrain", "r1", march_3 - day, march_3)))
-    predict.run(Runtime(cfg, RunContext("predict", "p1", march_3, march_3 + day)))
+    predict.run(Runtime(cfg, RunContext("predict", "p1", march_3 - day, march_3)))  # cut off at 03-03: scores it
     return cfg
 
 

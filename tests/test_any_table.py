@@ -49,8 +49,11 @@ FROM generate_series(0, {days} - 1) AS d,
      LATERAL (SELECT sin(d * 7 + r * 13)::double precision AS x1, cos(d * 3 + r * 5)::double precision AS x2) AS v
 """
 
+# Each row as of its cutoff (the default schedule: daily in UTC, lead 0), its label known an hour
+# after the event.
 QUERY = """
-SELECT {key_columns}, event_time, x1, x2, cat, {label}
+SELECT {key_columns}, event_time, date_bin(%(horizon)s, event_time - %(lead)s, %(origin)s) AS as_of,
+       x1, x2, cat, {label}, event_time + interval '1 hour' AS label_known_at
 FROM synth.events
 WHERE event_time >= %(start)s AND event_time < %(end)s
 """
@@ -114,10 +117,15 @@ def create_source(url: str, key_type: str) -> None:
 
 
 def run_model(cfg) -> dict:
-    """Retrain as of TRAIN_END, predict the week after it, monitor that week."""
+    """Retrain as of TRAIN_END, predict the week after it (the daily runs cut off at each of its
+    midnights), monitor that week; ``published`` sums the runs' rows."""
     trained = retrain.run(Runtime(cfg, RunContext(f"retrain__{cfg.model.name}", "r1", TRAIN_END - DAY, TRAIN_END)))
     week_end = TRAIN_END + 7 * DAY
-    published = predict.run(Runtime(cfg, RunContext(f"predict__{cfg.model.name}", "p1", TRAIN_END, week_end)))
+    runs = [
+        predict.run(Runtime(cfg, RunContext(f"predict__{cfg.model.name}", f"p{d}", TRAIN_END + (d - 1) * DAY, T)))
+        for d, T in ((d, TRAIN_END + d * DAY) for d in range(7))
+    ]
+    published = {"rows": sum(r["rows"] for r in runs)}
     monitored = monitor.measure(Runtime(cfg, RunContext(f"monitor__{cfg.model.name}", "m1", week_end - DAY, week_end)))
     return {"trained": trained, "published": published, "monitored": monitored}
 

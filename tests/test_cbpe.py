@@ -14,7 +14,6 @@ import pytest
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 from pipeline.monitoring.estimate import estimate_performance, fit_calibrator
-from pipeline.monitoring.performance import known_labels
 from pipeline.stages import RunContext, Runtime, monitor, predict, retrain
 from pipeline.stages.runtime import open_warehouse
 
@@ -131,23 +130,6 @@ def test_edge_cases_and_bad_input():
         fit_calibrator([0.1, 0.9], [1, 0, 1])
     with pytest.raises(ValueError, match="0/1"):
         fit_calibrator([0.1, 0.9], [1, 2])
-
-
-def test_labels_count_only_when_known_before_the_cutoff():
-    cutoff = dt.datetime(2013, 3, 5, tzinfo=UTC)
-    frame = pd.DataFrame(
-        {
-            "label": pd.array([1, 0, 1, None], dtype="Int64"),
-            "label_known_at": pd.to_datetime(
-                ["2013-03-04 23:00", "2013-03-05 00:00", "2013-03-06 00:00", None], utc=True
-            ),
-        }
-    )
-    known = known_labels(frame, "label", "label_known_at", cutoff)
-    assert known["label"].tolist() == [1, pd.NA, pd.NA, pd.NA]
-    assert frame["label"].notna().sum() == 3  # the input is untouched
-    without = frame.drop(columns="label_known_at")  # no such column: every label present is known
-    assert known_labels(without, "label", "label_known_at", cutoff)["label"].notna().sum() == 3
 
 
 def estimates(cfg) -> pd.DataFrame:

@@ -81,6 +81,7 @@ def leftovers(request, fresh_seeded_url, tmp_path, make_config, monkeypatch):
         run_id="crashed",
         partition=0,
         partitions=1,
+        window=cfg.cutoff_rule.window(start + dt.timedelta(days=1)),
     )
     keys = {
         "batch": f"runs/retrain__{MODEL}/manual__1/training.parquet",

@@ -48,6 +48,7 @@ def test_secret_fields_are_hidden_and_reach_boto3(s3_root, s3_endpoint):
     assert store.put("k", b"x") == f"{s3_root}/k"  # moto takes any key pair
 
 
+@pytest.mark.usefixtures("daily_utc")  # about connections, not forecasts: a daily predict run scores a day
 def test_dags_use_the_connections_and_leak_no_secret(
     airflow_db, fresh_seeded_url, pg_port, s3_root, s3_endpoint, monkeypatch, capfd
 ):

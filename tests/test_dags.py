@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -70,8 +71,12 @@ def test_retrain_wiring_and_defaults():
     assert tasks["validate_training_batch"].downstream_task_ids == {"train_challenger"}
     assert tasks["train_challenger"].downstream_task_ids == {"promote"}
     assert dag.catchup is False
-    assert dag.start_date == dt.datetime(2013, 1, 1, tzinfo=dt.UTC)
+    assert dag.start_date == dt.datetime(2013, 1, 1, tzinfo=ZoneInfo("America/New_York"))
     assert dag.timetable.timetable.expression == "0 0 * * 0"  # @weekly, or when monitor requests a retrain
+    # Sunday midnight in New York, in winter and in summer time
+    for sunday, hour in ((dt.datetime(2013, 3, 3, tzinfo=dt.UTC), 5), (dt.datetime(2013, 3, 17, tzinfo=dt.UTC), 4)):
+        period = schedule_period(dag.timetable, sunday + dt.timedelta(hours=hour))
+        assert period == (sunday - dt.timedelta(days=7) + dt.timedelta(hours=5), sunday + dt.timedelta(hours=hour))
     assert dag.params["force_promote"] is False
     assert dag.params["from_snapshot_version"] is None
     assert dag.params.get_param("window_days").schema["type"] == "integer"
@@ -84,7 +89,7 @@ def test_predict_wiring():
     assert tasks["plan_scoring"].downstream_task_ids == {"score_partition", "publish"}
     assert tasks["score_partition"].downstream_task_ids == {"publish"}
     assert tasks["score_partition"].is_mapped
-    assert dag.timetable.expression == "0 0 * * *"  # @daily
+    assert dag.timetable.expression == "0 * * * *"  # @hourly
 
 
 def test_retraining_interval_comes_from_the_models_config(monkeypatch):
@@ -96,18 +101,22 @@ def test_retraining_interval_comes_from_the_models_config(monkeypatch):
     assert dag.timetable.timetable.expression == "0 6 1 * *"
     assert load_dag("retrain", other).timetable.timetable.expression == before
     assert schedule_period(dag.timetable, dt.datetime(2013, 3, 15, tzinfo=dt.UTC)) == (
-        dt.datetime(2013, 2, 1, 6, tzinfo=dt.UTC),
-        dt.datetime(2013, 3, 1, 6, tzinfo=dt.UTC),
+        dt.datetime(2013, 2, 1, 11, tzinfo=dt.UTC),  # 06:00 in New York, the models' time zone
+        dt.datetime(2013, 3, 1, 11, tzinfo=dt.UTC),
     )
 
 
-def test_daily_schedule_has_a_real_data_interval():
-    """A run of the @daily schedule covers the day that ends at its logical date, not a zero-length window."""
+def test_hourly_schedule_has_a_real_data_interval():
+    """A run of the @hourly schedule covers the hour that ends at its logical date, not a zero-length
+    window, also across the DST changes of its time zone (America/New_York)."""
     dag = load_dag("predict")
-    assert schedule_period(dag.timetable, dt.datetime(2013, 1, 5, tzinfo=dt.UTC)) == (
-        dt.datetime(2013, 1, 4, tzinfo=dt.UTC),
-        dt.datetime(2013, 1, 5, tzinfo=dt.UTC),
-    )
+    hour = dt.timedelta(hours=1)
+    for tick in (
+        dt.datetime(2013, 1, 5, 5, tzinfo=dt.UTC),
+        dt.datetime(2013, 3, 10, 7, tzinfo=dt.UTC),  # 03:00 EDT, the hour after 02:00 EST was skipped
+        dt.datetime(2013, 11, 3, 6, tzinfo=dt.UTC),  # 01:00 EST, the second 01:00 of the night
+    ):
+        assert schedule_period(dag.timetable, tick) == (tick - hour, tick)
 
 
 def test_a_bad_model_file_breaks_only_its_own_dags(monkeypatch, tmp_path: Path):
@@ -174,3 +183,11 @@ def test_permanent_errors_are_not_retried(kind):
             decision = task.retry_policy.evaluate(PermanentError("bad batch"), try_number=1, max_tries=3)
             assert decision.action.value == "fail"
             assert task.retries == (0 if kind == "rollback" else 2)
+
+
+def test_predict_doc_states_the_lead_the_horizon_and_the_scored_window(monkeypatch):
+    doc = load_dag("predict").doc_md
+    assert "Lead `1h`, horizon `1h`" in doc
+    assert "scores the flights whose `scheduled_departure` lies in [T+1h, T+2h)" in doc
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PREDICTIONS__LEAD", "PT30M")
+    assert "lies in [T+30min, T+90min)" in load_dag("predict").doc_md  # the doc follows the config

@@ -15,6 +15,10 @@ from pipeline.metrics import holdout_metric_names
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 UTC = dt.UTC
+# About the DAGs end to end, not forecasts: daily predicts in UTC with lead 0 (conftest); the run of
+# logical date D covers [D - 1 day, D) and scores the flights of [D, D + 1 day). tests/test_forecast.py
+# runs the demo's hourly New York forecasts.
+pytestmark = pytest.mark.usefixtures("daily_utc")
 
 
 @pytest.fixture
@@ -98,7 +102,7 @@ def test_retrain_then_predict_then_rerun(stack, monkeypatch):
     expected = count(
         wh,
         "SELECT count(*) FROM nycflights13.flights WHERE time_hour + make_interval(mins => minute) "
-        ">= '2013-03-04T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-05T00:00Z'",
+        ">= '2013-03-05T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-06T00:00Z'",
     )
     for attempt in range(2):  # the second run is a rerun of the same interval
         dagrun = run("predict", dt.datetime(2013, 3, 5, tzinfo=UTC))[0]
@@ -114,7 +118,8 @@ def test_retrain_then_predict_then_rerun(stack, monkeypatch):
             wh,
             "SELECT count(*) FROM ml.flight_delay_predictions WHERE run_id = %(r)s AND model_version = 1 "
             "AND data_interval_start = '2013-03-04T00:00Z' AND data_interval_end = '2013-03-05T00:00Z' "
-            "AND score BETWEEN 0 AND 1",
+            "AND as_of = data_interval_end AND window_start = '2013-03-05T00:00Z' "
+            "AND window_end = '2013-03-06T00:00Z' AND score BETWEEN 0 AND 1",
             r=dagrun.run_id,
         )
         == expected
@@ -169,7 +174,7 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
     flights = count(
         wh,
         "SELECT count(*) FROM nycflights13.flights WHERE time_hour + make_interval(mins => minute) "
-        ">= '2013-03-19T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-20T00:00Z'",
+        ">= '2013-03-20T00:00Z' AND time_hour + make_interval(mins => minute) < '2013-03-21T00:00Z'",
     )
     with wh.transaction() as cur:
         cur.execute(

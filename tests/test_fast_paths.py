@@ -12,6 +12,7 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.data.warehouse import Warehouse, WarehouseError
+from pipeline.features.build import window_params
 
 # Fixture DDL/queries only; the code under test reads its own statements from sql/.
 GENERATED = """
@@ -50,7 +51,9 @@ def test_read_frame_on_the_feature_query(seeded_url: str) -> None:
     cfg = load_config("flight_delay")
     dataset = cfg.dataset
     query = dataset.sql_path.read_text()
-    params = {"start": dt.datetime(2013, 3, 1, tzinfo=dt.UTC), "end": dt.datetime(2013, 3, 15, tzinfo=dt.UTC)}
+    params = window_params(
+        cfg.cutoff_rule, dt.datetime(2013, 3, 1, tzinfo=dt.UTC), dt.datetime(2013, 3, 15, tzinfo=dt.UTC)
+    )
     wh = Warehouse(seeded_url)
     try:
         whole = wh.read_frame(query, params, dataset.categorical_features)

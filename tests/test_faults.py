@@ -63,7 +63,9 @@ def test_every_shipped_suite_bounds_the_null_share_of_every_feature(model: str, 
 def _day(url: str, model: str, day: dt.date, days: int = 1, label: bool = False) -> pd.DataFrame:
     cfg = load_config(model, warehouse={"url": url})
     start = dt.datetime.combine(day, dt.time(), UTC)
-    return extract_feature_table(Warehouse(url), cfg.dataset, start, start + dt.timedelta(days=days), label)
+    return extract_feature_table(
+        Warehouse(url), cfg.dataset, cfg.cutoff_rule, start, start + dt.timedelta(days=days), label
+    )
 
 
 # The demo's March, and the real days of 2013 with the fewest weather (10-26, 11-03), pressure (11-27)
@@ -244,7 +246,7 @@ def test_a_missing_column_in_the_feature_query_fails_at_once(seeded_url: str, tm
     day = dt.datetime(2013, 3, 4, tzinfo=UTC)
 
     with pytest.raises(WarehouseQueryError, match="visib_renamed") as info:
-        extract_feature_table(Warehouse(seeded_url), dataset, day, day + dt.timedelta(days=1), False)
+        extract_feature_table(Warehouse(seeded_url), dataset, cfg.cutoff_rule, day, day + dt.timedelta(days=1), False)
 
     assert _decision(info.value) == RetryAction.FAIL
 

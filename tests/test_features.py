@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.config import DatasetConfig
+from pipeline.config import DatasetConfig, load_config
 from pipeline.data.warehouse import Warehouse
 from pipeline.features.build import FeatureTableError, extract_feature_table, from_parquet, to_parquet
 
@@ -23,6 +23,7 @@ POST_DEPARTURE = ["dep_time", "dep_delay", "arr_time", "arr_delay", "air_time"]
 # two exactly at END (out); the test re-derives and asserts this from the CSV.
 START = dt.datetime(2013, 6, 15, 14, 35, tzinfo=dt.UTC)
 END = START + dt.timedelta(days=1)
+RULE = load_config("flight_delay").cutoff_rule
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +58,7 @@ def dataset(seeded_url: str, tmp_path: Path, make_config) -> DatasetConfig:
 
 @pytest.fixture
 def day(warehouse: Warehouse, dataset: DatasetConfig) -> pd.DataFrame:
-    return extract_feature_table(warehouse, dataset, START, END, require_label=True)
+    return extract_feature_table(warehouse, dataset, RULE, START, END, require_label=True)
 
 
 def test_window_holds_exactly_the_flights_scheduled_in_it(
@@ -111,12 +112,9 @@ def test_label_is_delay_over_15_minutes_and_null_when_cancelled(
 def test_features_match_the_csvs(day: pd.DataFrame, expected: pd.DataFrame) -> None:
     got = day.set_index("flight_id").sort_index()
     exp = expected.sort_index()
-    weather = pd.read_csv(DATA / "weather.csv")
-    weather["time_hour"] = pd.to_datetime(weather["time_hour"], utc=True)
     planes = pd.read_csv(DATA / "planes.csv")
     joined = (
         exp.reset_index()
-        .merge(weather[["origin", "time_hour", "temp", "wind_gust"]], on=["origin", "time_hour"], how="left")
         .merge(planes[["tailnum", "year", "seats"]].rename(columns={"year": "built"}), on="tailnum", how="left")
         .set_index("flight_id")
         .sort_index()
@@ -129,8 +127,7 @@ def test_features_match_the_csvs(day: pd.DataFrame, expected: pd.DataFrame) -> N
     assert (got["distance"] == exp["distance"]).all()
     for column in ("carrier", "origin", "dest"):
         assert (got[column].astype(str) == exp[column]).all()
-    pd.testing.assert_series_equal(got["temp"], joined["temp"], check_names=False)
-    pd.testing.assert_series_equal(got["wind_gust"], joined["wind_gust"], check_names=False)
+    # The weather is the last observed before each row's cutoff: tests/test_flight_features.py checks it.
     pd.testing.assert_series_equal(
         got["plane_age"], (joined["year"] - joined["built"]).astype(float), check_names=False
     )
@@ -140,7 +137,14 @@ def test_features_match_the_csvs(day: pd.DataFrame, expected: pd.DataFrame) -> N
 
 def test_no_post_departure_columns(day: pd.DataFrame, dataset: DatasetConfig) -> None:
     assert not set(POST_DEPARTURE) & set(day.columns)
-    assert list(day.columns) == [*dataset.key, dataset.timestamp, *dataset.features, dataset.label]
+    assert list(day.columns) == [
+        *dataset.key,
+        dataset.timestamp,
+        "as_of",
+        *dataset.features,
+        dataset.label,
+        dataset.label_known_at,
+    ]
 
 
 def test_dtypes(day: pd.DataFrame, dataset: DatasetConfig) -> None:
@@ -154,14 +158,14 @@ def test_dtypes(day: pd.DataFrame, dataset: DatasetConfig) -> None:
 
 def test_empty_or_reversed_window_is_rejected(warehouse: Warehouse, dataset: DatasetConfig) -> None:
     with pytest.raises(FeatureTableError, match="empty window"):
-        extract_feature_table(warehouse, dataset, START, START, require_label=False)
+        extract_feature_table(warehouse, dataset, RULE, START, START, require_label=False)
     with pytest.raises(FeatureTableError, match="empty window"):
-        extract_feature_table(warehouse, dataset, END, START, require_label=False)
+        extract_feature_table(warehouse, dataset, RULE, END, START, require_label=False)
 
 
 def test_window_without_flights_is_empty_with_dtypes(warehouse: Warehouse, dataset: DatasetConfig) -> None:
     start = dt.datetime(2015, 1, 1, tzinfo=dt.UTC)
-    frame = extract_feature_table(warehouse, dataset, start, start + dt.timedelta(days=1), require_label=True)
+    frame = extract_feature_table(warehouse, dataset, RULE, start, start + dt.timedelta(days=1), require_label=True)
 
     assert frame.empty
     assert frame[dataset.timestamp].dtype == "datetime64[us, UTC]"
@@ -171,6 +175,7 @@ def test_window_without_flights_is_empty_with_dtypes(warehouse: Warehouse, datas
 NARROW_SQL = """
 SELECT f.flight_id,
        f.time_hour + make_interval(mins => f.minute) AS scheduled_departure,
+       date_bin(%(horizon)s, f.time_hour + make_interval(mins => f.minute) - %(lead)s, %(origin)s) AS as_of,
        f.month,
        f.carrier
 FROM nycflights13.flights AS f
@@ -198,7 +203,7 @@ def test_missing_feature_column_is_named(warehouse: Warehouse, tmp_path: Path) -
     dataset = narrow_dataset(tmp_path, numeric_features=["month", "distance"])
 
     with pytest.raises(FeatureTableError, match="distance") as info:
-        extract_feature_table(warehouse, dataset, START, END, require_label=False)
+        extract_feature_table(warehouse, dataset, RULE, START, END, require_label=False)
 
     assert "narrow.sql" in str(info.value)
     assert "no column(s) ['distance']" in str(info.value)  # only the missing one
@@ -217,18 +222,18 @@ def test_missing_feature_column_from_config_overrides(
     )
 
     with pytest.raises(FeatureTableError, match=cfg.dataset.label):
-        extract_feature_table(warehouse, cfg.dataset, START, END, require_label=True)
+        extract_feature_table(warehouse, cfg.dataset, RULE, START, END, require_label=True)
     # A scoring batch needs no label.
-    frame = extract_feature_table(warehouse, cfg.dataset, START, END, require_label=False)
-    assert list(frame.columns) == ["flight_id", "scheduled_departure", "month", "carrier"]
+    frame = extract_feature_table(warehouse, cfg.dataset, RULE, START, END, require_label=False)
+    assert list(frame.columns) == ["flight_id", "scheduled_departure", "as_of", "month", "carrier"]
 
 
 def test_label_is_required_only_for_training(warehouse: Warehouse, tmp_path: Path, expected: pd.DataFrame) -> None:
     dataset = narrow_dataset(tmp_path)
 
     with pytest.raises(FeatureTableError, match="dep_delayed_15"):
-        extract_feature_table(warehouse, dataset, START, END, require_label=True)
-    frame = extract_feature_table(warehouse, dataset, START, END, require_label=False)
+        extract_feature_table(warehouse, dataset, RULE, START, END, require_label=True)
+    frame = extract_feature_table(warehouse, dataset, RULE, START, END, require_label=False)
     assert set(frame["flight_id"]) == set(expected.index)
     assert isinstance(frame["carrier"].dtype, pd.CategoricalDtype)
 

@@ -131,7 +131,9 @@ def test_pre_check_confirms_real_batches_as_gx_does(seeded_url, model):
     warehouse = Warehouse(seeded_url)
     end = dt.datetime(2013, 3, 13, tzinfo=dt.UTC)
     for kind, days in (("scoring", 1), ("training", cfg.training.window_days)):
-        df = extract_feature_table(warehouse, cfg.dataset, end - dt.timedelta(days=days), end, kind == "training")
+        df = extract_feature_table(
+            warehouse, cfg.dataset, cfg.cutoff_rule, end - dt.timedelta(days=days), end, kind == "training"
+        )
         path = cfg.validation.suite_path(kind)
         result = confirm_pass(df, _raw(path))
         assert result is not None, f"{model} {kind}: a real batch was not confirmed"

@@ -24,6 +24,8 @@ from pipeline.features.build import count_entities
 from pipeline.stages import RunContext, Runtime, predict
 
 DAGS = Path(__file__).resolve().parents[1] / "dags"
+# About intervals / the monitor, not forecasts: daily predicts in UTC with lead 0 (conftest).
+pytestmark = pytest.mark.usefixtures("daily_utc")
 UTC = dt.UTC
 DAY = dt.timedelta(days=1)
 
@@ -69,8 +71,9 @@ def pipeline_interval(dag, logical_date, data_interval) -> tuple[dt.datetime, dt
         ("predict", None, dt.datetime(2013, 4, 2, tzinfo=UTC), dt.datetime(2013, 4, 1, tzinfo=UTC)),
         # @weekly (Sundays): the week that ends there.
         ("retrain", None, dt.datetime(2013, 3, 3, tzinfo=UTC), dt.datetime(2013, 2, 24, tzinfo=UTC)),
-        # An irregular cron: Monday 09:00's period starts on Friday 09:00.
-        ("predict", "0 9 * * 1-5", dt.datetime(2013, 4, 8, 9, tzinfo=UTC), dt.datetime(2013, 4, 5, 9, tzinfo=UTC)),
+        # An irregular cron (a retrain's: a predict schedule needs one fixed period): Monday 09:00's
+        # period starts on Friday 09:00.
+        ("retrain", "0 9 * * 1-5", dt.datetime(2013, 4, 8, 9, tzinfo=UTC), dt.datetime(2013, 4, 5, 9, tzinfo=UTC)),
     ],
 )
 def test_manual_scheduled_and_backfill_runs_of_one_logical_date_cover_one_interval(
@@ -89,9 +92,10 @@ def test_manual_scheduled_and_backfill_runs_of_one_logical_date_cover_one_interv
 
 def test_periods_follow_the_wall_clock_across_dst(monkeypatch):
     """Europe/Paris switched to summer time on 2013-03-31: that day is 23 hours long, and consecutive
-    runs' periods abut, with neither overlap nor gap."""
+    runs' periods abut, with neither overlap nor gap (the daily monitor's: a daily predict schedule must
+    be in UTC, for the cutoff rule's one fixed period)."""
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__TIMEZONE", "Europe/Paris")
-    dag = load_dag("predict")
+    dag = load_dag("monitor")
     paris = pendulum.timezone("Europe/Paris")
     ticks = [pendulum.datetime(2013, 3, day, tz=paris) for day in (30, 31)] + [pendulum.datetime(2013, 4, 1, tz=paris)]
     periods = [pipeline_interval(dag, tick, (tick, tick)) for tick in ticks]
@@ -181,7 +185,7 @@ def test_a_backfill_over_a_manual_run_scores_every_interval_exactly_once(stack):
     states = run_backfill_runs(dag.dag_id, dag, backfill.id)
     assert states == {dt.datetime(2013, 3, day, tzinfo=UTC): "success" for day in (12, 14, 15)}
 
-    cfg_ds = load_config_env().dataset
+    cfg = load_config_env()
     table = "ml.flight_delay_predictions"
     with stack.transaction() as cur:
         cur.execute(
@@ -195,9 +199,13 @@ def test_a_backfill_over_a_manual_run_scores_every_interval_exactly_once(stack):
         )
         duplicates = cur.fetchone()[0]
     days = [dt.datetime(2013, 3, day, tzinfo=UTC) for day in range(11, 15)]
-    # Every day of [03-11, 03-15) once, each with all its entities: no gap, no overlap, no duplicate.
+    # Every day of [03-11, 03-15) once, each with all the entities of the day after: no gap, no overlap,
+    # no duplicate.
     assert [(start, end) for start, end, _ in published] == [(d, d + DAY) for d in days]
-    assert [rows for *_, rows in published] == [count_entities(stack, cfg_ds, d, d + DAY) for d in days]
+    rule = cfg.cutoff_rule
+    assert [rows for *_, rows in published] == [
+        count_entities(stack, cfg.dataset, rule, *rule.window(d + DAY)) for d in days
+    ]
     assert all(rows > 500 for *_, rows in published)
     assert duplicates == 0
 
@@ -228,7 +236,7 @@ def test_an_empty_interval_is_skipped_with_a_message_not_an_expectation_failure(
     # The CLI: the message, exit 0.
     assert main(["predict", "--model", "flight_delay", "--end", "2026-11-21"]) == 0
     out = capsys.readouterr().out
-    assert "skipped: no flights entities scheduled in [2026-11-20 00:00:00+00:00, 2026-11-21 00:00:00+00:00)" in out
+    assert "skipped: no flights entities in [2026-11-21 00:00:00+00:00, 2026-11-22 00:00:00+00:00)" in out
     assert "nothing to score" in out
     # A retrain whose window has no labelled rows: the same, before any validation or training.
     assert main(["retrain", "--model", "flight_delay", "--end", "2026-11-22"]) == 0
@@ -257,7 +265,7 @@ def test_an_empty_interval_is_skipped_with_a_message_not_an_expectation_failure(
 def test_an_empty_interval_fails_with_the_message_when_config_says_so(stack, monkeypatch, capsys):
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__ON_EMPTY", "fail")
     assert main(["predict", "--model", "flight_delay", "--end", "2026-11-21"]) == 1
-    assert "EmptyIntervalError: no flights entities scheduled in [2026-11-20" in capsys.readouterr().err
+    assert "EmptyIntervalError: no flights entities in [2026-11-21" in capsys.readouterr().err
     with pytest.raises(EmptyIntervalError, match="nothing to score") as raised:
         predict.run(Runtime(load_config_env(), RunContext("predict__flight_delay", "m", FUTURE - DAY, FUTURE)))
     assert raised.value.skip is False

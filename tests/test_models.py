@@ -215,6 +215,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         ignore_index=True,
     )
     interval = {"model_name": "flight_delay", "start": start, "end": end}
+    window = (end, end + dt.timedelta(days=1))  # the entities a run cut off at `end` scores (lead 0, daily)
 
     def write(frame: pd.DataFrame, run_id: str, partitions: int = 2) -> int:
         """Stage ``frame`` as ``partitions`` partitions of a run (in chunks of 30 rows), then publish."""
@@ -222,14 +223,22 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
             part = frame[frame["flight_id"] % partitions == p]
             chunks = [part.iloc[i : i + 30] for i in range(0, len(part), 30)]
             predict.stage_partition(
-                wh, cfg, ["flight_id"], chunks, run_id=run_id, partition=p, partitions=partitions, **interval
+                wh,
+                cfg,
+                ["flight_id"],
+                chunks,
+                run_id=run_id,
+                partition=p,
+                partitions=partitions,
+                window=window,
+                **interval,
             )
         ids = {"run_id": run_id, "partitions": partitions, "rows": len(frame), **interval}
         return predict.publish(wh, cfg, ["flight_id"], TASK, **ids)
 
     assert write(both, "a") == 200
     assert write(both, "b") == 200  # a rerun: replaced, not added
-    stage = {"run_id": "b", "partition": 0, "partitions": 1, **interval}
+    stage = {"run_id": "b", "partition": 0, "partitions": 1, "window": window, **interval}
     predict.stage_partition(wh, cfg, ["flight_id"], [both.iloc[:10]], **stage)
     predict.stage_partition(wh, cfg, ["flight_id"], [both], **stage)  # a retried partition
     assert predict.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, rows=200, **interval) == 200
@@ -237,7 +246,9 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
     rows = wh.fetch("ml/predictions_summary", {"model_name": "flight_delay"}, table=cfg.table)[0]
     assert rows["row_count"] == 60 and rows["intervals"] == 1
 
-    predict.stage_partition(wh, cfg, ["flight_id"], [one], run_id="d", partition=0, partitions=2, **interval)
+    predict.stage_partition(
+        wh, cfg, ["flight_id"], [one], run_id="d", partition=0, partitions=2, window=window, **interval
+    )
     with pytest.raises(predict.IncompleteRunError, match="1 of 2 partitions"):
         predict.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, rows=100, **interval)
     broken = one.assign(

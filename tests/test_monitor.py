@@ -12,6 +12,8 @@ import pytest
 from pipeline.stages import RunContext, Runtime, monitor, predict, retrain
 from pipeline.stages.runtime import open_warehouse
 
+# About intervals / the monitor, not forecasts: daily predicts in UTC with lead 0 (conftest).
+pytestmark = pytest.mark.usefixtures("daily_utc")
 UTC = dt.UTC
 MARCH_3 = dt.datetime(2013, 3, 3, tzinfo=UTC)
 DAGS = Path(__file__).resolve().parents[1] / "dags"
@@ -23,7 +25,7 @@ def monitored(fresh_seeded_url, tmp_path, make_config):
     cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
     day = dt.timedelta(days=1)
     retrain.run(Runtime(cfg, RunContext("retrain", "r1", MARCH_3 - day, MARCH_3)))
-    predict.run(Runtime(cfg, RunContext("predict", "p1", MARCH_3, MARCH_3 + day)))
+    predict.run(Runtime(cfg, RunContext("predict", "p1", MARCH_3 - day, MARCH_3)))  # scores 03-03
     return cfg
 
 
@@ -51,19 +53,21 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
         == 3 * len(cfg.dataset.numeric_features) + 2 * len(cfg.dataset.categorical_features) + 3
     )  # + score's psi, wasserstein, jensen_shannon
     assert features > 0 and after_first["retrain_triggers"] == 1
-    # Realized performance exists for the day that was predicted, on the labels known before the monitor's
-    # cutoff (label_known_at: departure, or 15 minutes after schedule): not those of the last minutes of the day.
+    # Realized performance exists for the day that was predicted, on the labels observed before the
+    # monitor's cutoff (03-04 00:00 UTC): a flight is labelled at departure, or 15 minutes after
+    # schedule if it has not left by then.
     perf = open_warehouse(cfg)
     with perf.transaction() as cur:
         cur.execute("SELECT value FROM ml.model_performance WHERE metric = 'rows' AND day = '2013-03-03'")
         rows = cur.fetchone()[0]
         cur.execute(
-            "SELECT count(*) FROM ml.flight_delay_predictions p JOIN nycflights13.flights f USING (flight_id) "
-            "WHERE f.dep_delay IS NOT NULL AND f.time_hour + make_interval(mins => f.minute) "
-            "+ least(f.dep_delay, 15) * interval '1 minute' < %s",
-            (ctx.end,),
+            "SELECT count(*), count(*) FILTER (WHERE f.time_hour + make_interval(mins => f.minute) "
+            "    + least(f.dep_delay, 15) * interval '1 minute' < '2013-03-04Z') "
+            "FROM ml.flight_delay_predictions p JOIN nycflights13.flights f USING (flight_id) "
+            "WHERE f.dep_delay IS NOT NULL"
         )
-        assert rows == cur.fetchone()[0]
+        labelled, known = cur.fetchone()
+        assert rows == known < labelled  # the late evening's flights had not left at the cutoff
 
     # With a hair-trigger threshold (and no sample-size rule) every day asks for a retrain, but the cooldown lets
     # one through per week.

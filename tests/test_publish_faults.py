@@ -19,7 +19,7 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.data import local_pg
-from pipeline.features.build import count_entities
+from pipeline.features.build import CutoffMismatchError, count_entities
 from pipeline.models.predict import publish_lock_key
 from pipeline.stages import RunContext, Runtime, predict, retrain
 from pipeline.stages.runtime import open_warehouse
@@ -62,41 +62,45 @@ def staged(cfg) -> int:
 
 
 def entities(cfg, start: dt.datetime, end: dt.datetime) -> int:
-    return count_entities(open_warehouse(cfg), cfg.dataset, start, end)
+    return count_entities(open_warehouse(cfg), cfg.dataset, cfg.cutoff_rule, start, end)
 
 
 # --- fault 2 ------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("daily_utc")
 def test_overlapping_and_misaligned_intervals_leave_one_row_per_entity_and_version(champion):
     cfg = champion
-    for day in range(3):  # the daily runs: [04-01, 04-02), [04-02, 04-03), [04-03, 04-04)
-        run_predict(cfg, f"scheduled__{day}", APRIL_1 + day * DAY, APRIL_1 + (day + 1) * DAY)
+    for day in range(3):  # the daily runs cut off at 04-01, 04-02, 04-03: they score those days
+        run_predict(cfg, f"scheduled__{day}", APRIL_1 + (day - 1) * DAY, APRIL_1 + day * DAY)
     total = entities(cfg, APRIL_1, APRIL_1 + 3 * DAY)
     assert query(cfg, f"SELECT count(*) FROM {PREDICTIONS}")[0][0] == total and duplicates(cfg) == 0
 
-    two_days = run_predict(cfg, "cli__two_days", APRIL_1, APRIL_1 + 2 * DAY)  # a 2-day run over daily ones
-    assert two_days["rows"] == entities(cfg, APRIL_1, APRIL_1 + 2 * DAY) > 0
+    # A 2-day interval cut off at 04-03 scores what the daily run cut off there did: it replaces its rows.
+    two_days = run_predict(cfg, "cli__two_days", APRIL_1, APRIL_1 + 2 * DAY)
+    assert two_days["rows"] == entities(cfg, APRIL_1 + 2 * DAY, APRIL_1 + 3 * DAY) > 0
+    # An hour inside a day is cut off off a tick of the daily schedule: refused, nothing published.
     hour = (APRIL_1 + DAY + dt.timedelta(hours=10), APRIL_1 + DAY + dt.timedelta(hours=11))
-    in_hour = run_predict(cfg, "cli__hour", *hour)  # an hour inside a published day (and the 2-day run)
-    assert in_hour["rows"] == entities(cfg, *hour) > 0
+    with pytest.raises(CutoffMismatchError):
+        run_predict(cfg, "cli__hour", *hour)
 
     assert duplicates(cfg) == 0
     assert query(cfg, f"SELECT count(*) FROM {PREDICTIONS}")[0][0] == total  # one row per entity, none lost
     by_run = dict(query(cfg, f"SELECT run_id, count(*) FROM {PREDICTIONS} GROUP BY run_id"))
     assert by_run == {
-        "cli__two_days": two_days["rows"] - in_hour["rows"],
-        "cli__hour": in_hour["rows"],
-        "scheduled__2": entities(cfg, APRIL_1 + 2 * DAY, APRIL_1 + 3 * DAY),
+        "scheduled__0": entities(cfg, APRIL_1, APRIL_1 + DAY),
+        "scheduled__1": entities(cfg, APRIL_1 + DAY, APRIL_1 + 2 * DAY),
+        "cli__two_days": two_days["rows"],
     }
     assert staged(cfg) == 0
-    run_predict(cfg, "scheduled__1_again", APRIL_1 + DAY, APRIL_1 + 2 * DAY)  # the day again, over both
+    run_predict(cfg, "scheduled__2_again", APRIL_1 + DAY, APRIL_1 + 2 * DAY)  # 04-03 again, over both
     assert duplicates(cfg) == 0 and query(cfg, f"SELECT count(*) FROM {PREDICTIONS}")[0][0] == total
 
 
 # --- fault 5 ------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("daily_utc")
 def test_two_simultaneous_cli_predicts_of_one_interval_both_publish_in_turn(champion, monkeypatch, caplog):
     cfg = champion
     caplog.set_level(logging.INFO)
@@ -125,18 +129,20 @@ def test_two_simultaneous_cli_predicts_of_one_interval_both_publish_in_turn(cham
     assert codes == [0, 0]
     assert "waiting for it" in caplog.text
     rows = query(cfg, f"SELECT run_id, count(*) FROM {PREDICTIONS} GROUP BY run_id")
-    assert len(rows) == 1 and rows[0][1] == entities(cfg, APRIL_1, APRIL_1 + DAY)  # the later run's rows
+    # the later run's rows: the run cut off at 04-02 scores that day
+    assert len(rows) == 1 and rows[0][1] == entities(cfg, APRIL_1 + DAY, APRIL_1 + 2 * DAY)
     assert duplicates(cfg) == 0 and staged(cfg) == 0
 
 
 # --- fault 6 ------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("daily_utc")
 def test_a_rerun_with_another_partitioning_ignores_a_killed_attempts_staging(champion, make_config):
     cfg = champion
     end = APRIL_1 + DAY
     ctx = RunContext("predict__flight_delay", "scheduled__2013-04-01", APRIL_1, end)
-    n = entities(cfg, APRIL_1, end)
+    n = entities(cfg, *cfg.cutoff_rule.window(end))
     three = make_config(cfg.warehouse.url, cfg.artifacts.root, predictions={"rows_per_partition": n // 3 + 1})
     rt = Runtime(three, ctx)
     models = predict.resolve_models(rt)
@@ -161,9 +167,10 @@ def test_a_rerun_with_another_partitioning_ignores_a_killed_attempts_staging(cha
 def test_empty_hash_partitions_are_skipped_and_row_counts_bound_the_interval(champion, make_config, tmp_path, caplog):
     cfg = champion
     caplog.set_level(logging.INFO)
-    start = APRIL_1 + dt.timedelta(hours=9)  # 5 am in New York: the first handful of flights
-    end = start + dt.timedelta(hours=1)
-    n = entities(cfg, start, end)
+    # The demo's hourly runs, lead 1h: the run cut off at 04:00 New York scores the first handful of
+    # flights, 5 am to 6 am.
+    start, end = APRIL_1 + dt.timedelta(hours=7), APRIL_1 + dt.timedelta(hours=8)
+    n = entities(cfg, *cfg.cutoff_rule.window(end))
     assert 4 <= n <= 40, n
     suite = json.loads(cfg.validation.suite_path("scoring").read_text())
     bounds = next(e for e in suite["expectations"] if e["type"] == "expect_table_row_count_to_be_between")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.data.seed import MARKER, TABLES, SeedConflictError, seed
+from pipeline.data.seed import CALENDARS, MARKER, TABLES, SeedConflictError, seed
 from pipeline.data.warehouse import Warehouse, WarehouseError
 
 NATURAL_KEY = ["year", "month", "day", "sched_dep_time", "carrier", "flight", "origin"]
@@ -238,7 +238,7 @@ def table_comments(wh: Warehouse, schema: str) -> dict[str, str | None]:
 
 
 def test_seed_marks_every_table_it_created(seeded: Warehouse) -> None:
-    assert table_comments(seeded, "nycflights13") == dict.fromkeys(TABLES, MARKER)
+    assert table_comments(seeded, "nycflights13") == dict.fromkeys((*TABLES, *CALENDARS), MARKER)
 
 
 def test_reseeding_the_package_is_idempotent(fresh_seeded_url: str, csv_frames: dict[str, pd.DataFrame]) -> None:
@@ -256,7 +256,7 @@ def test_reseeding_the_package_is_idempotent(fresh_seeded_url: str, csv_frames: 
 
     assert counts == stored == expected
     pd.testing.assert_frame_equal(before, after)
-    assert comments == dict.fromkeys(TABLES, MARKER)
+    assert comments == dict.fromkeys((*TABLES, *CALENDARS), MARKER)
 
 
 def test_a_seed_table_dropped_by_the_user_is_created_again(empty_url: str, small_folder: Path) -> None:
@@ -271,7 +271,7 @@ def test_a_seed_table_dropped_by_the_user_is_created_again(empty_url: str, small
         wh.engine.dispose()
 
     assert second == first
-    assert comments == dict.fromkeys(TABLES, MARKER)
+    assert comments == dict.fromkeys((*TABLES, *CALENDARS), MARKER)
 
 
 USER_ROWS = [(1, "my own flight"), (2, "another one")]

@@ -388,7 +388,7 @@ def demo(seeded_url: str):
 
     cfg = load_config("flight_delay", warehouse={"url": seeded_url})
     warehouse = open_warehouse(cfg)
-    frame = extract_feature_table(warehouse, cfg.dataset, END - dt.timedelta(days=DAYS), END, True)
+    frame = extract_feature_table(warehouse, cfg.dataset, cfg.cutoff_rule, END - dt.timedelta(days=DAYS), END, True)
     yield cfg, warehouse, frame
     warehouse.engine.dispose()
 
@@ -399,7 +399,7 @@ def test_drafts_from_a_real_week_pass_it_and_catch_corruption(demo, tmp_path: Pa
     assert len(frame) > 5_000
     paths = {}
     for kind in ("training", "scoring"):
-        suite = draft_from_warehouse(warehouse, ds, END, DAYS, kind)
+        suite = draft_from_warehouse(warehouse, ds, cfg.cutoff_rule, END, DAYS, kind)
         paths[kind] = write(suite, tmp_path / f"{kind}.json")
         assert suite["name"] == f"flights_{kind}"
         assert suite["meta"]["rows"] == len(frame)
@@ -442,11 +442,11 @@ def test_drafts_from_a_real_week_pass_it_and_catch_corruption(demo, tmp_path: Pa
 def test_draft_from_warehouse_refuses_bad_windows(demo) -> None:
     cfg, warehouse, _ = demo
     with pytest.raises(SuiteDraftError, match="no flights rows"):
-        draft_from_warehouse(warehouse, cfg.dataset, dt.datetime(2030, 1, 1, tzinfo=UTC), 1, "scoring")
+        draft_from_warehouse(warehouse, cfg.dataset, cfg.cutoff_rule, dt.datetime(2030, 1, 1, tzinfo=UTC), 1, "scoring")
     with pytest.raises(ValueError, match="days"):
-        draft_from_warehouse(warehouse, cfg.dataset, END, 0, "scoring")
+        draft_from_warehouse(warehouse, cfg.dataset, cfg.cutoff_rule, END, 0, "scoring")
     with pytest.raises(ValueError, match="timezone"):
-        draft_from_warehouse(warehouse, cfg.dataset, END.replace(tzinfo=None), 1, "scoring")
+        draft_from_warehouse(warehouse, cfg.dataset, cfg.cutoff_rule, END.replace(tzinfo=None), 1, "scoring")
 
 
 def test_cli_drafts_a_suite_file_and_refuses_to_overwrite_it(seeded_url, tmp_path, monkeypatch, capsys) -> None:

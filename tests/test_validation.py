@@ -25,6 +25,38 @@ LABEL = CONFIG.dataset.label
 CARRIERS = ["9E", "AA", "AS", "B6", "DL", "EV", "F9", "FL", "HA", "MQ", "OO", "UA", "US", "VX", "WN", "YV"]
 ORIGINS = ["EWR", "JFK", "LGA"]
 DESTS = ["ATL", "BOS", "LAX", "ORD", "SFO", "MIA"]
+# The point-in-time features (docs/features.md) beyond the columns built below: each gets a constant
+# at the lower bound its training suite allows, with the suite's type.
+BUILT = {
+    "month",
+    "day_of_week",
+    "sched_dep_hour",
+    "distance",
+    "temp",
+    "dewp",
+    "humid",
+    "wind_dir",
+    "wind_speed",
+    "wind_gust",
+    "precip",
+    "pressure",
+    "visib",
+    "plane_age",
+    "seats",
+    "engines",
+}
+
+
+def point_in_time_columns(n: int) -> dict[str, np.ndarray]:
+    """Valid values of the features not built by hand: the training suite's minimum, its dtype."""
+    suite = json.loads(TRAINING.read_text())["expectations"]
+    kinds = {e["kwargs"]["column"]: e["kwargs"]["type_"] for e in suite if e["type"].endswith("to_be_of_type")}
+    lows = {
+        e["kwargs"]["column"]: e["kwargs"]["min_value"]
+        for e in suite
+        if e["type"] == "expect_column_values_to_be_between"
+    }
+    return {c: np.full(n, lows[c], dtype=kinds[c]) for c in CONFIG.dataset.numeric_features if c not in BUILT}
 
 
 def features(n: int = 1200, label: bool = True) -> pd.DataFrame:
@@ -52,6 +84,7 @@ def features(n: int = 1200, label: bool = True) -> pd.DataFrame:
             "plane_age": np.where(i % 7 == 0, np.nan, (i % 58).astype("float64")),
             "seats": np.where(i % 7 == 0, np.nan, 2.0 + i % 449),
             "engines": np.where(i % 7 == 0, np.nan, 1.0 + i % 4),
+            **point_in_time_columns(n),
             "carrier": pd.Categorical([CARRIERS[k % len(CARRIERS)] for k in i]),
             "origin": pd.Categorical([ORIGINS[k % len(ORIGINS)] for k in i]),
             "dest": pd.Categorical([DESTS[k % len(DESTS)] for k in i]),
@@ -331,6 +364,7 @@ def _nycflights_month(month: int) -> pd.DataFrame:
             "plane_age": (2013 - plane["year"]).astype("float64"),
             "seats": plane["seats"].astype("float64"),
             "engines": plane["engines"].astype("float64"),
+            **point_in_time_columns(len(flights)),
             **{c: flights[c].astype("category") for c in ["carrier", "origin", "dest"]},
             LABEL: label,
         }

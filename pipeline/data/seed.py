@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 SCHEMA = "nycflights13"
 # Load order respects nothing but readability: the tables carry no foreign keys.
 TABLES = ("airlines", "airports", "planes", "weather", "flights")
+# Tables seed derives rather than loads from a CSV: the calendar of US federal holidays (pandas'
+# USFederalHolidayCalendar, observed dates) over HOLIDAY_YEARS, read by the flight features.
+CALENDARS = ("holidays",)
+HOLIDAY_YEARS = (2012, 2014)
 # The comment seed gives every table it creates; only a table with exactly this comment is seed's to reload.
 MARKER = "created by pipeline seed (nycflights13 demo data)"
 
@@ -96,17 +100,21 @@ def seed(warehouse: Warehouse, folder: Path | None = None) -> dict[str, int]:
             cur.execute(
                 statement(
                     "nycflights13/lock_tables",
-                    tables=sql.SQL(", ").join(qualified(_name(t)) for t in TABLES if t in existing),
+                    tables=sql.SQL(", ").join(qualified(_name(t)) for t in (*TABLES, *CALENDARS) if t in existing),
                 )
             )
             existing = _claims(cur)
         cur.execute(statement("nycflights13/schema"))
-        for table in TABLES:
+        for table in (*TABLES, *CALENDARS):
             if table in existing:
                 cur.execute(statement("nycflights13/truncate", table=_name(table)))
             else:
                 cur.execute(statement(f"nycflights13/create/{table}"))
                 cur.execute(statement("nycflights13/mark", table=_name(table)), {"marker": MARKER})
+            if table == "holidays":
+                cur.executemany(statement("nycflights13/holidays_insert"), federal_holidays(*HOLIDAY_YEARS))
+                log.info("loaded %s", _name(table))
+                continue
             with _open_csv(folder, table) as stream:
                 columns = next(csv.reader([stream.readline()]))
                 stream.seek(0)
@@ -125,6 +133,15 @@ def seed(warehouse: Warehouse, folder: Path | None = None) -> dict[str, int]:
     return counts
 
 
+def federal_holidays(first_year: int, last_year: int) -> list[dict]:
+    """US federal holidays (observed dates) from ``first_year`` to ``last_year`` inclusive, from pandas'
+    ``USFederalHolidayCalendar``: a list of ``{"day": datetime.date, "name": str}``, in date order."""
+    from pandas.tseries.holiday import USFederalHolidayCalendar
+
+    days = USFederalHolidayCalendar().holidays(f"{first_year}-01-01", f"{last_year}-12-31", return_name=True)
+    return [{"day": day.date(), "name": name} for day, name in days.items()]
+
+
 def _name(table: str) -> str:
     return f"{SCHEMA}.{table}"
 
@@ -135,7 +152,7 @@ def _claims(cur) -> set[str]:
     Raises:
         SeedConflictError: a relation of a seed table's name exists but seed did not create it.
     """
-    rows = fetch(cur, "nycflights13/claims", {"schema": SCHEMA, "tables": list(TABLES), "marker": MARKER})
+    rows = fetch(cur, "nycflights13/claims", {"schema": SCHEMA, "tables": [*TABLES, *CALENDARS], "marker": MARKER})
     foreign = [_name(row["table_name"]) for row in rows if not row["created_by_seed"]]
     if foreign:
         these = "that relation" if len(foreign) == 1 else "those relations"

@@ -12,7 +12,8 @@ What is replayed, and how:
   ``as_of`` computes for that entity. That is why one extraction stands for the ~7,000 hourly predict
   runs of March to December (for the demo's hourly flight model in New York time, lead 1 h) and for
   every retrain's training table.
-- **Labels: known before use.** A row's label is usable at time t only when ``label_known_at < t``: a
+- **Labels: known before use** (:func:`known_labels`, the rule of every stage). A row's label is usable at
+  time t only when ``label_known_at < t``: a
   retrain cut off at R trains and evaluates on the rows whose label was known before R; the monitor as
   of R measures realized performance on those only. The study's own scores (pooled, daily and monthly
   ROC AUC) use every label that ever arrived.
@@ -68,7 +69,7 @@ from pipeline.config import CUTOFF_COLUMN, PROJECT_ROOT, PipelineConfig
 from pipeline.experiments.result import StudyResult
 from pipeline.models.evaluate import METRIC_FUNCTIONS
 from pipeline.models.promotion import decide_promotion
-from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
+from pipeline.models.train import TimeSplit, known_labels, predict, split_by_time, train_model
 from pipeline.monitoring.estimate import estimate_performance, fit_calibrator
 from pipeline.monitoring.performance import realized_performance
 from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
@@ -144,7 +145,6 @@ class _Replay:
         self.frame = frame
         self.ts = pd.DatetimeIndex(frame[ds.timestamp])
         self.as_of = pd.DatetimeIndex(frame[CUTOFF_COLUMN])
-        self.known_at = pd.DatetimeIndex(frame[ds.label_known_at])
         self.y = frame[ds.label].astype("float64").to_numpy()  # NaN: the label never arrived
         _check_cutoffs(self.ts, self.as_of, cfg)
         self.lo, self.hi = self.as_of.searchsorted(start), self.as_of.searchsorted(end)
@@ -158,8 +158,7 @@ class _Replay:
         if cutoff not in self.models:
             ds, split = self.ds, TimeSplit.ending_at(cutoff, self.cfg.training)
             a, b = self.ts.searchsorted(split.train_start), self.ts.searchsorted(split.holdout_end)
-            window = self.frame.iloc[a:b]
-            known = window[np.asarray(self.known_at[a:b] < cutoff)]  # labels observed before the cutoff only
+            known = known_labels(self.frame.iloc[a:b], ds, cutoff)  # labels observed before the cutoff only
             train, holdout = split_by_time(known, split, ds, TASK)
             began = time.perf_counter()
             pipeline = train_model(train, self.cfg.model, ds)
@@ -231,8 +230,9 @@ class _Replay:
         days = mon.trigger.performance_window_days
         a, b = self.ts.searchsorted(cutoff - dt.timedelta(days=days)), self.ts.searchsorted(cutoff)
         scores = state.scores[a:b]
-        usable = ~np.isnan(scores) & ~np.isnan(self.y[a:b]) & np.asarray(self.known_at[a:b] < cutoff)
-        y, s = self.y[a:b][usable], scores[usable]
+        labels = known_labels(self.frame.iloc[a:b], self.ds, cutoff)[self.ds.label].astype("float64").to_numpy()
+        usable = ~np.isnan(scores) & ~np.isnan(labels)
+        y, s = labels[usable], scores[usable]
         realized = float(METRIC_FUNCTIONS[self.metric](y, s)) if np.unique(y).size == 2 else None
         evidence = TriggerEvidence(
             metric=self.metric,

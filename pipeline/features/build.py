@@ -69,6 +69,35 @@ def extract_feature_table(
     return frame
 
 
+class CutoffMismatchError(PermanentError, ValueError):
+    """A scored row's ``as_of`` is not the run's cutoff: the predict schedule and the cutoff rule
+    (``predictions.lead``/``horizon``, ``schedule``) disagree, or the feature query computes ``as_of``
+    another way."""
+
+
+def check_cutoff(frame: pd.DataFrame, cutoff: dt.datetime, window: tuple[dt.datetime, dt.datetime]) -> None:
+    """Check that every row of a scoring batch is as of the run's cutoff.
+
+    Args:
+        frame: a feature table of the entities in ``window`` (column ``as_of``, timestamptz).
+        cutoff: the run's cutoff T (its data interval's end), timezone-aware.
+        window: the scored window ``[T + lead, T + lead + horizon)``, for the message.
+
+    Raises:
+        CutoffMismatchError: some row's ``as_of`` differs from ``cutoff``; the message counts them and
+            names the first ones.
+    """
+    wrong = frame[frame[CUTOFF_COLUMN] != cutoff] if len(frame) else frame
+    if len(wrong):
+        seen = ", ".join(str(t) for t in sorted(wrong[CUTOFF_COLUMN].drop_duplicates())[:3])
+        raise CutoffMismatchError(
+            f"{len(wrong)} of {len(frame)} rows in the scored window [{window[0]}, {window[1]}) are as of {seen}, "
+            f"not the run's cutoff {cutoff}: the schedule and the cutoff rule disagree. A run's data interval "
+            "must end at a tick of schedule.predict (the cutoff rule's origin is schedule.start_date at 00:00 in "
+            "schedule.timezone), and the feature query must compute as_of with the bound lead, horizon and origin"
+        )
+
+
 def feature_query(dataset: DatasetConfig, partition: tuple[int, int] | None = None) -> sql.Composable:
     """The dataset's feature query (bind parameters ``start``, ``end``, ``lead``, ``horizon``,
     ``origin``), restricted to one hash

@@ -103,6 +103,7 @@ def stage_partition(
     run_id: str,
     partition: int,
     partitions: int,
+    window: tuple[dt.datetime, dt.datetime],
 ) -> int:
     """Write one partition's predictions to the staging table, replacing what this run staged for
     that partition before (so a retried partition is idempotent) and for partition numbers
@@ -115,6 +116,7 @@ def stage_partition(
             (bool), for every version that scored the partition; none for an empty partition (which
             then only clears).
         partition, partitions: this partition's number, ``0..partitions-1``, and the plan's count.
+        window: the scored window ``[T + lead, T + lead + horizon)``; ``end`` (T) is recorded as ``as_of``.
 
     Returns:
         Rows staged.
@@ -139,6 +141,9 @@ def stage_partition(
                 model_name=model_name,
                 data_interval_start=start,
                 data_interval_end=end,
+                as_of=end,
+                window_start=window[0],
+                window_end=window[1],
                 run_id=run_id,
                 partition=partition,
             )

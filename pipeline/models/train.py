@@ -53,14 +53,41 @@ class TimeSplit:
         return cls(holdout_start - dt.timedelta(days=training.window_days), holdout_start, end)
 
 
+def known_labels(frame: pd.DataFrame, dataset: DatasetConfig, cutoff: dt.datetime) -> pd.DataFrame:
+    """``frame`` with the labels not yet observed at ``cutoff`` set to null (unlabelled): the one rule by
+    which retraining, the study and the monitor see labels, so none of them uses a label from after its
+    own cutoff.
+
+    A label is known at ``cutoff`` when its ``dataset.label_known_at`` is strictly before ``cutoff``; a
+    null ``label_known_at`` means never known (the label is null too). A frame without that column (a
+    training snapshot stored before the column existed; :func:`extract_feature_table` requires it of
+    every new batch) is returned as it is, with a warning.
+
+    Args:
+        frame: a feature table with ``dataset.label`` and ``dataset.label_known_at`` (timestamptz).
+        cutoff: the run's cutoff (its data interval's end), timezone-aware.
+
+    Returns:
+        A copy of ``frame``; masked labels hold null (NaN or NA, as the column's dtype allows).
+    """
+    out = frame.copy()
+    if dataset.label_known_at not in out.columns:
+        log.warning("no %s column (an older snapshot): its labels are taken as known", dataset.label_known_at)
+        return out
+    known = out[dataset.label_known_at].notna() & (out[dataset.label_known_at] < cutoff)
+    out[dataset.label] = out[dataset.label].where(known)
+    return out
+
+
 def split_by_time(
     frame: pd.DataFrame, split: TimeSplit, dataset: DatasetConfig, task: Task
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Drop unlabelled rows and cut ``frame`` at ``split.holdout_start``; never shuffles across time.
+    """Drop the rows whose label was not known at ``split.holdout_end`` (:func:`known_labels`; the run's
+    cutoff) and cut ``frame`` at ``split.holdout_start``; never shuffles across time.
 
     Args:
-        frame: a feature table: ``dataset.timestamp`` (tz-aware) and ``dataset.label`` (null while
-            unknown) columns among others.
+        frame: a feature table: ``dataset.timestamp`` (tz-aware), ``dataset.label`` (null while
+            unknown) and ``dataset.label_known_at`` columns among others.
         task: ``"binary_classification"`` (labels 0/1, or bool) or ``"regression"`` (finite numbers,
             in the label's units).
 
@@ -72,7 +99,8 @@ def split_by_time(
         TrainingDataError: a label is not 0/1 (classification) or not a finite number (regression);
             or either side is empty.
     """
-    labelled = frame[frame[dataset.label].notna()].copy()
+    known = known_labels(frame, dataset, split.holdout_end)
+    labelled = known[known[dataset.label].notna()].copy()
     labelled[dataset.label] = _labels(labelled[dataset.label], dataset.label, task)
     ts = labelled[dataset.timestamp]
     train = labelled[(ts >= split.train_start) & (ts < split.holdout_start)]

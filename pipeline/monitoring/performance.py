@@ -196,25 +196,6 @@ def join_labels(
         raise ValueError(f"cannot join predictions to labels on {keys}: {exc}") from exc
 
 
-def known_labels(frame: pd.DataFrame, label: str, known_at: str, cutoff: dt.datetime) -> pd.DataFrame:
-    """``frame`` with the labels not yet observed at ``cutoff`` set to null (unlabelled).
-
-    Args:
-        frame: a feature table with the ``label`` column and, when the feature query returns it, the
-            ``known_at`` column (timestamptz: when each label was observed; null with a null label).
-        label, known_at: the column names (``dataset.label``, ``label_known_at``).
-        cutoff: the run's cutoff (tz-aware); a label counts only when ``known_at < cutoff``.
-
-    Returns:
-        A copy with those labels nulled (NaN or NA, as the label's dtype holds missing values);
-        ``frame`` itself when it has no ``known_at`` column, where every label present is taken as known.
-    """
-    if known_at not in frame.columns or label not in frame.columns:
-        return frame
-    known = (pd.to_datetime(frame[known_at], utc=True) < pd.Timestamp(cutoff)).fillna(False).astype(bool)
-    return frame.assign(**{label: frame[label].where(known)})
-
-
 def metric_value(metric: str, y_true: ArrayLike, prediction: ArrayLike) -> float | None:
     """One holdout metric (``pipeline.models.evaluate.METRIC_FUNCTIONS``) of labelled predictions.
 

@@ -37,7 +37,8 @@ def measure(rt: Runtime) -> MonitorResult:
     - Measure (:func:`pipeline.monitoring.window.evaluate_window`): the last
       ``monitoring.window_days`` of the feature table against the champion's training rows (from
       its stored snapshot), its scores there against its holdout scores, and the predictions
-      actually made for the window joined to the labels known before the cutoff.
+      actually made for the window joined to the labels observed before the cutoff (the interval's
+      end; :func:`pipeline.models.train.known_labels`).
     - Evidence (:class:`pipeline.monitoring.trigger.TriggerEvidence`): the promotion metric of the
       champion predictions of the last ``monitoring.trigger.performance_window_days`` whose labels
       were known before the cutoff, the champion's holdout value of it (``ml.model_versions.metrics``)
@@ -65,8 +66,8 @@ def measure(rt: Runtime) -> MonitorResult:
     from pipeline.features.build import extract_feature_table, from_parquet
     from pipeline.metrics import BINARY_CLASSIFICATION, headline_metric
     from pipeline.models import registry
-    from pipeline.models.train import TimeSplit, predict, split_by_time
-    from pipeline.monitoring.performance import join_labels, known_labels, metric_value
+    from pipeline.models.train import TimeSplit, known_labels, predict, split_by_time
+    from pipeline.monitoring.performance import join_labels, metric_value
     from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
     from pipeline.monitoring.window import evaluate_window
 
@@ -83,7 +84,7 @@ def measure(rt: Runtime) -> MonitorResult:
     performance_start = ctx.end - dt.timedelta(days=mon.trigger.performance_window_days)
     start = min(window_start, performance_start)
     extracted = extract_feature_table(warehouse, ds, cfg.cutoff_rule, start, ctx.end, require_label=False)
-    extracted = known_labels(extracted, ds.label, ds.label_known_at, ctx.end)
+    extracted = known_labels(extracted, ds, ctx.end)
     current = extracted[extracted[ds.timestamp] >= window_start]
     result = MonitorResult(
         retrain=False,

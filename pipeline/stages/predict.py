@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import math
 from typing import TypedDict
 
+from pipeline.config import CutoffRule
 from pipeline.stages.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -70,27 +72,37 @@ def resolve_models(rt: Runtime) -> Models:
     return Models(model_name=name, champion=champion, shadows=sorted(shadows))
 
 
+def scored_window(rt: Runtime) -> tuple[dt.datetime, dt.datetime]:
+    """The entity timestamps a run scores: ``[T + lead, T + lead + horizon)`` for the run's cutoff T,
+    the end of its data interval (:meth:`pipeline.config.CutoffRule.window`)."""
+    return rt.cfg.cutoff_rule.window(rt.ctx.end)
+
+
 def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     """Create the predictions table on the model's first run
-    (:func:`pipeline.data.schema.provision_predictions`), count the interval's entities and split
-    them into hash partitions of about ``predictions.rows_per_partition`` rows (at most
-    ``predictions.max_partitions``); Airflow maps :func:`score_partition` over the list.
+    (:func:`pipeline.data.schema.provision_predictions`), count the entities of the scored window
+    (:func:`scored_window`) and split them into hash partitions of about
+    ``predictions.rows_per_partition`` rows (at most ``predictions.max_partitions``); Airflow maps
+    :func:`score_partition` over the list.
 
     Raises:
-        EmptyIntervalError: no entities in the interval: "nothing to score" (skipped or failed as
+        EmptyIntervalError: no entities in the scored window: "nothing to score" (skipped or failed as
             ``schedule.on_empty`` says); nothing is scored or published.
     """
     from pipeline.data.schema import provision_predictions
     from pipeline.features.build import count_entities
 
     provision_predictions(rt.warehouse, rt.cfg)
-    rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.cfg.cutoff_rule, rt.ctx.start, rt.ctx.end)
+    lo, hi = scored_window(rt)
+    rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.cfg.cutoff_rule, lo, hi)
     if rows == 0:
-        name, ctx = rt.cfg.dataset.name, rt.ctx
-        rt.nothing_to_do(f"no {name} entities scheduled in [{ctx.start}, {ctx.end}): nothing to score")
+        rt.nothing_to_do(
+            f"no {rt.cfg.dataset.name} entities in [{lo}, {hi}), the window a run cut off at {rt.ctx.end} "
+            "scores: nothing to score"
+        )
     pc = rt.cfg.predictions
     partitions = max(1, min(pc.max_partitions, math.ceil(rows / pc.rows_per_partition)))
-    log.info("%d entities in [%s, %s): %d scoring partition(s)", rows, rt.ctx.start, rt.ctx.end, partitions)
+    log.info("cutoff %s: %d entities in [%s, %s): %d scoring partition(s)", rt.ctx.end, rows, lo, hi, partitions)
     return [PartitionSpec(partition=i, partitions=partitions, rows=rows) for i in range(partitions)]
 
 
@@ -105,16 +117,23 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
     partition; an empty partition (hash partitions of a small interval can be) is skipped, logged,
     and stages nothing.
 
+    The partition holds the entities of the scored window (:func:`scored_window`), each with its
+    features as of the run's cutoff T (the data interval's end): every row's ``as_of`` must be T.
+
     Raises:
+        CutoffMismatchError: a row's ``as_of`` is not the run's cutoff (the schedule and the cutoff
+            rule disagree); nothing is staged.
         ValidationFailedError: the partition's batch fails the scoring suite; nothing is staged.
     """
-    from pipeline.features.build import extract_feature_table
+    from pipeline.features.build import check_cutoff, extract_feature_table
     from pipeline.models import registry
     from pipeline.models.predict import score, stage_partition
 
     cfg, ctx, ds = rt.cfg, rt.ctx, rt.cfg.dataset
     partition, partitions = spec["partition"], spec["partitions"]
-    frame = extract_feature_table(rt.warehouse, ds, cfg.cutoff_rule, ctx.start, ctx.end, False, (partition, partitions))
+    lo, hi = scored_window(rt)
+    frame = extract_feature_table(rt.warehouse, ds, cfg.cutoff_rule, lo, hi, False, (partition, partitions))
+    check_cutoff(frame, ctx.end, (lo, hi))
     ids = {
         "model_name": models["model_name"],
         "start": ctx.start,
@@ -122,6 +141,7 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
         "run_id": ctx.run_id,
         "partition": partition,
         "partitions": partitions,
+        "window": (lo, hi),
     }
     if frame.empty and partitions > 1:
         log.info("partition %d/%d: no entities in this hash partition, nothing to score", partition + 1, partitions)
@@ -184,6 +204,31 @@ def publish(rt: Runtime, models: Models, plan: list[PartitionSpec], scored: list
         start=rt.ctx.start.isoformat(),
         end=rt.ctx.end.isoformat(),
     )
+
+
+def cutoffs(rule: CutoffRule, start: dt.datetime | None, end: dt.datetime) -> list[dt.datetime]:
+    """The cutoffs of the predict runs that cover ``(start, end]``: the ticks of the predict schedule
+    (``rule.origin`` plus whole ``rule.horizon`` periods) after ``start`` up to ``end``, oldest first;
+    ``[end]`` when ``start`` is None. Each run's data interval is ``[tick - horizon, tick)``, as the DAG's.
+
+    Raises:
+        ValueError: ``start`` or ``end`` is naive, ``end`` is not a tick (the guard in
+            :func:`score_partition` would refuse it), or ``start`` is not before ``end``.
+    """
+    for name, t in (("start", start), ("end", end)):
+        if t is not None and t.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware, got {t}")
+    if rule.cutoff(end + rule.lead) != end:
+        raise ValueError(
+            f"{end} is not a tick of the predict schedule (every {rule.horizon} from {rule.origin}): a predict run "
+            f"is cut off at a tick, e.g. {rule.cutoff(end + rule.lead)}"
+        )
+    if start is None:
+        return [end]
+    if start >= end:
+        raise ValueError(f"start {start} is not before end {end}")
+    first = rule.cutoff(start + rule.lead) + rule.horizon  # the first tick after start
+    return [first + i * rule.horizon for i in range((end - first) // rule.horizon + 1)]
 
 
 def run(rt: Runtime) -> Published:

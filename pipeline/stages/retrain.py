@@ -92,12 +92,13 @@ def extract(rt: Runtime) -> Batch:
             train on" (skipped or failed as ``schedule.on_empty`` says); nothing is stored.
     """
     from pipeline.features.build import extract_feature_table, to_parquet
-    from pipeline.models.train import TimeSplit
+    from pipeline.models.train import TimeSplit, known_labels
 
     ds = rt.cfg.dataset
     split = TimeSplit.ending_at(rt.ctx.end, rt.cfg.training)
     frame = extract_feature_table(rt.warehouse, ds, rt.cfg.cutoff_rule, split.train_start, split.holdout_end, True)
-    labelled = frame.loc[frame[ds.label].notna(), ds.timestamp]
+    known = known_labels(frame, ds, split.holdout_end)
+    labelled = known.loc[known[ds.label].notna(), ds.timestamp]
     train_rows = int((labelled < split.holdout_start).sum())
     holdout_rows = len(labelled) - train_rows
     if not train_rows or not holdout_rows:
@@ -249,6 +250,10 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     retrain: the error names the fix (roll back to a valid version), and the challenger is compared
     with the baseline only (``champion_problem`` records why).
 
+    Labels count only when observed before the run's cutoff (the holdout's end;
+    :func:`pipeline.models.train.known_labels`): the holdout ends at the cutoff, and the version's
+    ``metrics`` record ``holdout_rows_not_yet_labelled``, the holdout rows left out for that.
+
     Raises:
         TrainingDataError: the training window or holdout has no labelled rows.
         ArtifactError: the store cannot be written; nothing was trained or reserved.
@@ -286,10 +291,20 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     split = TimeSplit.from_dict(batch["split"])
     train_df, holdout = split_by_time(frame, split, ds, task)
     y_train, y_holdout = train_df[ds.label].to_numpy(), holdout[ds.label].to_numpy()
-    log.info("training %s on %d rows, holdout %d rows", cfg.model.estimator, len(train_df), len(holdout))
+    stamps = frame.loc[frame[ds.label].notna(), ds.timestamp]
+    # Holdout rows with a label in the table that was observed only at or after the cutoff: unlabelled.
+    not_yet_labelled = int((stamps >= split.holdout_start).sum()) - len(holdout)
+    log.info(
+        "training %s on %d rows, holdout %d rows (%d more holdout rows not labelled before the cutoff %s)",
+        cfg.model.estimator,
+        len(train_df),
+        len(holdout),
+        not_yet_labelled,
+        split.holdout_end,
+    )
     model = train_model(train_df, cfg.model, ds)
     probability = predict(model, holdout, ds, task)
-    metrics = holdout_metrics(task, y_holdout, probability)
+    metrics = holdout_metrics(task, y_holdout, probability) | {"holdout_rows_not_yet_labelled": not_yet_labelled}
     baseline = baseline_metrics(task, y_train, y_holdout)
     champion, gate = None, None
     if champion_model is not None:

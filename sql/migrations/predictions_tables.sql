@@ -1,7 +1,8 @@
 -- A model's predictions table at the head revision's shape, its staging table, its newest-per-entity
 -- view and the champion/challenger comparison. The key columns come first, with the types the feature
 -- query returns, then the task's outputs (prediction, plus score and predicted_label for a classifier). Run by the first `predict` of each model (IF NOT EXISTS: an
--- existing table is left to the revisions, which alter every deployed predictions table).
+-- existing table is left to the revisions, which alter every deployed predictions table). as_of is the
+-- run's cutoff, window_start and window_end the entity timestamps it scored.
 
 CREATE SCHEMA IF NOT EXISTS {schema};
 
@@ -14,6 +15,9 @@ CREATE TABLE IF NOT EXISTS {table} (
     predicted_at        timestamptz      NOT NULL DEFAULT now(),
     data_interval_start timestamptz      NOT NULL,
     data_interval_end   timestamptz      NOT NULL,
+    as_of               timestamptz      NOT NULL,
+    window_start        timestamptz      NOT NULL,
+    window_end          timestamptz      NOT NULL,
     run_id              text             NOT NULL,
     PRIMARY KEY (model_name, data_interval_start, data_interval_end, model_version, {key}),
     FOREIGN KEY (model_name, model_version) REFERENCES ml.model_versions (model_name, version)

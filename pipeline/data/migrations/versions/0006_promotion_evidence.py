@@ -4,7 +4,7 @@ each promotion decision (see ``sql/migrations/0006_promotion_evidence.sql``)."""
 from pipeline.data.schema import run_sql
 
 revision = "0006"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ champion's estimated ROC AUC, Brier score and log loss from its scores alone (CB
 from pipeline.data.schema import run_sql
 
 revision = "0007"
-down_revision = "0006"  # the newest revision on this branch; the lead re-chains at merge (after 0005)
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,1 @@
+INSERT INTO nycflights13.holidays (day, name) VALUES (%(day)s, %(name)s);
