@@ -113,17 +113,16 @@ def seed(warehouse: Warehouse, folder: Path | None = None) -> dict[str, int]:
                 cur.execute(statement("nycflights13/mark", table=_name(table)), {"marker": MARKER})
             if table == "holidays":
                 cur.executemany(statement("nycflights13/holidays_insert"), federal_holidays(*HOLIDAY_YEARS))
-                log.info("loaded %s", _name(table))
-                continue
-            with _open_csv(folder, table) as stream:
-                columns = next(csv.reader([stream.readline()]))
-                stream.seek(0)
-                if table == "flights":
-                    cur.execute(statement("nycflights13/flights_staging"))
-                    _copy_csv(cur, stream, "flights_staging", columns)
-                    cur.execute(statement("nycflights13/flights_from_staging"))
-                else:
-                    _copy_csv(cur, stream, _name(table), columns)
+            else:
+                with _open_csv(folder, table) as stream:
+                    columns = next(csv.reader([stream.readline()]))
+                    stream.seek(0)
+                    if table == "flights":
+                        cur.execute(statement("nycflights13/flights_staging"))
+                        _copy_csv(cur, stream, "flights_staging", columns)
+                        cur.execute(statement("nycflights13/flights_from_staging"))
+                    else:
+                        _copy_csv(cur, stream, _name(table), columns)
             # Planner statistics now: a feature query run before autovacuum's first pass would be planned
             # on an empty table's estimates (nested loops over the year: minutes instead of seconds).
             cur.execute(statement("nycflights13/analyze", table=_name(table)))

@@ -12,11 +12,10 @@ What is replayed, and how:
   ``as_of`` computes for that entity. That is why one extraction stands for the ~7,000 hourly predict
   runs of March to December (for the demo's hourly flight model in New York time, lead 1 h) and for
   every retrain's training table.
-- **Labels: known before use** (:func:`known_labels`, the rule of every stage). A row's label is usable at
-  time t only when ``label_known_at < t``: a
-  retrain cut off at R trains and evaluates on the rows whose label was known before R; the monitor as
-  of R measures realized performance on those only. The study's own scores (pooled, daily and monthly
-  ROC AUC) use every label that ever arrived.
+- **Labels: known before use** (:func:`known_labels`, the rule of every stage). A row's label is usable
+  at time t only when ``label_known_at < t``: a retrain cut off at R trains and evaluates on the rows
+  whose label was known before R; the monitor as of R measures realized performance on those only. The
+  study's own scores (pooled, daily and monthly ROC AUC) use every label that ever arrived.
 - **Scoring.** Each predict cutoff T (every tick of the cutoff rule in ``[start, end)``) scores the
   entities of ``cfg.cutoff_rule.window(T)`` (the rows whose ``as_of`` is T) with the policy's champion
   at T: the model promoted at its latest retrain cutoff R <= T (a retrain as of R uses no data from R
