@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -664,22 +665,30 @@ class _ModelSections(BaseModel):
         return self
 
 
-def _fixed_period(schedule: ScheduleConfig, ticks: int = 400) -> dt.timedelta | str:
-    """The length of one period of ``schedule.predict`` (its first ``ticks`` ticks from
-    ``schedule.start_date`` in ``schedule.timezone``), or why the cutoff rule cannot follow it."""
+def _fixed_period(schedule: ScheduleConfig) -> dt.timedelta | str:
+    """The length of one period of ``schedule.predict``, or why the cutoff rule cannot follow it."""
+    return _predict_grid(schedule.predict, schedule.start_date, schedule.timezone)[1]
+
+
+@cache
+def _predict_grid(
+    cron: str, start_date: dt.date, timezone: str, ticks: int = 400
+) -> tuple[dt.datetime, dt.timedelta | str]:
+    """The first tick of ``cron`` at or after ``start_date`` 00:00 in ``timezone``, and the length of
+    one period over its first ``ticks`` ticks (or why the periods differ)."""
     from zoneinfo import ZoneInfo
 
-    origin = dt.datetime.combine(schedule.start_date, dt.time(), ZoneInfo(schedule.timezone))
-    it = croniter(schedule.predict, origin - dt.timedelta(microseconds=1))
+    start = dt.datetime.combine(start_date, dt.time(), ZoneInfo(timezone))
+    it = croniter(cron, start - dt.timedelta(microseconds=1))
     stamps = [it.get_next(dt.datetime) for _ in range(ticks + 1)]
     gaps = {b - a for a, b in zip(stamps, stamps[1:], strict=False)}
     if len(gaps) > 1:
-        return (
-            f"{schedule.predict!r} in {schedule.timezone} has periods of different lengths "
+        return stamps[0], (
+            f"{cron!r} in {timezone} has periods of different lengths "
             f"({', '.join(str(g) for g in sorted(gaps))}); the cutoff rule needs one fixed period: use an hourly "
             "schedule, or a daily one in UTC"
         )
-    return gaps.pop()
+    return stamps[0], gaps.pop()
 
 
 class ModelFile(_Settings, _ModelSections):
@@ -698,11 +707,10 @@ class PipelineConfig(_ModelSections):
     @property
     def cutoff_rule(self) -> CutoffRule:
         """The model's :class:`CutoffRule`: ``predictions.lead``, one period of ``schedule.predict``, and
-        ``schedule.start_date`` at 00:00 in ``schedule.timezone``."""
-        from zoneinfo import ZoneInfo
-
-        origin = dt.datetime.combine(self.schedule.start_date, dt.time(), ZoneInfo(self.schedule.timezone))
-        return CutoffRule(self.predictions.lead, _fixed_period(self.schedule), origin)
+        its first tick at or after ``schedule.start_date`` 00:00 in ``schedule.timezone`` as origin."""
+        sc = self.schedule
+        origin, period = _predict_grid(sc.predict, sc.start_date, sc.timezone)
+        return CutoffRule(self.predictions.lead, period, origin)
 
     @property
     def promotion_metric(self) -> str:
