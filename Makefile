@@ -156,7 +156,7 @@ test-fast: $(STAMP) ## Run the unit layer only (no PostgreSQL, S3 server or Airf
 	$(PY) -m pytest -m "not integration"
 
 .PHONY: bench
-bench: install ## Benchmark extraction, writes and production-path scoring against raw COPY and pandas (database `bench`; ~12 min)
+bench: install ## Benchmark extraction, writes and production-path scoring against raw COPY and pandas (database `bench`; ~15 min)
 	$(PY) benchmarks/bench.py
 
 .PHONY: lint

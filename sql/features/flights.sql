@@ -22,8 +22,8 @@ WITH target AS (  -- the flights to return, with their cutoff
       AND f.time_hour + make_interval(mins => f.minute) >= %(start)s::timestamptz
       AND f.time_hour + make_interval(mins => f.minute) < %(end)s::timestamptz
 ),
-span AS (  -- the range of cutoffs in this window
-    SELECT min(as_of) AS first_as_of, max(as_of) AS last_as_of FROM target
+span AS (  -- the range of cutoffs in this window, and the last scheduled hour (a horizon can be days long)
+    SELECT min(as_of) AS first_as_of, max(as_of) AS last_as_of, max(time_hour) AS last_time_hour FROM target
 ),
 hist AS (  -- source flights whose events can fall in the 28 days before a cutoff (events are filtered exactly below)
     SELECT f.flight_id, f.carrier, f.flight, f.origin, f.dest, f.hour, f.tailnum,
@@ -32,7 +32,7 @@ hist AS (  -- source flights whose events can fall in the 28 days before a cutof
            f.dep_delay
     FROM nycflights13.flights AS f, span AS s
     WHERE f.time_hour >= s.first_as_of - interval '29 days'
-      AND f.time_hour < s.last_as_of + interval '1 day'
+      AND f.time_hour < greatest(s.last_as_of + interval '1 day', s.last_time_hour + interval '1 hour')
 ),
 -- Trailing delay rates. A flight's outcome "delayed over 15 minutes" is known at its departure, or at
 -- scheduled + 15 minutes when it has not left by then (then it is delayed, or later cancelled: counted
@@ -155,7 +155,8 @@ aircraft AS (
 slots AS (
     SELECT f.origin, f.time_hour, count(*) AS n
     FROM nycflights13.flights AS f, span AS s
-    WHERE f.time_hour >= s.first_as_of - interval '1 day' AND f.time_hour < s.last_as_of + interval '2 days'
+    WHERE f.time_hour >= s.first_as_of - interval '1 day'
+      AND f.time_hour < greatest(s.last_as_of + interval '2 days', s.last_time_hour + interval '2 hours')
     GROUP BY f.origin, f.time_hour
 ),
 -- The weather row last observed before each cutoff: a row at time_hour h is known at h + 1 hour.
