@@ -129,6 +129,7 @@ def test_a_monitor_decision_alerts_when_switched_on(airflow_db, monitored, recei
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", monitored.warehouse.url)
     monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", monitored.artifacts.root)
     # A hair trigger, so that the decision is a retrain.
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER__PREDICTION_DRIFT", "true")
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__TRIGGER_PREDICTION_PSI", "1e-9")
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__THRESHOLDS", '{"psi": 1e-9}')
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MONITORING__SIGNIFICANCE", "0.999")

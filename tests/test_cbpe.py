@@ -139,10 +139,19 @@ def estimates(cfg) -> pd.DataFrame:
         return pd.DataFrame(cur.fetchall(), columns=columns)
 
 
+def predict_hours(cfg, cutoffs: range) -> None:
+    """Hourly predict runs cut off at 03-03 ``h``:00 UTC for each ``h`` in ``cutoffs`` (each scores the
+    hour after next, the demo models' rule)."""
+    hour = dt.timedelta(hours=1)
+    for h in cutoffs:
+        cutoff = MARCH_3 + h * hour
+        predict.run(Runtime(cfg, RunContext("predict", f"p{h}", cutoff - hour, cutoff)))
+
+
 def test_the_monitor_stores_estimates_next_to_realized_values(fresh_seeded_url, tmp_path, make_config):
     cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
     retrain.run(Runtime(cfg, RunContext("retrain", "r1", MARCH_3 - DAY, MARCH_3)))
-    predict.run(Runtime(cfg, RunContext("predict", "p1", MARCH_3, MARCH_3 + DAY)))
+    predict_hours(cfg, range(12, 20))  # flights departing 13:00 to 21:00 UTC on 03-03
     first = RunContext("monitor", "m1", MARCH_3, MARCH_3 + DAY)
     result = monitor.measure(Runtime(cfg, first))
     monitor.measure(Runtime(cfg, first))  # a rerun of the same interval writes the same row
@@ -199,7 +208,7 @@ def test_the_monitor_stores_estimates_next_to_realized_values(fresh_seeded_url, 
 def test_a_regression_has_no_estimates(fresh_seeded_url, tmp_path, make_config):
     cfg = make_config(fresh_seeded_url, str(tmp_path), name="origin_hourly_delay", model={"params": {"max_iter": 20}})
     retrain.run(Runtime(cfg, RunContext("retrain", "r1", MARCH_3 - DAY, MARCH_3)))
-    predict.run(Runtime(cfg, RunContext("predict", "p1", MARCH_3, MARCH_3 + DAY)))
+    predict_hours(cfg, range(12, 16))
     result = monitor.measure(Runtime(cfg, RunContext("monitor", "m1", MARCH_3, MARCH_3 + DAY)))
     assert estimates(cfg).empty
     with open_warehouse(cfg).transaction() as cur:

@@ -174,6 +174,11 @@ def test_empty_hash_partitions_are_skipped_and_row_counts_bound_the_interval(cha
     assert 4 <= n <= 40, n
     suite = json.loads(cfg.validation.suite_path("scoring").read_text())
     bounds = next(e for e in suite["expectations"] if e["type"] == "expect_table_row_count_to_be_between")
+    # Null-share floors (`mostly`) judge each partition, and a partition of two rows cannot honour a share
+    # (two flights whose last pressure reading is missing): this test is about row counts, so they go.
+    suite["expectations"] = [
+        e for e in suite["expectations"] if not (e["type"].endswith("not_be_null") and "mostly" in e["kwargs"])
+    ]
 
     def partitioned(min_rows: int):
         """A config with about n / 2 hash partitions of two rows, and a suite asking for min_rows."""
