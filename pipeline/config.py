@@ -632,7 +632,7 @@ class _ModelSections(BaseModel):
         unknown = set(self.monitoring.features or []) - set(self.dataset.features)
         if unknown:
             raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
-        period = _fixed_period(self.schedule)
+        period = _predict_grid(self.schedule.predict, self.schedule.start_date, self.schedule.timezone)[1]
         horizon = self.predictions.horizon
         if isinstance(period, str):
             raise ValueError(f"schedule.predict: {period}")
@@ -663,11 +663,6 @@ class _ModelSections(BaseModel):
         if negative:
             raise ValueError(f"promotion.guardrails tolerances must be >= 0, got {negative}")
         return self
-
-
-def _fixed_period(schedule: ScheduleConfig) -> dt.timedelta | str:
-    """The length of one period of ``schedule.predict``, or why the cutoff rule cannot follow it."""
-    return _predict_grid(schedule.predict, schedule.start_date, schedule.timezone)[1]
 
 
 @cache

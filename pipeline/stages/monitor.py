@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 from typing import TypedDict
 
 from pipeline.stages.runtime import Runtime
@@ -236,8 +237,9 @@ def daily_estimates(
     """
     import numpy as np
 
+    from pipeline.metrics import BINARY_CLASSIFICATION
     from pipeline.monitoring.estimate import estimate_performance, fit_calibrator
-    from pipeline.monitoring.performance import metric_value
+    from pipeline.monitoring.performance import performance_metrics
 
     mine = joined[joined["is_champion"].astype(bool) & (joined["model_version"] == champion)]
     labels = np.asarray(holdout_labels, dtype="float64")
@@ -251,17 +253,19 @@ def daily_estimates(
         scores = group["prediction"].to_numpy(dtype="float64")
         estimate = estimate_performance(scores, calibrator)
         labelled = group[group[label].notna()]
-        y, p = labelled[label].to_numpy(dtype="float64"), labelled["prediction"].to_numpy(dtype="float64")
+        realized = (
+            performance_metrics(BINARY_CLASSIFICATION, labelled[label], labelled["prediction"]) if len(labelled) else {}
+        )
         out.append(
             {
                 "day": day,
                 "rows": estimate["rows"],
                 **{f"estimated_{m}": _finite(estimate[m]) for m in ("roc_auc", "brier", "log_loss", "positive_rate")},
                 "labelled_rows": len(labelled),
-                "realized_roc_auc": metric_value("roc_auc", y, p),
-                "realized_brier": metric_value("brier", y, p),
-                "realized_log_loss": metric_value("log_loss", y, p),
-                "realized_positive_rate": float(y.mean()) if len(y) else None,
+                **{
+                    f"realized_{m}": _finite(realized.get(m, math.nan))
+                    for m in ("roc_auc", "brier", "log_loss", "positive_rate")
+                },
             }
         )
     return out
