@@ -138,8 +138,17 @@ def _resolve(path: Path) -> Path:
 
 class WarehouseConfig(_Section):
     url: str | None = Field(None, description="PostgreSQL URL; None starts the project's own local cluster.")
-    local_dir: Path = Path(".local/postgres")
-    local_port: int = Field(54329, ge=1024, le=65535)
+    local_dir: Path = Field(
+        Path(".local/postgres"),
+        description="Folder of the project's own local PostgreSQL cluster, used when url is empty.",
+    )
+    local_port: int = Field(
+        54329,
+        ge=1024,
+        le=65535,
+        description="Port of the local cluster. Without url, every run first checks that the server on this port "
+        "is the cluster in local_dir, and refuses another one.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -159,11 +168,11 @@ class ArtifactsConfig(_Section):
     Secrets are :class:`~pydantic.SecretStr`: dumps and reprs show ``**********``."""
 
     root: str = Field(".local/artifacts", description="s3://bucket/prefix or a local directory.")
-    endpoint_url: str | None = None
-    region_name: str | None = None
-    access_key_id: SecretStr | None = None
-    secret_access_key: SecretStr | None = None
-    session_token: SecretStr | None = None
+    endpoint_url: str | None = Field(None, description="S3 endpoint of an S3-compatible store (MinIO); None: AWS S3.")
+    region_name: str | None = Field(None, description="S3 region; None: boto3's usual chain.")
+    access_key_id: SecretStr | None = Field(None, description="S3 access key id; None: boto3's usual chain.")
+    secret_access_key: SecretStr | None = Field(None, description="S3 secret access key; None: boto3's usual chain.")
+    session_token: SecretStr | None = Field(None, description="S3 session token; None: boto3's usual chain.")
 
     @field_validator("root")
     @classmethod
@@ -268,21 +277,34 @@ class SourceConfig(_Section):
 
 
 class DatasetConfig(_Section):
-    name: str
-    feature_sql: Path
+    name: str = Field(description="The dataset's name, used in log lines, messages and drafted suites' names.")
+    feature_sql: Path = Field(
+        description="The feature query (SQL file): receives the entity window and the cutoff rule as bind parameters "
+        "(start, end, lead, horizon, origin) and computes each row's features as of its own cutoff (as_of)."
+    )
     key: list[str] = Field(
         min_length=1, description="The entity key: one column, or a list of columns (a composite key)."
     )
-    timestamp: str
-    label: str
+    timestamp: str = Field(
+        description="timestamptz column placing each entity in time: the windows filter on it. Not a key column."
+    )
+    label: str = Field(
+        description="The target column: 0/1 for binary_classification, a number for regression; NULL until observed."
+    )
     label_known_at: str = Field(
         "label_known_at",
         description="Column of the feature query holding when each row's label was observed (timestamptz; NULL "
         "while unknown). Training uses a label only when it was known before the retrain run's cutoff, the monitor "
         "only when known before its own.",
     )
-    numeric_features: list[str] = Field(default_factory=list)
-    categorical_features: list[str] = Field(default_factory=list)
+    numeric_features: list[str] = Field(
+        default_factory=list,
+        description="Numeric feature columns (missing values imputed with the training median plus an indicator).",
+    )
+    categorical_features: list[str] = Field(
+        default_factory=list,
+        description="Categorical (text) feature columns, one-hot encoded; a missing value is a category of its own.",
+    )
     coverage: str | None = Field(
         None, description="Which dates have data, in words; shown in each of the model's DAG docs."
     )
@@ -347,8 +369,14 @@ class ValidationConfig(_Section):
     """The model's two expectation suites (GX 1.x JSON). Their files are checked when a stage uses
     them, not when the config loads, so ``pipeline suite draft`` can write a new model's first ones."""
 
-    training_suite: Path
-    scoring_suite: Path
+    training_suite: Path = Field(
+        description="Expectation suite (GX 1.x JSON) every training batch must pass; draft one with "
+        "pipeline suite draft."
+    )
+    scoring_suite: Path = Field(
+        description="Expectation suite (GX 1.x JSON) every scoring partition must pass; row-count bounds apply to "
+        "the interval."
+    )
 
     def suite_path(self, kind: Literal["training", "scoring"]) -> Path:
         """The suite file of ``kind``.
@@ -366,10 +394,18 @@ class ValidationConfig(_Section):
 
 
 class ModelConfig(_Section):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    estimator: str = "sklearn.ensemble.HistGradientBoostingClassifier"
-    params: dict[str, Any] = Field(default_factory=dict)
-    random_seed: int = 42
+    name: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*$", description="The model's name: set from the model file's name, not written in it."
+    )
+    estimator: str = Field(
+        "sklearn.ensemble.HistGradientBoostingClassifier",
+        description="Importable class path of a scikit-learn estimator, such as "
+        "sklearn.linear_model.LogisticRegression.",
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the estimator.")
+    random_seed: int = Field(
+        42, description="Seed of the estimator (random_state), the bootstrap and the permutation importance."
+    )
     decision_threshold: float = Field(
         0.5, gt=0, lt=1, description="Classification: probability at or above which predicted_label is 1."
     )
@@ -389,8 +425,14 @@ class ModelConfig(_Section):
 
 
 class TrainingConfig(_Section):
-    window_days: int = Field(56, ge=1)
-    holdout_days: int = Field(7, ge=1)
+    window_days: int = Field(
+        56, ge=1, description="Days of labelled data before the holdout that the model learns from."
+    )
+    holdout_days: int = Field(
+        7,
+        ge=1,
+        description="The most recent days before the retrain run's cutoff, kept out of training for evaluation.",
+    )
     pending_timeout_hours: float = Field(
         6,
         gt=0,
@@ -471,11 +513,20 @@ class PredictionsConfig(_Section):
 
 
 class ScheduleConfig(_Section):
-    retrain: str = "@weekly"
-    predict: str = "@daily"
-    start_date: dt.date = dt.date(2013, 1, 1)
-    timezone: str = "UTC"
-    catchup: bool = False
+    retrain: str = Field(
+        "@weekly", description="Cron expression or preset (@daily, @weekly, @monthly...) of retrain, in timezone."
+    )
+    predict: str = Field(
+        "@daily",
+        description="Cron expression or preset of predict, in timezone. Its periods must all have one length "
+        "(the cutoff rule's horizon): hourly in any zone with whole-hour offsets, daily only in UTC.",
+    )
+    start_date: dt.date = Field(
+        dt.date(2013, 1, 1),
+        description="The DAGs' start date; at 00:00 in timezone it is also the cutoff rule's origin.",
+    )
+    timezone: str = Field("UTC", description="IANA time zone the schedules are evaluated in.")
+    catchup: bool = Field(False, description="Airflow catchup: run every missed period since start_date.")
     on_empty: Literal["skip", "fail"] = Field(
         "skip",
         description="A run whose interval has no source data (nothing to score or train on): "
@@ -532,7 +583,7 @@ class TriggerConfig(_Section):
 class MonitoringConfig(_Section):
     """Drift and realized-performance monitoring, and when it asks for a retrain."""
 
-    schedule: str = "@daily"
+    schedule: str = Field("@daily", description="Cron expression or preset of the monitor DAG, in schedule.timezone.")
     window_days: int = Field(7, ge=1, description="Days of recent data compared against the champion's reference.")
     features: list[str] | None = Field(
         None, description="Features whose drift counts toward the retrain trigger; None: every configured feature."
@@ -562,7 +613,7 @@ class MonitoringConfig(_Section):
         description="PSI and Jensen-Shannon bins are pooled (fewer quantile bins, rare categories merged) until "
         "each expects at least this many of the window's rows; 0: no pooling.",
     )
-    trigger: TriggerConfig = TriggerConfig()
+    trigger: TriggerConfig = Field(TriggerConfig(), description="When the monitor asks for a retrain.")
     trigger_feature_share: float = Field(
         0.5, gt=0, le=1, description="Feature drift: this share of the voting features drift (trigger.feature_drift)."
     )
@@ -600,11 +651,17 @@ class _Settings(BaseSettings):
 class SharedConfig(_Settings):
     """The shared file: where the warehouse and the artifact store are, and where the model files live."""
 
-    warehouse: WarehouseConfig = WarehouseConfig()
-    artifacts: ArtifactsConfig = ArtifactsConfig()
-    retention: RetentionConfig = RetentionConfig()
-    airflow: AirflowConfig = AirflowConfig()
-    alerts: AlertsConfig = AlertsConfig()
+    warehouse: WarehouseConfig = Field(WarehouseConfig(), description="The PostgreSQL warehouse.")
+    artifacts: ArtifactsConfig = Field(
+        ArtifactsConfig(), description="The artifact store (S3, S3-compatible or a local folder) and its credentials."
+    )
+    retention: RetentionConfig = Field(
+        RetentionConfig(), description="How long run leftovers are kept before cleanup removes them."
+    )
+    airflow: AirflowConfig = Field(
+        AirflowConfig(), description="The DAGs only: Airflow Connections to read credentials from."
+    )
+    alerts: AlertsConfig = Field(AlertsConfig(), description="Where the DAGs send alerts.")
     models_dir: Path = Field(Path("config/models"), description="Folder of the model files, <name>.yaml each.")
 
     @property
@@ -617,15 +674,19 @@ class _ModelSections(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: Task = "binary_classification"
-    dataset: DatasetConfig
-    validation: ValidationConfig
-    model: ModelConfig
-    training: TrainingConfig = TrainingConfig()
-    promotion: PromotionConfig = PromotionConfig()
-    predictions: PredictionsConfig
-    schedule: ScheduleConfig = ScheduleConfig()
-    monitoring: MonitoringConfig = MonitoringConfig()
+    task: Task = Field("binary_classification", description="What the model predicts: its metrics and outputs.")
+    dataset: DatasetConfig = Field(description="The feature query and its columns.")
+    validation: ValidationConfig = Field(description="The model's two expectation suites.")
+    model: ModelConfig = Field(description="The estimator and its parameters.")
+    training: TrainingConfig = Field(TrainingConfig(), description="The training window and holdout.")
+    promotion: PromotionConfig = Field(PromotionConfig(), description="How a challenger replaces the champion.")
+    predictions: PredictionsConfig = Field(
+        description="Where and when predictions are written: table, lead, shadow versions, partitions."
+    )
+    schedule: ScheduleConfig = Field(ScheduleConfig(), description="The retrain and predict schedules.")
+    monitoring: MonitoringConfig = Field(
+        MonitoringConfig(), description="Drift and realized-performance monitoring, and when it asks for a retrain."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> _ModelSections:
@@ -694,9 +755,9 @@ class PipelineConfig(_ModelSections):
     """One model's whole configuration: its file's sections plus the shared ``warehouse`` and
     ``artifacts``. Build it with :func:`load_config`; ``model.name`` is the file's name."""
 
-    warehouse: WarehouseConfig = WarehouseConfig()
-    artifacts: ArtifactsConfig = ArtifactsConfig()
-    retention: RetentionConfig = RetentionConfig()
+    warehouse: WarehouseConfig = Field(WarehouseConfig(), description="The shared file's warehouse section.")
+    artifacts: ArtifactsConfig = Field(ArtifactsConfig(), description="The shared file's artifacts section.")
+    retention: RetentionConfig = Field(RetentionConfig(), description="The shared file's retention section.")
     source: Path | None = Field(None, description="The model file this config was read from.")
 
     @property
