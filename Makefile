@@ -147,13 +147,21 @@ stop: ## Stop the local PostgreSQL cluster
 	$(PY) -m pipeline.cli warehouse stop
 
 .PHONY: test
-test: install ## Set everything up, lint, and run the whole test suite
+test: install ## Set everything up, lint, build the docs, and run the whole test suite
 	$(VENV)/bin/ruff check .
+	$(MAKE) --no-print-directory docs
 	$(PY) -m pytest
 
 .PHONY: test-fast
 test-fast: $(STAMP) ## Run the unit layer only (no PostgreSQL, S3 server or Airflow runs; under a minute)
 	$(PY) -m pytest -m "not integration"
+
+# The hook docs/hooks/config_reference.py (mkdocs.yml) generates the configuration reference page from
+# pipeline/config.py's field descriptions during the build; strict mode turns every warning into a failure
+# (no --quiet: it hides the warnings that strict mode counts).
+.PHONY: docs
+docs: $(STAMP) ## Build the docs site in strict mode (broken links fail)
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 .PHONY: bench
 bench: install ## Benchmark extraction, writes and production-path scoring against raw COPY and pandas (database `bench`; ~15 min)
