@@ -356,7 +356,7 @@ def _training_config(rt: Runtime, batch: Batch) -> PipelineConfig:
 
 def _load_champion(rt: Runtime, cfg: PipelineConfig) -> Incumbent:
     """The current champion and its model. An artifact that fails to load (a SHA-256 mismatch, a
-    missing file) is logged as an error naming the fix, and returned as ``problem``; it raises nothing."""
+    missing file) does not raise: it is logged as an error naming the fix, and returned as ``problem``."""
     from pipeline.data.artifacts import ArtifactError
     from pipeline.models import registry
 
@@ -405,7 +405,7 @@ def _split(cfg: PipelineConfig, batch: Batch, frame: pd.DataFrame) -> HoldoutRow
 
 def _evaluate(cfg: PipelineConfig, rows: HoldoutRows, incumbent: Incumbent) -> Evaluation:
     """Fit the challenger on the training rows and score it, the baseline and the champion on the
-    holdout rows (the gate decides against the champion); the scores are logged.
+    holdout rows, with the promotion gate's verdict against the champion; the scores are logged.
 
     Raises:
         EvaluationError: the holdout has a single class or a constant label.
