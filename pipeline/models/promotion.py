@@ -17,6 +17,9 @@ Two rules (``promotion.rule``):
   champion's by more than 0 and at least ``min_improvement``
   (:func:`pipeline.models.evaluate.promotion_decision`). The same intervals are computed and recorded.
 
+The retrain stage's decision, gate or not, is :func:`decide_challenger`'s: it takes the evidence (the
+gate's decision against the champion, the baseline, a reproduction, ``force``) and returns the verdict.
+
 The metric values themselves are :data:`pipeline.models.evaluate.METRIC_FUNCTIONS` (scikit-learn). The
 bootstrap scores every resample at once, from the rows' counts in the resample (numpy, one matrix product
 or one sort for all resamples, :func:`resampled_metric`), because ``scipy.stats.bootstrap(paired=True)``
@@ -144,12 +147,40 @@ def decide_promotion(
         EvaluationError: no rows, lengths differ, or the labels are all the same (a metric is undefined).
         ValueError: an unknown task or metric.
     """
+    tolerances = _tolerances(promotion_cfg, task)
+    y, a, b = _paired_rows(task, y_true, challenger, champion)
+    comparisons, resamples = _compare(tolerances, y, a, b, promotion_cfg, seed)
+    promote, reason = _apply_rule(promotion_cfg, comparisons, resamples, y.size)
+    return GateDecision(
+        promote=promote,
+        reason=reason,
+        comparisons=comparisons,
+        rule=promotion_cfg.rule,
+        confidence=promotion_cfg.confidence,
+        resamples=resamples,
+        rows=int(y.size),
+        seed=seed,
+    )
+
+
+def _tolerances(promotion_cfg: PromotionConfig, task: Task) -> dict[str, float]:
+    """Compared metric -> tolerance in its units: the promotion metric first, then the guardrails."""
     primary = promotion_cfg.metric or default_promotion_metric(task)
     guardrails = (
         default_guardrails(task, primary) if promotion_cfg.guardrails is None else dict(promotion_cfg.guardrails)
     )
-    tolerances = {primary: promotion_cfg.tolerance} | {k: v for k, v in guardrails.items() if k != primary}
-    names = list(tolerances)
+    return {primary: promotion_cfg.tolerance} | {k: v for k, v in guardrails.items() if k != primary}
+
+
+def _paired_rows(
+    task: Task, y_true: ArrayLike, challenger: ArrayLike, champion: ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The labels (int64 for classification, float64 for regression) and both models' predictions
+    (float64), each shape (n,).
+
+    Raises:
+        EvaluationError: no rows, lengths differ, or a single label value.
+    """
     y = np.asarray(y_true, dtype="int64" if task == BINARY_CLASSIFICATION else "float64").reshape(-1)
     a = np.asarray(challenger, dtype="float64").reshape(-1)
     b = np.asarray(champion, dtype="float64").reshape(-1)
@@ -160,8 +191,25 @@ def decide_promotion(
         )
     if np.unique(y).size < 2:
         raise EvaluationError(f"the holdout has {y.size} rows and a single label value; widen training.holdout_days")
-    signs = np.array([1.0 if get_metric(m).higher_is_better else -1.0 for m in names])
+    return y, a, b
 
+
+def _compare(
+    tolerances: dict[str, float],
+    y: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    promotion_cfg: PromotionConfig,
+    seed: int,
+) -> tuple[list[MetricComparison], int]:
+    """Each metric of ``tolerances`` of the challenger (``a``) against the champion (``b``) on the rows
+    ``y``, with its paired bootstrap interval; and how many resamples defined every metric.
+
+    Raises:
+        EvaluationError: no resample defines every metric.
+    """
+    names = list(tolerances)
+    signs = np.array([1.0 if get_metric(m).higher_is_better else -1.0 for m in names])
     differences = _paired_bootstrap(names, y, a, b, promotion_cfg.bootstrap_samples, seed) * signs
     if not len(differences):
         raise EvaluationError(f"no bootstrap resample of the {y.size} holdout rows defines every metric {names}")
@@ -186,35 +234,90 @@ def decide_promotion(
                 better=bool(lows[i] > 0),
             )
         )
-    evidence = "; ".join(c.describe(confidence) for c in comparisons)
+    return comparisons, len(differences)
+
+
+def _apply_rule(
+    promotion_cfg: PromotionConfig, comparisons: list[MetricComparison], resamples: int, rows: int
+) -> tuple[bool, str]:
+    """``promotion_cfg.rule`` applied to the comparisons (the promotion metric first): whether to
+    promote, and the reason quoting every interval."""
+    evidence = "; ".join(c.describe(promotion_cfg.confidence) for c in comparisons)
     how = (
-        f"paired bootstrap, {len(differences)} resamples of {y.size} holdout rows; "
+        f"paired bootstrap, {resamples} resamples of {rows} holdout rows; "
         "difference = challenger - champion, positive: challenger better"
     )
     if promotion_cfg.rule == "noninferiority":
         worse = [c.metric for c in comparisons if c.worse]
-        promote = not worse
         verdict = (
             f"worse than the champion beyond tolerance on {', '.join(worse)}"
             if worse
             else "not worse than the champion beyond tolerance on any metric"
         )
-        reason = f"{verdict}: {evidence} ({how})"
-    else:
-        first = comparisons[0]
-        outcome, verdict = promotion_decision(primary, first.challenger, first.champion, promotion_cfg.min_improvement)
-        promote = outcome == "promoted"
-        reason = f"improvement rule: {verdict}; {evidence} ({how})"
-    return GateDecision(
-        promote=promote,
-        reason=reason,
-        comparisons=comparisons,
-        rule=promotion_cfg.rule,
-        confidence=confidence,
-        resamples=len(differences),
-        rows=int(y.size),
-        seed=seed,
+        return not worse, f"{verdict}: {evidence} ({how})"
+    first = comparisons[0]
+    outcome, verdict = promotion_decision(first.metric, first.challenger, first.champion, promotion_cfg.min_improvement)
+    return outcome == "promoted", f"improvement rule: {verdict}; {evidence} ({how})"
+
+
+@dataclass(frozen=True)
+class PromotionEvidence:
+    """What a trained challenger's promotion is decided on, each metric value in its metric's units.
+
+    ``challenger``, ``champion`` and ``baseline``: the promotion ``metric`` on the same holdout rows
+    (``champion`` None without a champion, or when its artifact cannot be loaded: then
+    ``champion_problem`` says why). ``gate``: :meth:`GateDecision.to_dict` against the champion, None
+    without one. ``reproduces``: the version a retrain from a snapshot reproduces, None otherwise.
+    """
+
+    metric: str
+    challenger: float
+    champion: float | None
+    baseline: float
+    gate: dict | None = None
+    champion_problem: str | None = None
+    reproduces: int | None = None
+
+
+def decide_challenger(
+    evidence: PromotionEvidence, promotion_cfg: PromotionConfig, force: bool = False
+) -> tuple[str, str]:
+    """The promotion decision of a trained challenger, the first that applies of:
+
+    1. a reproduction (:func:`pipeline.stages.retrain.snapshot`) is never promoted;
+    2. against a champion, the gate decides (``evidence.gate``, :func:`decide_promotion`) unless ``force``;
+    3. otherwise (no usable champion, or ``force``) :func:`pipeline.models.evaluate.promotion_decision`:
+       the challenger must beat the baseline by ``promotion_cfg.min_baseline_gain``, or is forced. The
+       reason then keeps the gate's (after ``gate:``) and starts with ``champion_problem``.
+
+    Returns:
+        ``(decision, reason)``: decision ``"promoted"``, ``"rejected"`` or ``"forced"``.
+
+    Raises:
+        ValueError: ``evidence.metric`` is not a registered metric.
+    """
+    if evidence.reproduces:
+        return "rejected", (
+            f"reproduction of v{evidence.reproduces} from its snapshot; reproductions "
+            "are never promoted (roll back to serve a version again)"
+        )
+    gate = evidence.gate
+    if gate is not None and not force:
+        return ("promoted" if gate["promote"] else "rejected"), gate["reason"]
+    decision, reason = promotion_decision(
+        evidence.metric,
+        evidence.challenger,
+        evidence.champion,
+        promotion_cfg.min_improvement,
+        force,
+        baseline=evidence.baseline,
+        min_baseline_gain=promotion_cfg.min_baseline_gain,
     )
+    if gate is not None:
+        reason = f"{reason}; gate: {'promote' if gate['promote'] else 'refuse'}, {gate['reason']}"
+    if evidence.champion_problem:
+        reason = f"{evidence.champion_problem}; {reason}"
+    return decision, reason
 
 
 def _paired_bootstrap(

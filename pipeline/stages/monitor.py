@@ -5,12 +5,24 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-from typing import TypedDict
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypedDict
 
 from pipeline.stages.runtime import Runtime
 
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.config import PipelineConfig
+    from pipeline.monitoring.trigger import TriggerDecision, TriggerEvidence
+    from pipeline.monitoring.window import WindowEvaluation
+
 log = logging.getLogger(__name__)
+
+# The metrics of each day in ``ml.performance_estimates``, estimated (CBPE) and realized.
+_DAILY_METRICS = ("roc_auc", "brier", "log_loss", "positive_rate")
 
 
 class MonitorResult(TypedDict):
@@ -59,160 +71,282 @@ def measure(rt: Runtime) -> MonitorResult:
         EmptyIntervalError: the window has no rows: "nothing to monitor" (skipped or failed as
             ``schedule.on_empty`` says); nothing is written.
     """
-    import pandas as pd
-    from psycopg2 import sql
-    from psycopg2.extras import Json
-
-    from pipeline.data.warehouse import statement
-    from pipeline.features.build import extract_feature_table, from_parquet
-    from pipeline.metrics import BINARY_CLASSIFICATION, headline_metric
-    from pipeline.models import registry
-    from pipeline.models.train import TimeSplit, known_labels, predict, split_by_time
-    from pipeline.monitoring.performance import join_labels, metric_value
-    from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
+    from pipeline.monitoring.trigger import decide_retrain
     from pipeline.monitoring.window import evaluate_window
 
-    cfg, ctx, warehouse = rt.cfg, rt.ctx, rt.warehouse
-    mon, ds, name = cfg.monitoring, cfg.dataset, cfg.model.name
-    record = registry.require_champion(warehouse, name)
-    champion = record["version"]
+    cfg = rt.cfg
+    champion = _champion(rt)
+    window = _window(rt)
+    evaluation = evaluate_window(
+        champion.model,
+        champion.train,
+        champion.holdout_predictions,
+        window.current,
+        window.made,
+        cfg.dataset,
+        cfg.monitoring,
+        cfg.task,
+    )
+    evidence = _trigger_evidence(cfg, champion, window, evaluation)
+    decision = decide_retrain(evidence, cfg.monitoring, _last_trigger(rt), rt.ctx.end)
+    _store(rt, champion, window, evaluation, decision)
+    return _result(rt, champion, window, evaluation, evidence, decision)
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The champion being monitored: its registry ``record``, fitted ``model``, the ``train`` and
+    ``holdout`` rows of its stored training snapshot (labels known before its cutoff), and its
+    ``holdout_predictions`` (shape (holdout rows,), float64: the probability of class 1, or the
+    predicted value in the label's units)."""
+
+    record: dict
+    model: Pipeline
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    holdout_predictions: np.ndarray
+
+    @property
+    def version(self) -> int:
+        """The champion's version."""
+        return self.record["version"]
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the monitor looks at, all as of the cutoff ``end`` (tz-aware): ``start``, the drift
+    window's start (``monitoring.window_days`` before ``end``); ``performance_start``, the trigger's
+    (``monitoring.trigger.performance_window_days`` before); ``current``, the feature table's rows
+    stamped in ``[start, end)`` with the labels known before ``end``; ``made``, the predictions made
+    for ``[min(start, performance_start), end)`` (key, ``model_version``, ``is_champion``,
+    ``prediction``); ``joined``, those predictions with their entity's timestamp and label
+    (:func:`pipeline.monitoring.performance.join_labels`; None when the table has no label column)."""
+
+    start: dt.datetime
+    performance_start: dt.datetime
+    end: dt.datetime
+    current: pd.DataFrame
+    made: pd.DataFrame
+    joined: pd.DataFrame | None
+
+
+def _champion(rt: Runtime) -> Champion:
+    """The champion with its model, its snapshot's training and holdout rows and its holdout predictions.
+
+    Raises:
+        NoChampionError: no champion yet.
+        ArtifactIntegrityError: its model or snapshot differs from the registered SHA-256.
+    """
+    from pipeline.features.build import from_parquet
+    from pipeline.models import registry
+    from pipeline.models.train import TimeSplit, predict, split_by_time
+
+    ds, task = rt.cfg.dataset, rt.cfg.task
+    record = registry.require_champion(rt.warehouse, rt.cfg.model.name)
     model = registry.load_model(rt.store, record)
     reference = from_parquet(registry.load_training_snapshot(rt.store, record))
     split = TimeSplit(record["train_start"], record["holdout_start"], record["holdout_end"])
-    task = cfg.task
-    reference_train, reference_holdout = split_by_time(reference, split, ds, task)
-    window_start = ctx.end - dt.timedelta(days=mon.window_days)
-    performance_start = ctx.end - dt.timedelta(days=mon.trigger.performance_window_days)
-    start = min(window_start, performance_start)
-    extracted = extract_feature_table(warehouse, ds, cfg.cutoff_rule, start, ctx.end, require_label=False)
-    extracted = known_labels(extracted, ds, ctx.end)
-    current = extracted[extracted[ds.timestamp] >= window_start]
-    result = MonitorResult(
-        retrain=False,
-        suppressed=False,
-        verdict="no retrain",
-        reasons=[],
-        as_of=ctx.end.isoformat(),
-        champion_version=champion,
-        window_rows=len(current),
-        drifted_features=[],
-        realized_metric=headline_metric(task),
-        realized_value=None,
-    )
-    if current.empty:
-        rt.nothing_to_do(f"no {ds.name} rows in [{window_start}, {ctx.end}): nothing to monitor")
+    train, holdout = split_by_time(reference, split, ds, task)
+    return Champion(record, model, train, holdout, predict(model, holdout, ds, task))
 
-    window = {"model_name": name, "start": start, "end": ctx.end}
-    if warehouse.fetch("migrations/table_exists", {"table": cfg.predictions.table})[0]["present"]:
-        key = sql.SQL(", ").join(map(sql.Identifier, ds.key))
-        made = warehouse.read_frame(statement("ml/predictions_in_window", table=cfg.predictions.table, key=key), window)
-    else:  # no predict run yet: nothing was predicted, so nothing is realized
-        made = pd.DataFrame(columns=[*ds.key, "model_version", "is_champion", "prediction"])
-    last = warehouse.fetch("ml/monitor_last_trigger", {"model_name": name, "end": ctx.end})[0]["last_trigger"]
-    holdout_predictions = predict(model, reference_holdout, ds, task)
-    evaluation = evaluate_window(model, reference_train, holdout_predictions, current, made, ds, mon, task)
-    voting = cfg.voting_features
-    metric = cfg.promotion_metric
-    # The predictions made, with their entities' timestamps and the labels known before the cutoff.
+
+def _window(rt: Runtime) -> Window:
+    """The feature table and the predictions made over the drift and trigger windows.
+
+    Raises:
+        EmptyIntervalError: no feature rows in the drift window (:meth:`Runtime.nothing_to_do`).
+        FeatureTableError, WarehouseError: the feature query or the predictions query failed.
+    """
+    from pipeline.features.build import extract_feature_table
+    from pipeline.models.train import known_labels
+    from pipeline.monitoring.performance import join_labels
+
+    cfg, end, ds = rt.cfg, rt.ctx.end, rt.cfg.dataset
+    start = end - dt.timedelta(days=cfg.monitoring.window_days)
+    performance_start = end - dt.timedelta(days=cfg.monitoring.trigger.performance_window_days)
+    first = min(start, performance_start)
+    extracted = extract_feature_table(rt.warehouse, ds, cfg.cutoff_rule, first, end, require_label=False)
+    extracted = known_labels(extracted, ds, end)
+    current = extracted[extracted[ds.timestamp] >= start]
+    if current.empty:
+        rt.nothing_to_do(f"no {ds.name} rows in [{start}, {end}): nothing to monitor")
+    made = _predictions_made(rt, first)
     joined = join_labels(made, extracted, ds.key, ds.timestamp, ds.label) if ds.label in extracted.columns else None
-    recent = (
-        pd.DataFrame({ds.label: [], "prediction": []})
-        if joined is None
-        else joined[
-            joined["is_champion"].astype(bool) & (joined[ds.timestamp] >= performance_start) & joined[ds.label].notna()
-        ]
-    )
-    holdout_value = (record["metrics"] or {}).get(metric)
-    evidence = TriggerEvidence(
+    return Window(start, performance_start, end, current, made, joined)
+
+
+def _predictions_made(rt: Runtime, start: dt.datetime) -> pd.DataFrame:
+    """The predictions made for the entities stamped in ``[start, end)``: the dataset's key,
+    ``model_version`` (int), ``is_champion`` (bool), ``prediction`` (float); no rows before the
+    first predict run has created the predictions table."""
+    import pandas as pd
+    from psycopg2 import sql
+
+    from pipeline.data.warehouse import statement
+
+    cfg, ds = rt.cfg, rt.cfg.dataset
+    if not rt.warehouse.fetch("migrations/table_exists", {"table": cfg.predictions.table})[0]["present"]:
+        return pd.DataFrame(columns=[*ds.key, "model_version", "is_champion", "prediction"])
+    key = sql.SQL(", ").join(map(sql.Identifier, ds.key))
+    query = statement("ml/predictions_in_window", table=cfg.predictions.table, key=key)
+    return rt.warehouse.read_frame(query, {"model_name": cfg.model.name, "start": start, "end": rt.ctx.end})
+
+
+def _last_trigger(rt: Runtime) -> dt.datetime | None:
+    """The logical time of the last requested retrain before the cutoff (``ml.retrain_triggers``), or None."""
+    params = {"model_name": rt.cfg.model.name, "end": rt.ctx.end}
+    return rt.warehouse.fetch("ml/monitor_last_trigger", params)[0]["last_trigger"]
+
+
+def _trigger_evidence(
+    cfg: PipelineConfig, champion: Champion, window: Window, evaluation: WindowEvaluation
+) -> TriggerEvidence:
+    """The retrain trigger's evidence: the promotion metric (:func:`pipeline.monitoring.performance.metric_value`)
+    of the champion predictions stamped in ``[performance_start, end)`` whose labels are known, the
+    champion's holdout value of it and holdout end, and the window's drift.
+
+    This realized value and the drift window's (``WindowEvaluation.realized``: the task's headline
+    metric over ``monitoring.window_days``) are two settings' numbers; they are equal when the
+    promotion metric is the headline metric and both windows are as long (the demo's 7 days)."""
+    import pandas as pd
+
+    from pipeline.monitoring.performance import metric_value
+    from pipeline.monitoring.trigger import TriggerEvidence
+
+    ds, metric, joined = cfg.dataset, cfg.promotion_metric, window.joined
+    if joined is None:
+        recent = pd.DataFrame({ds.label: [], "prediction": []})
+    else:
+        live = joined["is_champion"].astype(bool) & joined[ds.label].notna()
+        recent = joined[live & (joined[ds.timestamp] >= window.performance_start)]
+    holdout_value = (champion.record["metrics"] or {}).get(metric)
+    return TriggerEvidence(
         metric=metric,
         realized=metric_value(metric, recent[ds.label], recent["prediction"]),
         labelled_rows=len(recent),
         champion_holdout=None if holdout_value is None else float(holdout_value),
-        champion_cutoff=record["holdout_end"],
+        champion_cutoff=champion.record["holdout_end"],
         feature_drift=evaluation.feature_drift,
         prediction_drift=evaluation.prediction_drift,
-        features=voting,
+        features=cfg.voting_features,
     )
-    decision = decide_retrain(evidence, mon, last, ctx.end)
-    drift, performance = evaluation.feature_drift, evaluation.performance
-    drifted = evaluation.drifted_features(voting)
-    stored_evidence = {
-        "window_start": window_start.isoformat(),
-        "window_rows": len(current),
-        "predictions_in_window": len(made),
-        "voting_features": len(voting),
-        "drifted_features": drifted,
+
+
+def _store(
+    rt: Runtime, champion: Champion, window: Window, evaluation: WindowEvaluation, decision: TriggerDecision
+) -> None:
+    """Replace the interval's rows in ``ml.feature_drift``, ``ml.model_performance`` and
+    ``ml.retrain_triggers`` and upsert the drift window's days in ``ml.performance_estimates``
+    (:func:`daily_estimates`), in one transaction.
+
+    Raises:
+        WarehouseError: a write failed; nothing is written.
+    """
+    import pandas as pd
+    from psycopg2.extras import Json
+
+    ctx, name, version = rt.ctx, rt.cfg.model.name, champion.version
+    interval = {"model_name": name, "start": ctx.start, "end": ctx.end}
+    ids = {"model_name": name, "data_interval_start": ctx.start, "data_interval_end": ctx.end, "run_id": ctx.run_id}
+    drift = pd.concat([evaluation.feature_drift, evaluation.prediction_drift], ignore_index=True)
+    trigger = {"champion_version": version, "retrain": decision.retrain, "suppressed": decision.suppressed}
+    trigger |= {"reasons": Json(decision.reasons), "run_id": ctx.run_id}
+    trigger |= {"evidence": Json(_stored_evidence(rt.cfg, window, evaluation, decision))}
+    estimates = _estimates(rt.cfg, champion, window)
+    with rt.warehouse.bulk() as session:
+        session.execute("ml/monitor_clear", interval)
+        session.write_frame(drift.assign(model_version=version, window_start=window.start, **ids), "ml.feature_drift")
+        if len(evaluation.performance):
+            session.write_frame(evaluation.performance.assign(**ids), "ml.model_performance")
+        session.execute("ml/monitor_trigger_insert", interval | trigger)
+        for day in estimates:
+            realized_at = ctx.end if day["labelled_rows"] else None
+            row = {"model_name": name, "model_version": version, "run_id": ctx.run_id, "as_of": ctx.end}
+            session.execute("ml/performance_estimate_upsert", row | {"realized_at": realized_at, **day})
+
+
+def _stored_evidence(
+    cfg: PipelineConfig, window: Window, evaluation: WindowEvaluation, decision: TriggerDecision
+) -> dict[str, object]:
+    """``ml.retrain_triggers.evidence`` (JSON): the drift window's start (ISO) and rows, the predictions
+    made, the voting features' count and those drifted, the score PSI, the window's pooled realized
+    metric, and the trigger's own evidence (:attr:`TriggerDecision.evidence`)."""
+    return {
+        "window_start": window.start.isoformat(),
+        "window_rows": len(window.current),
+        "predictions_in_window": len(window.made),
+        "voting_features": len(cfg.voting_features),
+        "drifted_features": evaluation.drifted_features(cfg.voting_features),
         "score_psi": evaluation.score_psi,
         "realized_metric": evaluation.realized_metric,
         "realized_value": evaluation.realized,
         "trigger": decision.evidence,
     }
-    estimates = (
-        daily_estimates(joined, champion, holdout_predictions, reference_holdout[ds.label], ds.timestamp, ds.label)
-        if task == BINARY_CLASSIFICATION and joined is not None
-        else []
-    )
 
-    ids = {"model_name": name, "data_interval_start": ctx.start, "data_interval_end": ctx.end, "run_id": ctx.run_id}
-    drift_rows = pd.concat([drift, evaluation.prediction_drift], ignore_index=True).assign(
-        model_version=champion, window_start=window_start, **ids
+
+def _estimates(cfg: PipelineConfig, champion: Champion, window: Window) -> list[dict[str, object]]:
+    """:func:`daily_estimates` of the days in the drift window (from its start's date); none for a
+    regression, or without labels in the feature table."""
+    from pipeline.metrics import BINARY_CLASSIFICATION
+
+    if cfg.task != BINARY_CLASSIFICATION or window.joined is None:
+        return []
+    ds = cfg.dataset
+    days = daily_estimates(
+        window.joined,
+        champion.version,
+        champion.holdout_predictions,
+        champion.holdout[ds.label],
+        ds.timestamp,
+        ds.label,
     )
-    with warehouse.bulk() as session:
-        session.execute("ml/monitor_clear", {"model_name": name, "start": ctx.start, "end": ctx.end})
-        session.write_frame(drift_rows, "ml.feature_drift")
-        if len(performance):
-            session.write_frame(performance.assign(**ids), "ml.model_performance")
-        session.execute(
-            "ml/monitor_trigger_insert",
-            {
-                "model_name": name,
-                "start": ctx.start,
-                "end": ctx.end,
-                "champion_version": champion,
-                "retrain": decision.retrain,
-                "suppressed": decision.suppressed,
-                "reasons": Json(decision.reasons),
-                "run_id": ctx.run_id,
-                "evidence": Json(stored_evidence),
-            },
-        )
-        for day in estimates:
-            if day["day"] >= window_start.date():
-                as_of = {"as_of": ctx.end, "realized_at": ctx.end if day["labelled_rows"] else None}
-                session.execute(
-                    "ml/performance_estimate_upsert",
-                    {"model_name": name, "model_version": champion, "run_id": ctx.run_id, **as_of, **day},
-                )
+    return [day for day in days if day["day"] >= window.start.date()]
+
+
+def _result(
+    rt: Runtime,
+    champion: Champion,
+    window: Window,
+    evaluation: WindowEvaluation,
+    evidence: TriggerEvidence,
+    decision: TriggerDecision,
+) -> MonitorResult:
+    """The run's result, logged in one line: counts, drift, both realized values and the verdict."""
+    cfg = rt.cfg
+    drifted = evaluation.drifted_features(cfg.voting_features)
     verdict = "RETRAIN" if decision.retrain else ("suppressed by cooldown" if decision.suppressed else "no retrain")
     log.info(
         "monitor %s v%d [%s, %s): %d rows, %d of %d voting features drifted (PSI), realized %s %s; %s over the "
         "last %d days %s on %d labelled rows (holdout %s) -> %s %s",
-        name,
-        champion,
-        window_start,
-        ctx.end,
-        len(current),
+        cfg.model.name,
+        champion.version,
+        window.start,
+        window.end,
+        len(window.current),
         len(drifted),
-        len(voting),
+        len(cfg.voting_features),
         evaluation.realized_metric,
         evaluation.realized,
-        metric,
-        mon.trigger.performance_window_days,
+        evidence.metric,
+        cfg.monitoring.trigger.performance_window_days,
         evidence.realized,
         evidence.labelled_rows,
         evidence.champion_holdout,
         verdict,
         decision.reasons,
     )
-    return {
-        **result,
-        "retrain": decision.retrain,
-        "suppressed": decision.suppressed,
-        "verdict": f"{verdict}: {'; '.join(decision.reasons) or 'no threshold crossed'}",
-        "reasons": decision.reasons,
-        "drifted_features": drifted,
-        "realized_value": evaluation.realized,
-    }
+    return MonitorResult(
+        retrain=decision.retrain,
+        suppressed=decision.suppressed,
+        verdict=f"{verdict}: {'; '.join(decision.reasons) or 'no threshold crossed'}",
+        reasons=decision.reasons,
+        as_of=window.end.isoformat(),
+        champion_version=champion.version,
+        window_rows=len(window.current),
+        drifted_features=drifted,
+        realized_metric=evaluation.realized_metric,
+        realized_value=evaluation.realized,
+    )
 
 
 def daily_estimates(
@@ -237,9 +371,7 @@ def daily_estimates(
     """
     import numpy as np
 
-    from pipeline.metrics import BINARY_CLASSIFICATION
-    from pipeline.monitoring.estimate import estimate_performance, fit_calibrator
-    from pipeline.monitoring.performance import performance_metrics
+    from pipeline.monitoring.estimate import fit_calibrator
 
     mine = joined[joined["is_champion"].astype(bool) & (joined["model_version"] == champion)]
     labels = np.asarray(holdout_labels, dtype="float64")
@@ -248,27 +380,30 @@ def daily_estimates(
     known = ~np.isnan(labels)
     calibrator = fit_calibrator(np.asarray(holdout_scores)[known], labels[known])
     days = mine[timestamp].dt.tz_convert("UTC").dt.date
-    out = []
-    for day, group in mine.groupby(days, sort=True):
-        scores = group["prediction"].to_numpy(dtype="float64")
-        estimate = estimate_performance(scores, calibrator)
-        labelled = group[group[label].notna()]
-        realized = (
-            performance_metrics(BINARY_CLASSIFICATION, labelled[label], labelled["prediction"]) if len(labelled) else {}
-        )
-        out.append(
-            {
-                "day": day,
-                "rows": estimate["rows"],
-                **{f"estimated_{m}": _finite(estimate[m]) for m in ("roc_auc", "brier", "log_loss", "positive_rate")},
-                "labelled_rows": len(labelled),
-                **{
-                    f"realized_{m}": _finite(realized.get(m, math.nan))
-                    for m in ("roc_auc", "brier", "log_loss", "positive_rate")
-                },
-            }
-        )
-    return out
+    return [{"day": day, **_day(group, calibrator, label)} for day, group in mine.groupby(days, sort=True)]
+
+
+def _day(group: pd.DataFrame, calibrator: object, label: str) -> dict[str, object]:
+    """One day of :func:`daily_estimates`: ``rows``, the ``estimated_*`` metrics of its scores, and
+    ``labelled_rows`` with the ``realized_*`` metrics (None without labels, ROC AUC None on a single
+    class)."""
+    import numpy as np
+
+    from pipeline.metrics import BINARY_CLASSIFICATION
+    from pipeline.monitoring.estimate import estimate_performance
+    from pipeline.monitoring.performance import performance_metrics
+
+    estimate = estimate_performance(group["prediction"].to_numpy(dtype="float64"), calibrator)
+    labelled = group[group[label].notna()]
+    realized = (
+        performance_metrics(BINARY_CLASSIFICATION, labelled[label], labelled["prediction"]) if len(labelled) else {}
+    )
+    return {
+        "rows": estimate["rows"],
+        **{f"estimated_{m}": _finite(estimate[m]) for m in _DAILY_METRICS},
+        "labelled_rows": len(labelled),
+        **{f"realized_{m}": _finite(realized.get(m, np.nan)) for m in _DAILY_METRICS},
+    }
 
 
 def _finite(value: float) -> float | None:

@@ -6,11 +6,21 @@ import json
 import logging
 import platform
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
-from pipeline.config import PROJECT_ROOT, PipelineConfig
+from pipeline.config import PROJECT_ROOT, DatasetConfig, PipelineConfig
 from pipeline.stages.runtime import Runtime, sha256, to_json
+
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
+    from sklearn.pipeline import Pipeline
+
+    from pipeline.models import registry
+    from pipeline.models.train import TimeSplit
 
 log = logging.getLogger(__name__)
 
@@ -259,38 +269,125 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         ArtifactError: the store cannot be written; nothing was trained or reserved.
         RegistryError, ArtifactError: registering or storing the version failed (it is then ``failed``).
     """
-    import sklearn
+    from pipeline.models import registry
 
+    cfg = _training_config(rt, batch)
+    registry.check_writable(rt.store, cfg.model.name)
+    incumbent = _load_champion(rt, cfg)
+    data, frame = load_batch(rt, batch)
+    rows = _split(cfg, batch, frame)
+    evaluation = _evaluate(cfg, rows, incumbent)
+    model_bytes, model_sha = registry.serialize_model(evaluation.model)
+    new = _new_version(rt, cfg, batch, rows, evaluation)
+    files = _artifacts(rt, cfg, new, rows, evaluation, validation, data, frame)
+    record = registry.register(rt.warehouse, rt.store, new, model_bytes, model_sha, files)
+    log.info("model card: %s", registry.model_card_uri(record["artifact_uri"]))
+    return Trained(
+        model_name=cfg.model.name,
+        version=record["version"],
+        metric=cfg.promotion_metric,
+        challenger_metric=evaluation.metrics[cfg.promotion_metric],
+        metrics=evaluation.metrics,
+        champion_version=None if incumbent.record is None else incumbent.record["version"],
+        champion_metric=None if evaluation.champion is None else evaluation.champion["metrics"][cfg.promotion_metric],
+        champion_problem=incumbent.problem,
+        baseline_metric=evaluation.baseline[cfg.promotion_metric],
+        artifact_uri=record["artifact_uri"],
+        reproduces=batch["reproduces"],
+        gate=evaluation.gate,
+    )
+
+
+@dataclass(frozen=True)
+class Incumbent:
+    """The champion a challenger is compared with: its registry row (None: no champion yet), its
+    model (None: none, or its artifact cannot be loaded) and, when it cannot be loaded, why."""
+
+    record: dict | None
+    model: Pipeline | None
+    problem: str | None
+
+
+@dataclass(frozen=True)
+class HoldoutRows:
+    """A training batch cut at its split, labels known before the cutoff only
+    (:func:`pipeline.models.train.split_by_time`). ``y_train``, ``y_holdout``: shape (rows,), the
+    labels (0/1, or the label's units); ``not_yet_labelled``: holdout rows left out because their
+    label was observed only at or after the cutoff."""
+
+    split: TimeSplit
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    y_train: np.ndarray
+    y_holdout: np.ndarray
+    not_yet_labelled: int
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The fitted challenger and its evidence on the holdout rows: ``probability`` shape
+    (holdout rows,), float64, the probability of class 1 or the predicted value; ``metrics`` and
+    ``baseline`` (:func:`pipeline.models.evaluate.holdout_metrics`, the challenger's with
+    ``holdout_rows_not_yet_labelled``); ``champion`` None or ``{"version", "metrics"}``; ``gate`` the
+    promotion gate's decision (:meth:`pipeline.models.promotion.GateDecision.to_dict`), None
+    without a usable champion."""
+
+    model: Pipeline
+    probability: np.ndarray
+    metrics: dict[str, float]
+    baseline: dict[str, float]
+    champion: dict | None
+    gate: dict | None
+
+
+def _training_config(rt: Runtime, batch: Batch) -> PipelineConfig:
+    """The run's config, or for a reproduction (:func:`snapshot`) the reproduced version's
+    (:func:`config_of_version`).
+
+    Raises:
+        RegistryError: the reproduced version is unknown.
+    """
+    from pipeline.models import registry
+
+    if not batch["reproduces"]:
+        return rt.cfg
+    return config_of_version(rt.cfg, registry.get_version(rt.warehouse, rt.cfg.model.name, batch["reproduces"]))
+
+
+def _load_champion(rt: Runtime, cfg: PipelineConfig) -> Incumbent:
+    """The current champion and its model. An artifact that fails to load (a SHA-256 mismatch, a
+    missing file) does not raise: it is logged as an error naming the fix, and returned as ``problem``."""
     from pipeline.data.artifacts import ArtifactError
     from pipeline.models import registry
-    from pipeline.models.evaluate import baseline_metrics, holdout_metrics, permutation_importance_frame
-    from pipeline.models.promotion import decide_promotion
-    from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
-    from pipeline.visualization.model_card import model_card_html
 
-    cfg = rt.cfg
-    if batch["reproduces"]:
-        cfg = config_of_version(cfg, registry.get_version(rt.warehouse, cfg.model.name, batch["reproduces"]))
-    ds, metric, task = cfg.dataset, cfg.promotion_metric, cfg.task
-    registry.check_writable(rt.store, cfg.model.name)
     current = registry.champion(rt.warehouse, cfg.model.name)
-    champion_model, champion_problem = None, None
-    if current is not None:
-        try:
-            champion_model = registry.load_model(rt.store, current)
-        except (registry.ArtifactIntegrityError, ArtifactError) as exc:
-            champion_problem = f"champion v{current['version']} cannot be loaded ({exc})"
-            log.error(
-                "%s; fix: roll back to a valid version (`pipeline rollback --model %s --version N`, or the "
-                "rollback__%s DAG). This retrain goes on and compares the challenger with the baseline only.",
-                champion_problem,
-                cfg.model.name,
-                cfg.model.name,
-            )
-    data, frame = load_batch(rt, batch)
+    if current is None:
+        return Incumbent(None, None, None)
+    try:
+        return Incumbent(current, registry.load_model(rt.store, current), None)
+    except (registry.ArtifactIntegrityError, ArtifactError) as exc:
+        problem = f"champion v{current['version']} cannot be loaded ({exc})"
+        log.error(
+            "%s; fix: roll back to a valid version (`pipeline rollback --model %s --version N`, or the "
+            "rollback__%s DAG). This retrain goes on and compares the challenger with the baseline only.",
+            problem,
+            cfg.model.name,
+            cfg.model.name,
+        )
+        return Incumbent(current, None, problem)
+
+
+def _split(cfg: PipelineConfig, batch: Batch, frame: pd.DataFrame) -> HoldoutRows:
+    """The batch's training and holdout rows at its split, logged with their counts.
+
+    Raises:
+        TrainingDataError: the training window or the holdout has no labelled rows.
+    """
+    from pipeline.models.train import TimeSplit, split_by_time
+
+    ds = cfg.dataset
     split = TimeSplit.from_dict(batch["split"])
-    train_df, holdout = split_by_time(frame, split, ds, task)
-    y_train, y_holdout = train_df[ds.label].to_numpy(), holdout[ds.label].to_numpy()
+    train_df, holdout = split_by_time(frame, split, ds, cfg.task)
     stamps = frame.loc[frame[ds.label].notna(), ds.timestamp]
     # Holdout rows with a label in the table that was observed only at or after the cutoff: unlabelled.
     not_yet_labelled = int((stamps >= split.holdout_start).sum()) - len(holdout)
@@ -302,24 +399,27 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         not_yet_labelled,
         split.holdout_end,
     )
-    model = train_model(train_df, cfg.model, ds)
-    probability = predict(model, holdout, ds, task)
-    metrics = holdout_metrics(task, y_holdout, probability) | {"holdout_rows_not_yet_labelled": not_yet_labelled}
-    baseline = baseline_metrics(task, y_train, y_holdout)
-    champion, gate = None, None
-    if champion_model is not None:
-        champion_probability = predict(champion_model, holdout, ds, task)
-        champion = {"version": current["version"], "metrics": holdout_metrics(task, y_holdout, champion_probability)}
-        gate = decide_promotion(
-            cfg.promotion, task, y_holdout, probability, champion_probability, seed=cfg.model.random_seed
-        ).to_dict()
-        log.info(
-            "promotion gate (%s) against champion v%d: %s; %s",
-            gate["rule"],
-            current["version"],
-            "promote" if gate["promote"] else "refuse",
-            gate["reason"],
-        )
+    y_train, y_holdout = train_df[ds.label].to_numpy(), holdout[ds.label].to_numpy()
+    return HoldoutRows(split, train_df, holdout, y_train, y_holdout, not_yet_labelled)
+
+
+def _evaluate(cfg: PipelineConfig, rows: HoldoutRows, incumbent: Incumbent) -> Evaluation:
+    """Fit the challenger on the training rows and score it, the baseline and the champion on the
+    holdout rows, with the promotion gate's verdict against the champion; the scores are logged.
+
+    Raises:
+        EvaluationError: the holdout has a single class or a constant label.
+    """
+    from pipeline.models.evaluate import baseline_metrics, holdout_metrics
+    from pipeline.models.train import predict, train_model
+
+    ds, task, metric = cfg.dataset, cfg.task, cfg.promotion_metric
+    model = train_model(rows.train, cfg.model, ds)
+    probability = predict(model, rows.holdout, ds, task)
+    metrics = holdout_metrics(task, rows.y_holdout, probability)
+    metrics |= {"holdout_rows_not_yet_labelled": rows.not_yet_labelled}
+    baseline = baseline_metrics(task, rows.y_train, rows.y_holdout)
+    champion, gate = _against_champion(cfg, rows, incumbent, probability)
     log.info(
         "holdout %s: challenger %.4f, baseline %.4f, champion %s",
         metric,
@@ -327,19 +427,53 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         baseline[metric],
         None if champion is None else f"v{champion['version']} {champion['metrics'][metric]:.4f}",
     )
+    return Evaluation(model, probability, metrics, baseline, champion, gate)
 
-    model_bytes, model_sha = registry.serialize_model(model)
-    new = registry.NewVersion(
+
+def _against_champion(
+    cfg: PipelineConfig, rows: HoldoutRows, incumbent: Incumbent, probability: np.ndarray
+) -> tuple[dict | None, dict | None]:
+    """The champion's holdout metrics (``{"version", "metrics"}``) and the promotion gate's decision
+    against it (:func:`pipeline.models.promotion.decide_promotion`, logged); both None without a
+    usable champion."""
+    from pipeline.models.evaluate import holdout_metrics
+    from pipeline.models.promotion import decide_promotion
+    from pipeline.models.train import predict
+
+    if incumbent.model is None:
+        return None, None
+    task, version = cfg.task, incumbent.record["version"]
+    champion_probability = predict(incumbent.model, rows.holdout, cfg.dataset, task)
+    champion = {"version": version, "metrics": holdout_metrics(task, rows.y_holdout, champion_probability)}
+    gate = decide_promotion(
+        cfg.promotion, task, rows.y_holdout, probability, champion_probability, seed=cfg.model.random_seed
+    ).to_dict()
+    verdict = "promote" if gate["promote"] else "refuse"
+    log.info("promotion gate (%s) against champion v%d: %s; %s", gate["rule"], version, verdict, gate["reason"])
+    return champion, gate
+
+
+def _new_version(
+    rt: Runtime, cfg: PipelineConfig, batch: Batch, rows: HoldoutRows, evaluation: Evaluation
+) -> registry.NewVersion:
+    """The challenger's registry row, not yet registered: its metrics, split, row counts, config,
+    code, library versions, run and lineage (:func:`code_version`, :func:`lineage`)."""
+    import sklearn
+
+    from pipeline.models import registry
+
+    split = rows.split
+    return registry.NewVersion(
         model_name=cfg.model.name,
-        metrics=metrics,
-        baseline_metrics=baseline,
+        metrics=evaluation.metrics,
+        baseline_metrics=evaluation.baseline,
         params={"estimator": cfg.model.estimator, "params": cfg.model.params, "random_seed": cfg.model.random_seed},
         train_start=split.train_start,
         train_end=split.holdout_start,
         holdout_start=split.holdout_start,
         holdout_end=split.holdout_end,
-        train_rows=len(train_df),
-        holdout_rows=len(holdout),
+        train_rows=len(rows.train),
+        holdout_rows=len(rows.holdout),
         training_data_sha256=batch["sha256"],
         config=model_config(cfg),
         code_version=code_version(),
@@ -351,8 +485,77 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         reproduces_version=batch["reproduces"],
         **lineage(cfg),
     )
-    importance = permutation_importance_frame(model, holdout, ds.features, ds.label, cfg.model.random_seed, task)
-    feature_schema = {
+
+
+def _artifacts(
+    rt: Runtime,
+    cfg: PipelineConfig,
+    new: registry.NewVersion,
+    rows: HoldoutRows,
+    evaluation: Evaluation,
+    validation: Validation,
+    data: bytes,
+    frame: pd.DataFrame,
+) -> Callable[[int], dict[str, bytes]]:
+    """What :func:`pipeline.models.registry.register` stores beside the model, given its version
+    (file name -> bytes): the evaluation with permutation importance, params, feature schema,
+    validation result, training data (``data``, the batch's Parquet bytes) and its SHA-256, and the
+    model card."""
+    from pipeline.models import registry
+    from pipeline.models.evaluate import permutation_importance_frame
+    from pipeline.visualization.model_card import model_card_html
+
+    ds, seed = cfg.dataset, cfg.model.random_seed
+    importance = permutation_importance_frame(evaluation.model, rows.holdout, ds.features, ds.label, seed, cfg.task)
+    files = {
+        "metrics.json": to_json(_evaluation_record(cfg.promotion_metric, evaluation, importance)),
+        "params.json": to_json(
+            {
+                **new.params,
+                "config": new.config,
+                "sklearn_version": new.sklearn_version,
+                "python_version": new.python_version,
+            }
+        ),
+        "feature_schema.json": to_json(_feature_schema(ds, frame)),
+        registry.VALIDATION_FILE: to_json(validation),
+        registry.TRAINING_DATA_FILE: data,
+        "training_data.sha256": f"{new.training_data_sha256}  {registry.TRAINING_DATA_FILE}\n".encode(),
+    }
+    card = {"estimator": cfg.model.estimator, "actor": rt.ctx.actor, "baseline": evaluation.baseline}
+    card |= {"champion": evaluation.champion, "gate": evaluation.gate, "validation": validation}
+
+    def with_card(version: int) -> dict[str, bytes]:
+        html = model_card_html(
+            card={**new.__dict__, "version": version, **card},
+            y_holdout=rows.y_holdout,
+            probability=evaluation.probability,
+            importance=importance,
+            task=cfg.task,
+        )
+        return files | {registry.MODEL_CARD_FILE: html}
+
+    return with_card
+
+
+def _evaluation_record(metric: str, evaluation: Evaluation, importance: pd.DataFrame) -> dict:
+    """The version's ``metrics.json``: the promotion ``metric``'s name, the challenger's, baseline's and
+    champion's holdout metrics, the gate's decision and the permutation importance (one record per
+    feature: ``feature``, ``mean``, ``std``)."""
+    return {
+        "metric": metric,
+        "challenger": evaluation.metrics,
+        "baseline": evaluation.baseline,
+        "champion": evaluation.champion,
+        "promotion_gate": evaluation.gate,
+        "permutation_importance": importance.to_dict(orient="records"),
+    }
+
+
+def _feature_schema(ds: DatasetConfig, frame: pd.DataFrame) -> dict:
+    """The version's ``feature_schema.json``: the dataset's key, timestamp, label and feature columns,
+    and every column's dtype in the training batch (name -> pandas dtype as a string)."""
+    return {
         "key": ds.key,
         "timestamp": ds.timestamp,
         "label": ds.label,
@@ -361,110 +564,42 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         "dtypes": {c: str(t) for c, t in frame.dtypes.items()},
     }
 
-    def artifacts(version: int) -> dict[str, bytes]:
-        card = {
-            **new.__dict__,
-            "version": version,
-            "estimator": cfg.model.estimator,
-            "actor": rt.ctx.actor,
-            "baseline": baseline,
-            "champion": champion,
-            "gate": gate,
-            "validation": validation,
-        }
-        evaluation = {
-            "metric": metric,
-            "challenger": metrics,
-            "baseline": baseline,
-            "champion": champion,
-            "promotion_gate": gate,
-            "permutation_importance": importance.to_dict(orient="records"),
-        }
-        lineage = {
-            **new.params,
-            "config": new.config,
-            "sklearn_version": new.sklearn_version,
-            "python_version": new.python_version,
-        }
-        return {
-            "metrics.json": to_json(evaluation),
-            "params.json": to_json(lineage),
-            "feature_schema.json": to_json(feature_schema),
-            registry.VALIDATION_FILE: to_json(validation),
-            registry.TRAINING_DATA_FILE: data,
-            "training_data.sha256": f"{batch['sha256']}  {registry.TRAINING_DATA_FILE}\n".encode(),
-            registry.MODEL_CARD_FILE: model_card_html(
-                card=card, y_holdout=y_holdout, probability=probability, importance=importance, task=task
-            ),
-        }
-
-    record = registry.register(rt.warehouse, rt.store, new, model_bytes, model_sha, artifacts)
-    log.info("model card: %s", registry.model_card_uri(record["artifact_uri"]))
-    return Trained(
-        model_name=cfg.model.name,
-        version=record["version"],
-        metric=metric,
-        challenger_metric=metrics[metric],
-        metrics=metrics,
-        champion_version=None if current is None else current["version"],
-        champion_metric=None if champion is None else champion["metrics"][metric],
-        champion_problem=champion_problem,
-        baseline_metric=baseline[metric],
-        artifact_uri=record["artifact_uri"],
-        reproduces=batch["reproduces"],
-        gate=gate,
-    )
-
 
 def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
     """Record the promotion decision of a trained challenger; a promotion is live from the data
-    interval's end. Against a champion, the decision is the promotion gate's (``trained["gate"]``,
-    :func:`pipeline.models.promotion.decide_promotion`, computed by :func:`train` on the holdout rows),
-    recorded with its intervals in ``decision_evidence``. Without a usable champion the challenger
-    must beat the baseline by ``promotion.min_baseline_gain``
-    (:func:`pipeline.models.evaluate.promotion_decision`); the reason says why no champion was
-    compared. ``force`` promotes whatever the gate says (the reason keeps the gate's). A reproduction
-    (:func:`snapshot`) is never promoted.
+    interval's end. The decision is :func:`pipeline.models.promotion.decide_challenger`'s: a
+    reproduction (:func:`snapshot`) is never promoted; against a champion the promotion gate decides
+    (``trained["gate"]``, computed by :func:`train` on the holdout rows, recorded with its intervals
+    in ``decision_evidence``); without a usable champion the challenger must beat the baseline by
+    ``promotion.min_baseline_gain``. ``force`` promotes whatever the gate says (the reason keeps the
+    gate's).
 
     Raises:
         RegistryError: the version is not an undecided candidate.
     """
     from pipeline.models import registry
-    from pipeline.models.evaluate import promotion_decision
+    from pipeline.models.promotion import PromotionEvidence, decide_challenger
 
-    metric, gate = trained["metric"], trained.get("gate")
-    if trained["reproduces"]:
-        verdict = "rejected"
-        reason = (
-            f"reproduction of v{trained['reproduces']} from its snapshot; reproductions "
-            "are never promoted (roll back to serve a version again)"
-        )
-    elif gate is not None and not force:
-        verdict, reason = ("promoted" if gate["promote"] else "rejected"), gate["reason"]
-    else:
-        verdict, reason = promotion_decision(
-            metric,
-            trained["challenger_metric"],
-            trained["champion_metric"],
-            rt.cfg.promotion.min_improvement,
-            force,
-            baseline=trained["baseline_metric"],
-            min_baseline_gain=rt.cfg.promotion.min_baseline_gain,
-        )
-        if gate is not None:
-            reason = f"{reason}; gate: {'promote' if gate['promote'] else 'refuse'}, {gate['reason']}"
-        if trained.get("champion_problem"):
-            reason = f"{trained['champion_problem']}; {reason}"
+    evidence = PromotionEvidence(
+        metric=trained["metric"],
+        challenger=trained["challenger_metric"],
+        champion=trained["champion_metric"],
+        baseline=trained["baseline_metric"],
+        gate=trained.get("gate"),
+        champion_problem=trained.get("champion_problem"),
+        reproduces=trained["reproduces"],
+    )
+    verdict, reason = decide_challenger(evidence, rt.cfg.promotion, force)
     decision = registry.Decision(
         verdict,
         reason,
-        metric,
-        trained["challenger_metric"],
-        trained["champion_metric"],
+        evidence.metric,
+        evidence.challenger,
+        evidence.champion,
         trained["champion_version"],
         rt.ctx.end,
         rt.ctx.actor,
-        gate,
+        evidence.gate,
     )
     row = registry.decide(rt.warehouse, trained["model_name"], trained["version"], decision)
     log.info("model card: %s", registry.model_card_uri(row["artifact_uri"]))
