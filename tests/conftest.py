@@ -60,6 +60,7 @@ SERVICE_FIXTURES = {
     "s3_endpoint",
     "s3_root",
     "make_config",
+    "snapshot",
 }
 
 
@@ -150,6 +151,88 @@ def fresh_seeded_url(pg_port: int, seeded_template: str) -> str:
     _drop_database(pg_port, name)
 
 
+@pytest.fixture(scope="session")
+def _snapshots(pg_port: int, seeded_template: str, tmp_path_factory) -> dict:
+    """The session's prepared states: (name, environment) -> (template database, artifact root)."""
+    built: dict = {}
+    yield built
+    for template, _ in built.values():
+        _drop_database(pg_port, template)
+
+
+@pytest.fixture
+def snapshot(pg_port: int, seeded_template: str, _snapshots: dict, s3_endpoint: str, tmp_path, tmp_path_factory):
+    """Restore a prepared state, built once per session: ``snapshot(name, prepare, s3=False)`` returns
+    ``(warehouse URL, artifact root)`` of a database and an artifact root of this test's own, copies of
+    what ``prepare(url, root)`` left in a seeded database and an empty root (a folder, or a bucket on
+    the moto server with ``s3=True``) when it first ran.
+
+    A state is built under the environment of the first test that asks for it, and is kept apart
+    from one of the same name built under other ``PIPELINE_*`` variables (a test's ``daily_utc``, say):
+    a restored state is the one its ``prepare`` would have built for this test.
+    """
+    import shutil
+
+    import boto3
+
+    from pipeline.data import local_pg
+
+    clones: list[str] = []
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint)
+
+    def restore(name: str, prepare, s3_store: bool = False) -> tuple[str, str]:
+        env = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("PIPELINE_")))
+        key = (name, s3_store, env)
+        if key not in _snapshots:
+            template = _clone(pg_port, seeded_template, f"snapshot_{name}")
+            root = _new_bucket(s3) if s3_store else str(tmp_path_factory.mktemp(f"snapshot_{name}"))
+            prepare(local_pg.url(pg_port, template), root)
+            _disconnect(pg_port, template)
+            _snapshots[key] = (template, root)
+        template, source = _snapshots[key]
+        clones.append(_clone(pg_port, template, name))
+        if s3_store:
+            root = _new_bucket(s3)
+            _copy_bucket(s3, source, root)
+        else:
+            root = str(tmp_path / f"{name}-artifacts")
+            shutil.copytree(source, root)
+        return local_pg.url(pg_port, clones[-1]), root
+
+    yield restore
+    for name in clones:
+        _drop_database(pg_port, name)
+
+
+def _new_bucket(s3) -> str:
+    bucket = f"test-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=bucket)
+    return f"s3://{bucket}/models"
+
+
+def _copy_bucket(s3, source: str, target: str) -> None:
+    """Copy every object under the ``s3://bucket/prefix`` root ``source`` to the same keys under ``target``."""
+    src_bucket, _, prefix = source[5:].partition("/")
+    dst_bucket, _, dst_prefix = target[5:].partition("/")
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=src_bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            key = dst_prefix + obj["Key"].removeprefix(prefix)
+            s3.copy_object(Bucket=dst_bucket, Key=key, CopySource={"Bucket": src_bucket, "Key": obj["Key"]})
+
+
+def _disconnect(port: int, name: str) -> None:
+    """End the sessions still open on database ``name`` (pooled connections), so it can be a template."""
+    import psycopg2
+
+    from pipeline.data import local_pg
+
+    conn = psycopg2.connect(local_pg.url(port, "postgres"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+    conn.close()
+
+
 @pytest.fixture
 def empty_url(pg_port: int) -> str:
     """URL of a fresh, empty database for one test."""
@@ -206,9 +289,7 @@ def s3_root(s3_endpoint: str) -> str:
     """A fresh bucket on the moto server; returns ``s3://<bucket>/models``."""
     import boto3
 
-    bucket = f"test-{uuid.uuid4().hex[:10]}"
-    boto3.client("s3", endpoint_url=s3_endpoint).create_bucket(Bucket=bucket)
-    return f"s3://{bucket}/models"
+    return _new_bucket(boto3.client("s3", endpoint_url=s3_endpoint))
 
 
 @pytest.fixture
@@ -229,6 +310,25 @@ def make_config(s3_endpoint: str):
         )
 
     return build
+
+
+@pytest.fixture
+def monitored(snapshot, make_config):
+    """flight_delay's config (20 boosting iterations) on a database and artifact folder of the test's
+    own, holding a champion (v1, trained as of 2013-03-03) and one day of its predictions (2013-03-03),
+    made by the stages. Use it under ``daily_utc``."""
+    import datetime as dt
+
+    from pipeline.stages import RunContext, Runtime, predict, retrain
+
+    day, march_3 = dt.timedelta(days=1), dt.datetime(2013, 3, 3, tzinfo=dt.UTC)
+
+    def prepare(url: str, root: str) -> None:
+        cfg = make_config(url, root, model={"params": {"max_iter": 20}})
+        retrain.run(Runtime(cfg, RunContext("retrain", "r1", march_3 - day, march_3)))
+        predict.run(Runtime(cfg, RunContext("predict", "p1", march_3 - day, march_3)))  # cut off at 03-03: scores it
+
+    return make_config(*snapshot("monitored", prepare), model={"params": {"max_iter": 20}})
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages import RunContext, Runtime, predict, retrain
-
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 # About alerts, not forecasts: daily predicts in UTC with lead 0 (conftest).
 pytestmark = pytest.mark.usefixtures("daily_utc")
@@ -112,16 +110,6 @@ def test_a_failed_task_and_a_missed_deadline_alert_the_webhook(
     }
     assert (late["data_interval_start"], late["data_interval_end"]) == (iso(4), iso(5))
     assert late["url"].endswith(f"/dags/predict__flight_delay/runs/{dagrun.run_id}")
-
-
-@pytest.fixture
-def monitored(fresh_seeded_url, tmp_path, make_config):
-    """A champion (v1, trained as of 2013-03-03) and one day of its predictions (2013-03-03)."""
-    cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
-    day, march_3 = dt.timedelta(days=1), dt.datetime(2013, 3, 3, tzinfo=UTC)
-    retrain.run(Runtime(cfg, RunContext("retrain", "r1", march_3 - day, march_3)))
-    predict.run(Runtime(cfg, RunContext("predict", "p1", march_3 - day, march_3)))  # cut off at 03-03: scores it
-    return cfg
 
 
 @pytest.mark.parametrize("switch", [True, False])

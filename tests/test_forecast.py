@@ -115,12 +115,15 @@ def test_known_labels_drops_labels_observed_at_or_after_the_cutoff():
 
 
 @pytest.fixture
-def champion(fresh_seeded_url, tmp_path, make_config):
-    """flight_delay (hourly in New York, lead 1h) on a database of its own, with a champion v1
-    retrained at the Sunday tick 2013-03-10 00:00 New York."""
-    cfg = make_config(fresh_seeded_url, str(tmp_path / "artifacts"), model={"params": {"max_iter": 10}})
-    retrain.run(Runtime(cfg, RunContext("retrain__flight_delay", "r1", SUNDAY - dt.timedelta(days=7), SUNDAY)))
-    return cfg
+def champion(snapshot, make_config):
+    """flight_delay (hourly in New York, lead 1h) on a database and artifact folder of its own, with a
+    champion v1 retrained at the Sunday tick 2013-03-10 00:00 New York (trained once per session)."""
+
+    def prepare(url: str, root: str) -> None:
+        cfg = make_config(url, root, model={"params": {"max_iter": 10}})
+        retrain.run(Runtime(cfg, RunContext("retrain__flight_delay", "r1", SUNDAY - dt.timedelta(days=7), SUNDAY)))
+
+    return make_config(*snapshot("sunday_champion", prepare), model={"params": {"max_iter": 10}})
 
 
 def query(cfg, text: str, params: dict | None = None) -> list[tuple]:

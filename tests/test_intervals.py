@@ -111,24 +111,33 @@ def test_an_explicit_data_interval_from_the_trigger_form_wins():
 
 
 @pytest.fixture
-def stack(airflow_db, fresh_seeded_url, s3_root, s3_endpoint, monkeypatch):
+def stack(airflow_db, snapshot, s3_endpoint, monkeypatch):
     """This test's warehouse and bucket for the DAGs and the CLI, a fast model, and a champion trained
-    on the week that ends 2013-03-10. The session's Airflow database keeps other tests' runs of
-    ``predict__flight_delay`` (the Celery check's for 2013-03-12, for one): they are deleted, so that
-    the backfill meets only this test's manual run."""
+    on the week that ends 2013-03-10 (by the CLI, once per session, then restored). The session's
+    Airflow database keeps other tests' runs of ``predict__flight_delay`` (the Celery check's for
+    2013-03-12, for one): they are deleted, so that the backfill meets only this test's manual run."""
     from airflow.models.dagrun import DagRun
     from airflow.utils.session import create_session
 
     with create_session() as session:
         for run in session.query(DagRun).filter(DagRun.dag_id == "predict__flight_delay"):
             session.delete(run)
-    monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", fresh_seeded_url)
-    monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", s3_root)
-    monkeypatch.setenv("PIPELINE_ARTIFACTS__ENDPOINT_URL", s3_endpoint)
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__MODEL__PARAMS", '{"max_iter": 20}')
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__PREDICTIONS__SHADOW_LATEST_CANDIDATE", "false")
-    assert main(["retrain", "--model", "flight_delay", "--end", "2013-03-10"]) == 0
-    return Warehouse(fresh_seeded_url)
+
+    def use(url: str, root: str, patch: pytest.MonkeyPatch) -> None:
+        patch.setenv("PIPELINE_WAREHOUSE__URL", url)
+        patch.setenv("PIPELINE_ARTIFACTS__ROOT", root)
+        patch.setenv("PIPELINE_ARTIFACTS__ENDPOINT_URL", s3_endpoint)
+
+    def prepare(url: str, root: str) -> None:
+        with pytest.MonkeyPatch.context() as patch:
+            use(url, root, patch)
+            assert main(["retrain", "--model", "flight_delay", "--end", "2013-03-10"]) == 0
+
+    url, root = snapshot("cli_champion", prepare, s3_store=True)
+    use(url, root, monkeypatch)
+    return Warehouse(url)
 
 
 def run_backfill_runs(dag_id: str, dag, backfill_id: int) -> dict[dt.datetime, str]:

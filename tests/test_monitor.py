@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages import RunContext, Runtime, monitor, predict, retrain
+from pipeline.stages import RunContext, Runtime, monitor
 from pipeline.stages.runtime import open_warehouse
 
 # About intervals / the monitor, not forecasts: daily predicts in UTC with lead 0 (conftest).
@@ -17,16 +17,6 @@ pytestmark = pytest.mark.usefixtures("daily_utc")
 UTC = dt.UTC
 MARCH_3 = dt.datetime(2013, 3, 3, tzinfo=UTC)
 DAGS = Path(__file__).resolve().parents[1] / "dags"
-
-
-@pytest.fixture
-def monitored(fresh_seeded_url, tmp_path, make_config):
-    """A champion (v1, trained as of 2013-03-03) and one day of its predictions (2013-03-03)."""
-    cfg = make_config(fresh_seeded_url, str(tmp_path), model={"params": {"max_iter": 20}})
-    day = dt.timedelta(days=1)
-    retrain.run(Runtime(cfg, RunContext("retrain", "r1", MARCH_3 - day, MARCH_3)))
-    predict.run(Runtime(cfg, RunContext("predict", "p1", MARCH_3 - day, MARCH_3)))  # scores 03-03
-    return cfg
 
 
 def counts(cfg) -> dict[str, int]:

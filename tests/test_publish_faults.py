@@ -32,11 +32,15 @@ PREDICTIONS = "ml.flight_delay_predictions"
 
 
 @pytest.fixture
-def champion(fresh_seeded_url, tmp_path, make_config):
-    """flight_delay's config on a database of its own, with a champion v1 trained as of 2013-04-01."""
-    cfg = make_config(fresh_seeded_url, str(tmp_path / "artifacts"), model={"params": {"max_iter": 10}})
-    retrain.run(Runtime(cfg, RunContext("retrain__flight_delay", "r1", APRIL_1 - DAY, APRIL_1)))
-    return cfg
+def champion(snapshot, make_config):
+    """flight_delay's config on a database and artifact folder of its own, with a champion v1 trained
+    as of 2013-04-01 (trained once per session and restored)."""
+
+    def prepare(url: str, root: str) -> None:
+        cfg = make_config(url, root, model={"params": {"max_iter": 10}})
+        retrain.run(Runtime(cfg, RunContext("retrain__flight_delay", "r1", APRIL_1 - DAY, APRIL_1)))
+
+    return make_config(*snapshot("april_champion", prepare), model={"params": {"max_iter": 10}})
 
 
 def run_predict(cfg, run_id: str, start: dt.datetime, end: dt.datetime) -> dict:
