@@ -32,7 +32,8 @@ def pytest_configure(config: pytest.Config) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         TEST_PG_PORT = sock.getsockname()[1]
-    session_dir = ROOT / ".local" / "test-airflow"
+    # One Airflow home per xdist worker (``make test`` runs two), reused by the next session.
+    session_dir = ROOT / ".local" / "test-airflow" / os.environ.get("PYTEST_XDIST_WORKER", "main")
     os.environ.update(
         {
             "AIRFLOW_HOME": str(session_dir),
