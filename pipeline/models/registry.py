@@ -65,12 +65,12 @@ def model_card_uri(artifact_uri: str) -> str:
     return f"{artifact_uri}/{MODEL_CARD_FILE}"
 
 
-def serialize_model(pipeline: Pipeline) -> tuple[bytes, str]:
+def serialize_model(estimator: Pipeline) -> tuple[bytes, str]:
     """The fitted pipeline as joblib bytes, and their SHA-256 (hex)."""
     import joblib
 
     buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
+    joblib.dump(estimator, buffer)
     data = buffer.getvalue()
     return data, hashlib.sha256(data).hexdigest()
 

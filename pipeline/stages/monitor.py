@@ -67,7 +67,8 @@ def measure(rt: Runtime) -> MonitorResult:
     from pipeline.features.build import extract_feature_table, from_parquet
     from pipeline.metrics import BINARY_CLASSIFICATION, headline_metric
     from pipeline.models import registry
-    from pipeline.models.train import TimeSplit, known_labels, predict, split_by_time
+    from pipeline.models.predict import predict
+    from pipeline.models.train import TimeSplit, known_labels, split_by_time
     from pipeline.monitoring.performance import join_labels, metric_value
     from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
     from pipeline.monitoring.window import evaluate_window

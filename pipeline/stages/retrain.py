@@ -264,8 +264,9 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     from pipeline.data.artifacts import ArtifactError
     from pipeline.models import registry
     from pipeline.models.evaluate import baseline_metrics, holdout_metrics, permutation_importance_frame
+    from pipeline.models.predict import predict
     from pipeline.models.promotion import decide_promotion
-    from pipeline.models.train import TimeSplit, predict, split_by_time, train_model
+    from pipeline.models.train import TimeSplit, split_by_time, train_model
     from pipeline.visualization.model_card import model_card_html
 
     cfg = rt.cfg
