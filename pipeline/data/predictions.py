@@ -97,9 +97,9 @@ def stage_partition(
     transaction.
 
     Args:
-        chunks: frames of :func:`pipeline.models.predict.score` rows, with added ``model_version``
-            (int) and ``is_champion`` (bool), for every version that scored the partition; none for an
-            empty partition (which then only clears).
+        chunks: frames of scored rows (the key columns and the task's outputs), with added
+            ``model_version`` (int) and ``is_champion`` (bool), for every version that scored the
+            partition; none for an empty partition (which then only clears).
         partition, partitions: this partition's number, ``0..partitions-1``, and the plan's count.
         window: the scored window ``[T + lead, T + lead + horizon)``; ``end`` (T) is recorded as ``as_of``.
 
