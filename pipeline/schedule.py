@@ -130,7 +130,9 @@ def schedule_period(cron: str, timezone: str, logical_date: dt.datetime) -> tupl
     hourly steps by elapsed time instead, so it neither skips nor repeats a period.
     """
     ticks = _Ticks(PRESETS.get(cron, cron), ZoneInfo(timezone))
-    end = ticks.align_to_prev(logical_date.astimezone(dt.UTC))
+    utc = logical_date.astimezone(dt.UTC)
+    # A plain datetime: a subclass (Airflow's pendulum dates) may do its own arithmetic on the result.
+    end = ticks.align_to_prev(dt.datetime.combine(utc.date(), utc.time(), dt.UTC))
     return ticks.prev(end), end
 
 
