@@ -35,7 +35,7 @@ from pipeline.config import PipelineConfig
 def version_param(cfg: PipelineConfig, versions: list[dict] | str) -> tuple[Param, str]:
     """The ``version`` param of the model's rollback form, and a Markdown paragraph on it for the doc.
 
-    With the registry read (``versions``, see :func:`dag_toolkit.registry_versions`): an integer enum
+    With the registry read (``versions``, see :func:`dag_toolkit.forms.registry_versions`): an integer enum
     of the candidate and archived versions, newest first, each shown in the drop-down with its status
     and holdout metric; no default, so the form asks for a pick, and any other number is refused by
     param validation before a run is created. With the registry unreadable at parse time (a reason

@@ -59,7 +59,7 @@ Start = Annotated[
     dt.datetime | None,
     typer.Option(parser=_timestamp, metavar="TIME", help="data interval start (default: one day before --end)"),
 ]
-Model = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="the model: config/models/NAME.yaml")]
+ModelName = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="the model: config/models/NAME.yaml")]
 
 
 @app.callback()
@@ -156,7 +156,7 @@ def seed(ctx: typer.Context) -> None:
 @app.command()
 def retrain(
     ctx: typer.Context,
-    model: Model,
+    model: ModelName,
     end: End,
     start: Start = None,
     window_days: Annotated[int | None, typer.Option(help="override training.window_days")] = None,
@@ -171,7 +171,7 @@ def retrain(
 @app.command("retrain-from-snapshot")
 def retrain_from_snapshot(
     ctx: typer.Context,
-    model: Model,
+    model: ModelName,
     version: Annotated[int, typer.Option(help="the version to reproduce")],
     end: Annotated[
         dt.datetime | None,
@@ -194,7 +194,7 @@ def retrain_from_snapshot(
 @app.command()
 def predict(
     ctx: typer.Context,
-    model: Model,
+    model: ModelName,
     end: Annotated[
         dt.datetime,
         typer.Option(parser=_timestamp, metavar="TIME", help="cutoff of the (last) run: a tick of schedule.predict"),
@@ -210,11 +210,12 @@ def predict(
     of schedule.predict in (--start, --end], in turn and in this process, as the DAG's runs of those
     ticks would (a run cut off at T scores the entities in [T + lead, T + lead + horizon)). In a range,
     a tick with nothing to score is skipped (schedule.on_empty: skip) and the next one runs."""
+    from pipeline.schedule import cutoffs
     from pipeline.stages import predict as stage
 
     cfg = _config(ctx, model)
     rule = cfg.cutoff_rule
-    ticks = stage.cutoffs(rule, start, end)
+    ticks = cutoffs(rule, start, end)
     if start is None:
         _print(stage.run(_runtime(cfg, "predict", end - rule.horizon, end)))
         return
@@ -231,7 +232,7 @@ def predict(
 
 
 @app.command()
-def monitor(ctx: typer.Context, model: Model, end: End, start: Start = None) -> None:
+def monitor(ctx: typer.Context, model: ModelName, end: End, start: Start = None) -> None:
     """Measure drift, realized and estimated performance; decide whether to ask for a retrain."""
     from pipeline.stages import monitor as stage
 
@@ -241,7 +242,7 @@ def monitor(ctx: typer.Context, model: Model, end: End, start: Start = None) -> 
 @app.command()
 def rollback(
     ctx: typer.Context,
-    model: Model,
+    model: ModelName,
     version: Annotated[int, typer.Option()],
     at: Annotated[
         dt.datetime | None,
@@ -287,7 +288,7 @@ def cleanup(
 
 
 @app.command("champion-at")
-def champion_at(ctx: typer.Context, model: Model, at: Timestamp) -> None:
+def champion_at(ctx: typer.Context, model: ModelName, at: Timestamp) -> None:
     """Which version was champion at a logical time, and why."""
     from pipeline.models import registry
 
@@ -298,7 +299,7 @@ def champion_at(ctx: typer.Context, model: Model, at: Timestamp) -> None:
 @app.command()
 def study(
     ctx: typer.Context,
-    model: Model = "flight_delay",
+    model: ModelName = "flight_delay",
     out: Annotated[Path | None, typer.Option(help="output folder (default .local/study)")] = None,
     start: Annotated[
         dt.date, typer.Option(parser=dt.date.fromisoformat, metavar="DATE", help="first model as of (local midnight)")
@@ -336,7 +337,7 @@ def study(
 @app.command("check-leakage")
 def check_leakage(
     ctx: typer.Context,
-    model: Model,
+    model: ModelName,
     samples: Annotated[int, typer.Option(min=1, help="cutoffs to check (every entity of each scored window)")] = 8,
     seed: Annotated[int, typer.Option(help="seeds the draw of the cutoffs")] = 0,
     start: Annotated[
@@ -466,7 +467,7 @@ app.add_typer(suite_app, name="suite")
 @suite_app.command("draft")
 def suite_draft(
     ctx: typer.Context,
-    model: Model,
+    model: ModelName,
     end: End,
     days: Annotated[
         int | None,

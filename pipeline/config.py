@@ -21,11 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from functools import cache
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
-from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
@@ -41,6 +39,7 @@ from pipeline.metrics import (
     holdout_metric_names,
     is_metric_for,
 )
+from pipeline.schedule import CUTOFF_COLUMN, CutoffRule, is_cron, predict_grid
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "pipeline.yaml"
@@ -89,43 +88,10 @@ _RESERVED_NAMES = {
     "schedule",
     "monitoring",
 }
-CUTOFF_COLUMN = "as_of"
-"""The column every feature query returns with each row's cutoff (see :class:`CutoffRule`)."""
-_PRESETS = {"@hourly", "@daily", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually", "@midnight"}
 
 
 class ConfigError(PermanentError, ValueError):
     """The configuration is invalid; the message names each bad key."""
-
-
-class CutoffRule(NamedTuple):
-    """When each entity is predicted: the cutoff of the predict run that scores an entity stamped ``t``
-    is ``date_bin(horizon, t - lead, origin)`` (PostgreSQL's ``date_bin``: the start of the
-    ``horizon``-wide bin, counted from ``origin``, that holds ``t - lead``). Every feature query receives
-    the three as bind parameters ``%(lead)s``, ``%(horizon)s`` (interval) and ``%(origin)s``
-    (timestamptz), returns that cutoff as column ``as_of``, and uses only data known before it, for
-    training rows as for scoring ones: one query, so training and serving cannot skew.
-
-    ``origin`` is a tick of ``schedule.predict`` (``schedule.start_date`` at 00:00 in
-    ``schedule.timezone``); ``horizon`` is one period of it; all three are timezone-aware or timedeltas.
-    """
-
-    lead: dt.timedelta
-    horizon: dt.timedelta
-    origin: dt.datetime
-
-    def cutoff(self, timestamp: dt.datetime) -> dt.datetime:
-        """The cutoff of the predict run that scores an entity stamped ``timestamp`` (timezone-aware), in
-        UTC. Computed in UTC, as ``date_bin`` does: Python's arithmetic on datetimes of one zone is
-        wall-clock arithmetic, which is an hour off across a DST change."""
-        t = timestamp.astimezone(dt.UTC)
-        return t - (t - self.lead - self.origin.astimezone(dt.UTC)) % self.horizon - self.lead
-
-    def window(self, cutoff: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-        """The entity timestamps ``[cutoff + lead, cutoff + lead + horizon)`` a run cut off at ``cutoff``
-        (timezone-aware) scores, in UTC."""
-        t = cutoff.astimezone(dt.UTC)
-        return t + self.lead, t + self.lead + self.horizon
 
 
 class _Section(BaseModel):
@@ -536,7 +502,7 @@ class ScheduleConfig(_Section):
     @field_validator("retrain", "predict")
     @classmethod
     def _cron(cls, v: str) -> str:
-        if v not in _PRESETS and not croniter.is_valid(v):
+        if not is_cron(v):
             raise ValueError(f"not a cron expression or preset: {v!r}")
         return v
 
@@ -693,7 +659,7 @@ class _ModelSections(BaseModel):
         unknown = set(self.monitoring.features or []) - set(self.dataset.features)
         if unknown:
             raise ValueError(f"monitoring.features lists columns that are not features: {sorted(unknown)}")
-        period = _predict_grid(self.schedule.predict, self.schedule.start_date, self.schedule.timezone)[1]
+        period = predict_grid(self.schedule.predict, self.schedule.start_date, self.schedule.timezone)[1]
         horizon = self.predictions.horizon
         if isinstance(period, str):
             raise ValueError(f"schedule.predict: {period}")
@@ -726,27 +692,6 @@ class _ModelSections(BaseModel):
         return self
 
 
-@cache
-def _predict_grid(
-    cron: str, start_date: dt.date, timezone: str, ticks: int = 400
-) -> tuple[dt.datetime, dt.timedelta | str]:
-    """The first tick of ``cron`` at or after ``start_date`` 00:00 in ``timezone``, and the length of
-    one period over its first ``ticks`` ticks (or why the periods differ)."""
-    from zoneinfo import ZoneInfo
-
-    start = dt.datetime.combine(start_date, dt.time(), ZoneInfo(timezone))
-    it = croniter(cron, start - dt.timedelta(microseconds=1))
-    stamps = [it.get_next(dt.datetime) for _ in range(ticks + 1)]
-    gaps = {b - a for a, b in zip(stamps, stamps[1:], strict=False)}
-    if len(gaps) > 1:
-        return stamps[0], (
-            f"{cron!r} in {timezone} has periods of different lengths "
-            f"({', '.join(str(g) for g in sorted(gaps))}); the cutoff rule needs one fixed period: use an hourly "
-            "schedule, or a daily one in UTC"
-        )
-    return stamps[0], gaps.pop()
-
-
 class ModelFile(_Settings, _ModelSections):
     """One model's file, read with its environment overrides and validated on its own."""
 
@@ -762,10 +707,11 @@ class PipelineConfig(_ModelSections):
 
     @property
     def cutoff_rule(self) -> CutoffRule:
-        """The model's :class:`CutoffRule`: ``predictions.lead``, one period of ``schedule.predict``, and
-        its first tick at or after ``schedule.start_date`` 00:00 in ``schedule.timezone`` as origin."""
+        """The model's :class:`~pipeline.schedule.CutoffRule`: ``predictions.lead``, one period of
+        ``schedule.predict``, and its first tick at or after ``schedule.start_date`` 00:00 in
+        ``schedule.timezone`` as origin."""
         sc = self.schedule
-        origin, period = _predict_grid(sc.predict, sc.start_date, sc.timezone)
+        origin, period = predict_grid(sc.predict, sc.start_date, sc.timezone)
         return CutoffRule(self.predictions.lead, period, origin)
 
     @property

@@ -16,8 +16,8 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.cli import main
 from pipeline.config import PROJECT_ROOT
-from pipeline.data import schema
-from pipeline.models import predict, registry
+from pipeline.data import predictions, schema
+from pipeline.models import registry
 from pipeline.stages import RunContext, Runtime, cleanup, retrain
 from pipeline.stages.rollback import RollbackRequest
 from pipeline.stages.rollback import rollback as rollback_stage
@@ -70,7 +70,7 @@ def leftovers(request, fresh_seeded_url, tmp_path, make_config, monkeypatch):
     chunk = pd.DataFrame(
         {"flight_id": [1, 2, 3], "prediction": [0.1, 0.5, 0.9], "score": [0.1, 0.5, 0.9], "predicted_label": [0, 1, 1]}
     ).assign(model_version=1, is_champion=True)
-    predict.stage_partition(
+    predictions.stage_partition(
         rt.warehouse,
         cfg.predictions,
         cfg.dataset.key,

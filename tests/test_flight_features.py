@@ -13,10 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.config import CutoffRule, DatasetConfig, load_config
+from pipeline.config import DatasetConfig, load_config
 from pipeline.data.seed import HOLIDAY_YEARS, federal_holidays
 from pipeline.data.warehouse import Warehouse
 from pipeline.features.build import extract_feature_table
+from pipeline.schedule import CutoffRule
 
 NY = ZoneInfo("America/New_York")
 # The demo's rule (issue 10): hourly runs in New York time, flights one to two hours after the cutoff.

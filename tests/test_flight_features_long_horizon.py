@@ -10,9 +10,10 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from pipeline.config import CutoffRule, load_config
+from pipeline.config import load_config
 from pipeline.data.warehouse import Warehouse
 from pipeline.features.build import extract_feature_table
+from pipeline.schedule import CutoffRule
 
 # Sunday cutoffs in UTC, lead 0: the run cut off at 2013-03-10 scores the flights of [03-10, 03-17).
 RULE = CutoffRule(lead=dt.timedelta(0), horizon=dt.timedelta(days=7), origin=dt.datetime(2013, 1, 6, tzinfo=dt.UTC))

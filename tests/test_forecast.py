@@ -14,10 +14,11 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline.cli import main
-from pipeline.config import CutoffRule, load_config
+from pipeline.config import load_config
 from pipeline.data.warehouse import Warehouse
 from pipeline.features.build import CutoffMismatchError, count_entities, extract_feature_table
 from pipeline.models.train import TimeSplit, known_labels, split_by_time
+from pipeline.schedule import CutoffRule, cutoffs
 from pipeline.stages import RunContext, Runtime, monitor, predict, retrain
 from pipeline.stages.runtime import open_warehouse
 
@@ -40,11 +41,11 @@ def test_the_demo_rule_scores_the_hour_after_next():
         assert RULE.cutoff(MORNING + HOUR + dt.timedelta(minutes=minutes)) == MORNING
     assert RULE.cutoff(MORNING + 2 * HOUR) == MORNING + HOUR
     # a range of ticks: the runs that tile (start, end]
-    assert predict.cutoffs(RULE, MORNING, MORNING + 3 * HOUR) == [MORNING + i * HOUR for i in (1, 2, 3)]
-    assert predict.cutoffs(RULE, MORNING - dt.timedelta(minutes=30), MORNING) == [MORNING]
-    assert predict.cutoffs(RULE, None, MORNING) == [MORNING]
+    assert cutoffs(RULE, MORNING, MORNING + 3 * HOUR) == [MORNING + i * HOUR for i in (1, 2, 3)]
+    assert cutoffs(RULE, MORNING - dt.timedelta(minutes=30), MORNING) == [MORNING]
+    assert cutoffs(RULE, None, MORNING) == [MORNING]
     with pytest.raises(ValueError, match="not a tick"):
-        predict.cutoffs(RULE, None, MORNING + dt.timedelta(minutes=30))
+        cutoffs(RULE, None, MORNING + dt.timedelta(minutes=30))
 
 
 def _sample_timestamps() -> list[dt.datetime]:
@@ -156,7 +157,7 @@ def test_predict_runs_score_the_window_after_their_cutoff_once(champion, monkeyp
     assert [r["end"] for r in results] == [(first + i * HOUR).astimezone(UTC).isoformat() for i in (1, 2, 3)]
     counts = {
         cutoff: count_entities(open_warehouse(cfg), cfg.dataset, RULE, *RULE.window(cutoff))
-        for cutoff in predict.cutoffs(RULE, first, last)
+        for cutoff in cutoffs(RULE, first, last)
     }
     assert all(counts.values())
 

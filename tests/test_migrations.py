@@ -129,7 +129,7 @@ VALUES ('m', 'retrain__m', 'r1', 'training', 's', '2013-01-01Z', '2013-03-05Z', 
 
 
 def test_downgrade_to_the_previous_revision_and_back(fresh_seeded_url):
-    from pipeline.models.predict import predictions_ddl
+    from pipeline.data.predictions import predictions_ddl
 
     wh = Warehouse(fresh_seeded_url)
     regression = load_config("origin_hourly_delay").predictions

@@ -11,10 +11,10 @@ from factories import new_version
 from sklearn.metrics import roc_auc_score
 
 from pipeline.config import load_config
-from pipeline.data import schema
+from pipeline.data import predictions, schema
 from pipeline.data.artifacts import ArtifactError, LocalStore
 from pipeline.data.warehouse import Warehouse, WarehouseError
-from pipeline.models import predict, registry
+from pipeline.models import registry
 from pipeline.models.evaluate import EvaluationError, baseline_metrics, holdout_metrics, promotion_decision
 from pipeline.models.train import TimeSplit, TrainingDataError, make_estimator, split_by_time, train_model
 
@@ -197,7 +197,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         registry.register(wh, LocalStore(tmp_path), new_version(run, "flight_delay"), data, sha, files({}))
     cfg = CFG.predictions
     with wh.transaction() as cur:  # an empty database has no feature query to describe: the key is bigint
-        cur.execute(predict.predictions_ddl(cfg, {"flight_id": "bigint"}, TASK))
+        cur.execute(predictions.predictions_ddl(cfg, {"flight_id": "bigint"}, TASK))
     start, end = dt.datetime(2013, 3, 4, tzinfo=UTC), dt.datetime(2013, 3, 5, tzinfo=UTC)
     scores = np.linspace(0, 1, 100)
     one = pd.DataFrame(
@@ -222,7 +222,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         for p in range(partitions):
             part = frame[frame["flight_id"] % partitions == p]
             chunks = [part.iloc[i : i + 30] for i in range(0, len(part), 30)]
-            predict.stage_partition(
+            predictions.stage_partition(
                 wh,
                 cfg,
                 ["flight_id"],
@@ -234,23 +234,23 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
                 **interval,
             )
         ids = {"run_id": run_id, "partitions": partitions, "rows": len(frame), **interval}
-        return predict.publish(wh, cfg, ["flight_id"], TASK, **ids)
+        return predictions.publish(wh, cfg, ["flight_id"], TASK, **ids)
 
     assert write(both, "a") == 200
     assert write(both, "b") == 200  # a rerun: replaced, not added
     stage = {"run_id": "b", "partition": 0, "partitions": 1, "window": window, **interval}
-    predict.stage_partition(wh, cfg, ["flight_id"], [both.iloc[:10]], **stage)
-    predict.stage_partition(wh, cfg, ["flight_id"], [both], **stage)  # a retried partition
-    assert predict.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, rows=200, **interval) == 200
+    predictions.stage_partition(wh, cfg, ["flight_id"], [both.iloc[:10]], **stage)
+    predictions.stage_partition(wh, cfg, ["flight_id"], [both], **stage)  # a retried partition
+    assert predictions.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, rows=200, **interval) == 200
     assert write(one.iloc[:60], "c") == 60
     rows = wh.fetch("ml/predictions_summary", {"model_name": "flight_delay"}, table=cfg.table)[0]
     assert rows["row_count"] == 60 and rows["intervals"] == 1
 
-    predict.stage_partition(
+    predictions.stage_partition(
         wh, cfg, ["flight_id"], [one], run_id="d", partition=0, partitions=2, window=window, **interval
     )
-    with pytest.raises(predict.IncompleteRunError, match="1 of 2 partitions"):
-        predict.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, rows=100, **interval)
+    with pytest.raises(predictions.IncompleteRunError, match="1 of 2 partitions"):
+        predictions.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, rows=100, **interval)
     broken = one.assign(
         score=one["score"] * 2, prediction=one["score"] * 2
     )  # violates the score CHECK halfway through the batch

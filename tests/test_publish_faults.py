@@ -19,8 +19,8 @@ import pytest
 
 from pipeline.cli import main
 from pipeline.data import local_pg
+from pipeline.data.predictions import publish_lock_key
 from pipeline.features.build import CutoffMismatchError, count_entities
-from pipeline.models.predict import publish_lock_key
 from pipeline.stages import RunContext, Runtime, predict, retrain
 from pipeline.stages.runtime import open_warehouse
 from pipeline.validation import ValidationFailedError
@@ -266,8 +266,8 @@ def test_a_run_refuses_another_server_on_the_configured_port(pg_port, other_clus
 def test_revision_0004_indexes_the_entities_of_every_predictions_table(fresh_seeded_url):
     from pipeline.config import load_config
     from pipeline.data import schema
+    from pipeline.data.predictions import predictions_ddl
     from pipeline.data.warehouse import Warehouse
-    from pipeline.models.predict import predictions_ddl
 
     wh = Warehouse(fresh_seeded_url)
     with wh.transaction() as cur:  # a classifier's table and a composite-key regression's, made at head

@@ -24,8 +24,8 @@ from pipeline.models.evaluate import (
     permutation_importance_frame,
     promotion_decision,
 )
-from pipeline.models.predict import score
-from pipeline.models.train import TimeSplit, TrainingDataError, predict, split_by_time, train_model
+from pipeline.models.predict import predict, score
+from pipeline.models.train import TimeSplit, TrainingDataError, split_by_time, train_model
 from pipeline.monitoring.performance import (
     performance_columns,
     performance_metrics,

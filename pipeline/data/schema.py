@@ -115,8 +115,8 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
             other columns than this model needs (its key or task changed).
         psycopg2.Error: the feature query or the DDL failed (nothing is created).
     """
+    from pipeline.data.predictions import predictions_ddl
     from pipeline.features.build import feature_query, window_params
-    from pipeline.models.predict import predictions_ddl
 
     ds, table = cfg.dataset, cfg.predictions.table
     if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
@@ -146,13 +146,11 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
 
 def _check_predictions_shape(warehouse: Warehouse, cfg: PipelineConfig) -> None:
     """Raise SchemaError when an existing predictions table lacks a column this model writes."""
-    from pipeline.config import PREDICTION_OUTPUTS, PREDICTION_RUN_COLUMNS
+    from pipeline.data.predictions import column_names
 
     table = cfg.predictions.table
     present = {row["column_name"] for row in warehouse.fetch("migrations/table_columns", {"table": table})}
-    missing = [
-        c for c in (*cfg.dataset.key, *PREDICTION_OUTPUTS[cfg.task], *PREDICTION_RUN_COLUMNS) if c not in present
-    ]
+    missing = [c for c in column_names(cfg.dataset.key, cfg.task) if c not in present]
     if missing:
         raise SchemaError(
             f"the predictions table {table} has no column(s) {missing}: it was made for another key or task than "

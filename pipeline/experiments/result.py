@@ -12,7 +12,7 @@ import pandas as pd
 class StudyResult:
     """What the replay measured. A ``day`` is a ``datetime.date``: the local date (``schedule.timezone``)
     of the predict cutoff that made the prediction; a model is named by the local date it was trained
-    as of (``Model.name``).
+    as of (``FittedModel.name``).
 
     - ``predictions``: one row per (policy, entity scored): the dataset's key, timestamp and ``as_of``
       (the predict cutoff, UTC), ``score`` (float64 probability of class 1), the label (nullable

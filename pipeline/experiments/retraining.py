@@ -6,7 +6,7 @@ What is replayed, and how:
 
 - **Features: one extraction.** The feature table is extracted once, for the entities stamped in
   ``[first training window start, end)``, with :func:`~pipeline.features.build.extract_feature_table`
-  and the model's :class:`~pipeline.config.CutoffRule`. Each row's features are as of its own cutoff
+  and the model's :class:`~pipeline.schedule.CutoffRule`. Each row's features are as of its own cutoff
   (column ``as_of``): the cutoff of the predict run that scores it. The feature query is ONE query
   for training and scoring, so a row of this table is exactly what the predict run cut off at its
   ``as_of`` computes for that entity. That is why one extraction stands for the ~7,000 hourly predict
@@ -64,14 +64,16 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 
-from pipeline.config import CUTOFF_COLUMN, PROJECT_ROOT, PipelineConfig
+from pipeline.config import PROJECT_ROOT, PipelineConfig
 from pipeline.experiments.result import StudyResult
 from pipeline.models.evaluate import METRIC_FUNCTIONS
+from pipeline.models.predict import predict
 from pipeline.models.promotion import decide_promotion
-from pipeline.models.train import TimeSplit, known_labels, predict, split_by_time, train_model
+from pipeline.models.train import TimeSplit, known_labels, split_by_time, train_model
 from pipeline.monitoring.estimate import estimate_performance, fit_calibrator
 from pipeline.monitoring.performance import realized_performance
 from pipeline.monitoring.trigger import TriggerEvidence, decide_retrain
+from pipeline.schedule import CUTOFF_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -90,11 +92,11 @@ DAY = dt.timedelta(days=1)
 
 
 @dataclass(frozen=True)
-class Model:
+class FittedModel:
     """A model trained as of ``cutoff`` (its retrain run's cutoff, the end of its holdout)."""
 
     cutoff: dt.datetime
-    pipeline: Any
+    estimator: Any
     holdout: np.ndarray  # positions of its holdout rows in the replay's (sorted) feature table
     y_holdout: np.ndarray  # their labels, int64 0/1
     holdout_scores: np.ndarray  # its scores on them, float64
@@ -124,7 +126,7 @@ class _PolicyState:
     name: str
     schedule: str
     promotion: Any  # the promotion config section its gate uses
-    champion: Model
+    champion: FittedModel
     scores: np.ndarray  # score of each row of the table (NaN: not scored by this policy)
     scored_by: np.ndarray  # index into the replay's models of the model that scored each row (-1: none)
     pending: int  # first row position not scored yet
@@ -147,12 +149,12 @@ class _Replay:
         self.y = frame[ds.label].astype("float64").to_numpy()  # NaN: the label never arrived
         _check_cutoffs(self.ts, self.as_of, cfg)
         self.lo, self.hi = self.as_of.searchsorted(start), self.as_of.searchsorted(end)
-        self.models: dict[dt.datetime, Model] = {}
+        self.models: dict[dt.datetime, FittedModel] = {}
         self.model_ids: dict[dt.datetime, int] = {}
         self.champion_on: dict[tuple[dt.datetime, dt.datetime], np.ndarray] = {}
         self.clock = dict.fromkeys(("score_seconds", "gate_seconds", "monitor_seconds"), 0.0)
 
-    def model_as_of(self, cutoff: dt.datetime) -> Model:
+    def model_as_of(self, cutoff: dt.datetime) -> FittedModel:
         """The challenger trained as of ``cutoff``, fitted once (cached)."""
         if cutoff not in self.models:
             ds, split = self.ds, TimeSplit.ending_at(cutoff, self.cfg.training)
@@ -160,12 +162,12 @@ class _Replay:
             known = known_labels(self.frame.iloc[a:b], ds, cutoff)  # labels observed before the cutoff only
             train, holdout = split_by_time(known, split, ds, TASK)
             began = time.perf_counter()
-            pipeline = train_model(train, self.cfg.model, ds)
+            estimator = train_model(train, self.cfg.model, ds)
             seconds = time.perf_counter() - began
             y = holdout[ds.label].to_numpy()
-            scores = predict(pipeline, holdout, ds, TASK)
+            scores = predict(estimator, holdout, ds, TASK)
             metric = float(METRIC_FUNCTIONS[self.metric](y, scores))
-            self.models[cutoff] = Model(cutoff, pipeline, holdout.index.to_numpy(), y, scores, metric, seconds)
+            self.models[cutoff] = FittedModel(cutoff, estimator, holdout.index.to_numpy(), y, scores, metric, seconds)
             self.model_ids[cutoff] = len(self.model_ids)
             log.info(
                 "model as of %s: %d training rows, holdout %s %.4f, fit %.1f s",
@@ -183,7 +185,7 @@ class _Replay:
         if stop > state.pending:
             began = time.perf_counter()
             rows = self.frame.iloc[state.pending : stop]
-            state.scores[state.pending : stop] = predict(state.champion.pipeline, rows, self.ds, TASK)
+            state.scores[state.pending : stop] = predict(state.champion.estimator, rows, self.ds, TASK)
             state.scored_by[state.pending : stop] = self.model_ids[state.champion.cutoff]
             state.pending = stop
             self.clock["score_seconds"] += time.perf_counter() - began
@@ -195,7 +197,7 @@ class _Replay:
         began = time.perf_counter()
         key = (champion.cutoff, cutoff)
         if key not in self.champion_on:
-            self.champion_on[key] = predict(champion.pipeline, self.frame.iloc[challenger.holdout], self.ds, TASK)
+            self.champion_on[key] = predict(champion.estimator, self.frame.iloc[challenger.holdout], self.ds, TASK)
         champion_scores = self.champion_on[key]
         gate = decide_promotion(
             state.promotion, self.cfg.task, challenger.y_holdout, challenger.holdout_scores, champion_scores, seed=0
@@ -385,7 +387,9 @@ def _log_month(r: _Replay, states: list[_PolicyState], last_day: dt.datetime, el
         )
 
 
-def _result(r: _Replay, states: list[_PolicyState], first: Model, decisions: list[dict], timings: dict) -> StudyResult:
+def _result(
+    r: _Replay, states: list[_PolicyState], first: FittedModel, decisions: list[dict], timings: dict
+) -> StudyResult:
     ds, tz = r.ds, r.start.tzinfo
     models = list(r.models.values())  # in the order of their ids
     names = np.array([m.name for m in models])

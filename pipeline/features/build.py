@@ -10,9 +10,10 @@ import logging
 import pandas as pd
 from psycopg2 import sql
 
-from pipeline.config import CUTOFF_COLUMN, CutoffRule, DatasetConfig
+from pipeline.config import DatasetConfig
 from pipeline.data.warehouse import Warehouse, statement
 from pipeline.errors import PermanentError
+from pipeline.schedule import CUTOFF_COLUMN, CutoffRule
 
 log = logging.getLogger(__name__)
 

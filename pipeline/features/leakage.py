@@ -35,10 +35,11 @@ import numpy as np
 import pandas as pd
 from psycopg2 import sql
 
-from pipeline.config import CUTOFF_COLUMN, PipelineConfig, SourceConfig
+from pipeline.config import PipelineConfig, SourceConfig
 from pipeline.data.warehouse import Warehouse, fetch, read_frame, statement
 from pipeline.errors import PermanentError
 from pipeline.features.build import feature_query, window_params
+from pipeline.schedule import CUTOFF_COLUMN
 
 log = logging.getLogger(__name__)
 

@@ -1,26 +1,43 @@
-"""Batch scoring, and the staged, idempotent write of one data interval's predictions."""
+"""Batch scoring with a fitted model: its point output per row (:func:`predict`) and the rows a
+predictions table stores (:func:`score`). Writing them is :mod:`pipeline.data.predictions`."""
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-from collections.abc import Iterable
-
 import numpy as np
 import pandas as pd
-from psycopg2 import sql
 from sklearn.pipeline import Pipeline
 
-from pipeline.config import PREDICTION_OUTPUTS, PREDICTION_RUN_COLUMNS, DatasetConfig, PredictionsConfig
-from pipeline.data.warehouse import Warehouse, fetch, statement
-from pipeline.metrics import BINARY_CLASSIFICATION, Task
-from pipeline.models.train import predict
+from pipeline.config import DatasetConfig
+from pipeline.metrics import BINARY_CLASSIFICATION, REGRESSION, TASKS, Task
 
-log = logging.getLogger(__name__)
+
+def predict(estimator: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, task: Task) -> np.ndarray:
+    """The model's point output for each row of ``frame``.
+
+    Returns:
+        float64 array of shape (n,): the probability of class 1 (``predict_proba``'s column for class
+        1) for classification; the predicted value (``predict``, in the label's units) for regression.
+
+    Raises:
+        ValueError: the estimator does not fit the task (a classifier without ``predict_proba``, or
+            one not trained on the classes 0 and 1), or an unknown task.
+    """
+    features = frame[dataset.features]
+    if task == BINARY_CLASSIFICATION:
+        classes = list(getattr(estimator, "classes_", [0, 1]))
+        if not hasattr(estimator, "predict_proba") or classes != [0, 1]:
+            raise ValueError(
+                f"task {task} needs a classifier of the classes [0, 1] with predict_proba; got "
+                f"{type(estimator[-1] if isinstance(estimator, Pipeline) else estimator).__name__} of {classes}"
+            )
+        return np.asarray(estimator.predict_proba(features)[:, 1], dtype="float64")
+    if task != REGRESSION:
+        raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")
+    return np.asarray(estimator.predict(features), dtype="float64").reshape(len(frame))
 
 
 def score(
-    pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, threshold: float, task: Task
+    estimator: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, threshold: float, task: Task
 ) -> pd.DataFrame:
     """Score every row of a feature-table batch.
 
@@ -30,196 +47,14 @@ def score(
 
     Returns:
         One row per input row, in order (a fresh RangeIndex): the key column(s) (dtypes as in
-        ``frame``), ``prediction`` (float64: :func:`pipeline.models.train.predict`, the probability of
-        class 1 or the predicted value in the label's units) and, for classification only, ``score``
-        (float64, the same probability) and ``predicted_label`` (int16: 1 when score >= ``threshold``).
+        ``frame``), ``prediction`` (float64: :func:`predict`, the probability of class 1 or the
+        predicted value in the label's units) and, for classification only, ``score`` (float64, the
+        same probability) and ``predicted_label`` (int16: 1 when score >= ``threshold``).
     """
-    prediction = predict(pipeline, frame, dataset, task)
+    prediction = predict(estimator, frame, dataset, task)
     out = frame[dataset.key].reset_index(drop=True)
     out["prediction"] = prediction
     if task == BINARY_CLASSIFICATION:
         out["score"] = prediction
         out["predicted_label"] = (prediction >= threshold).astype(np.int16)
     return out
-
-
-def table_names(predictions: PredictionsConfig, key: list[str]) -> dict[str, sql.Composable | str]:
-    """The identifiers of a model's predictions table, its staging table, index and views, for the
-    statements that create, fill and read them; ``key`` is the entity key's columns."""
-    return {
-        "schema": sql.Identifier(predictions.schema_name),
-        "table": predictions.table,
-        "staging": f"{predictions.table}_staging",
-        "staging_index": sql.Identifier(f"{predictions.table_name}_staging_run"),
-        "entity_index": sql.Identifier(f"{predictions.table_name}_entity"),
-        "latest_view": f"{predictions.table}_latest",
-        "comparison_view": f"{predictions.table}_shadow_comparison",
-        "key": sql.SQL(", ").join(map(sql.Identifier, key)),
-    }
-
-
-def predictions_ddl(predictions: PredictionsConfig, key_types: dict[str, str], task: str) -> sql.Composed:
-    """The statements that create a predictions table at the head shape (``IF NOT EXISTS``), with its
-    staging table and views.
-
-    Args:
-        key_types: the entity key's columns, in order, -> their PostgreSQL type names (``bigint``,
-            ``text``, ``uuid``, ``date``, ``timestamp with time zone``...), as the feature query returns them.
-        task: ``binary_classification`` or ``regression``: which output columns the table has.
-    """
-    key = list(key_types)
-    return statement(
-        "migrations/predictions_tables",
-        **table_names(predictions, key),
-        key_columns=sql.SQL(",\n    ").join(
-            sql.SQL("{} {} NOT NULL").format(sql.Identifier(c), sql.SQL(t)) for c, t in key_types.items()
-        ),
-        output_columns=statement(f"migrations/predictions_outputs_{task}"),
-        key_join=sql.SQL(" AND ").join(sql.SQL("s.{0} = c.{0}").format(sql.Identifier(c)) for c in key),
-    )
-
-
-class IncompleteRunError(RuntimeError):
-    """Publishing found other staged partitions or rows than the run's scoring reported: a partition
-    has not been scored yet."""
-
-
-def publish_lock_key(predictions: PredictionsConfig, model_name: str) -> str:
-    """The advisory lock key (``sql/ml/advisory_lock.sql``) under which one model's predictions are
-    published: ``predictions:<table>:<model>``. One per model, not per interval, because intervals that
-    overlap replace each other's rows (see :func:`publish`)."""
-    return f"predictions:{predictions.table}:{model_name}"
-
-
-def stage_partition(
-    warehouse: Warehouse,
-    predictions: PredictionsConfig,
-    key: list[str],
-    chunks: Iterable[pd.DataFrame],
-    *,
-    model_name: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    run_id: str,
-    partition: int,
-    partitions: int,
-    window: tuple[dt.datetime, dt.datetime],
-) -> int:
-    """Write one partition's predictions to the staging table, replacing what this run staged for
-    that partition before (so a retried partition is idempotent) and for partition numbers
-    ``>= partitions`` (left by an earlier attempt of the run planned with more partitions, so that a
-    rerun with another partitioning publishes only its own rows). One bulk write per chunk, one
-    transaction.
-
-    Args:
-        chunks: frames of :func:`score` rows, with added ``model_version`` (int) and ``is_champion``
-            (bool), for every version that scored the partition; none for an empty partition (which
-            then only clears).
-        partition, partitions: this partition's number, ``0..partitions-1``, and the plan's count.
-        window: the scored window ``[T + lead, T + lead + horizon)``; ``end`` (T) is recorded as ``as_of``.
-
-    Returns:
-        Rows staged.
-
-    Raises:
-        WarehouseError: any statement failed; the partition's previous staged rows are then untouched.
-    """
-    ids = {
-        "model_name": model_name,
-        "start": start,
-        "end": end,
-        "run_id": run_id,
-        "partition": partition,
-        "partitions": partitions,
-    }
-    names = table_names(predictions, key)
-    rows = 0
-    with warehouse.bulk() as session:
-        session.execute("ml/predictions_stage_clear", ids, staging=names["staging"])
-        for chunk in chunks:
-            batch = chunk.assign(
-                model_name=model_name,
-                data_interval_start=start,
-                data_interval_end=end,
-                as_of=end,
-                window_start=window[0],
-                window_end=window[1],
-                run_id=run_id,
-                partition=partition,
-            )
-            rows += session.write_frame(batch, names["staging"])
-    return rows
-
-
-def publish(
-    warehouse: Warehouse,
-    predictions: PredictionsConfig,
-    key: list[str],
-    task: str,
-    *,
-    model_name: str,
-    start: dt.datetime,
-    end: dt.datetime,
-    run_id: str,
-    partitions: int,
-    rows: int,
-) -> int:
-    """Replace the predictions of ``model_name`` for the entities of ``[start, end)`` with what run
-    ``run_id`` staged.
-
-    Removed are every row of the model for an entity staged now, whichever interval wrote it (a
-    2-day run over daily ones, an hour inside a published day), and every row published before for
-    exactly ``[start, end)`` (entities gone from the source since). So an entity has one row per
-    model version however intervals are cut, and a rerun, retry or backfill never duplicates rows.
-
-    One transaction under the model's advisory lock (:func:`publish_lock_key`): check the staged
-    rows against what scoring reported, delete, insert the staged rows, clear them from staging.
-    Publishes of one model wait for each other (logged): two runs of one interval both succeed, the
-    later one's rows replace the earlier's. Readers never see half a batch.
-
-    Args:
-        partitions: partitions that staged rows (the plan's, minus empty ones).
-        rows: predictions the run's partitions staged, all versions (sum of their counts).
-
-    Returns:
-        Rows published.
-
-    Raises:
-        IncompleteRunError: the staged partitions or rows differ from ``partitions`` / ``rows``;
-            nothing is changed.
-        WarehouseError: any statement failed; the previous rows are then untouched.
-    """
-    ids = {"model_name": model_name, "start": start, "end": end, "run_id": run_id}
-    names = table_names(predictions, key)
-    lock = {"lock_key": publish_lock_key(predictions, model_name)}
-    entity_join = sql.SQL(" AND ").join(sql.SQL("t.{0} = s.{0}").format(sql.Identifier(c)) for c in key)
-    with warehouse.transaction() as cur:
-        if not fetch(cur, "ml/advisory_try_lock", lock)[0]["acquired"]:
-            log.info("another run is publishing %s predictions to %s: waiting for it", model_name, predictions.table)
-            fetch(cur, "ml/advisory_lock", lock)
-        staged = fetch(cur, "ml/predictions_staged", ids, staging=names["staging"])[0]
-        if (staged["partitions"], staged["row_count"]) != (partitions, rows):
-            raise IncompleteRunError(
-                f"run {run_id} staged {staged['row_count']} predictions in {staged['partitions']} of {partitions} "
-                f"partitions for [{start}, {end}), its scoring reported {rows}: score the missing partitions, "
-                "then publish again"
-            )
-        columns = sql.SQL(", ").join(map(sql.Identifier, [*key, *PREDICTION_OUTPUTS[task], *PREDICTION_RUN_COLUMNS]))
-        publish_sql = statement(
-            "ml/predictions_publish",
-            table=names["table"],
-            staging=names["staging"],
-            columns=columns,
-            key=names["key"],
-            entity_join=entity_join,
-        )
-        cur.execute(publish_sql, ids)
-    log.info(
-        "published %d predictions of %s for [%s, %s) to %s",
-        staged["row_count"],
-        model_name,
-        start,
-        end,
-        predictions.table,
-    )
-    return staged["row_count"]

@@ -7,6 +7,10 @@ A version left ``pending`` by a killed retrain is marked ``failed`` by :func:`fa
 Version numbers are allocated under an advisory lock and never reused; artifacts live under the
 immutable prefix ``<model name>/<version>/`` of the artifact root. Why a version failed is kept in
 its ``decision_reason``.
+
+Light to import: the rollback DAG reads the registry when its file is parsed
+(:func:`rollback_choices`), so the warehouse module (pandas, pyarrow), scikit-learn and joblib are
+imported by the functions that use them.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from typing import TYPE_CHECKING, Any
 import tenacity
 from psycopg2.extras import Json
 
+from pipeline.config import PROJECT_ROOT
 from pipeline.data.artifacts import ArtifactError, ArtifactExistsError, ArtifactStore
-from pipeline.data.warehouse import Warehouse, fetch
 from pipeline.errors import PermanentError
 
-if TYPE_CHECKING:  # scikit-learn and joblib are imported by the functions that (de)serialise a model
+if TYPE_CHECKING:
     from sklearn.pipeline import Pipeline
+
+    from pipeline.data.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -65,12 +71,12 @@ def model_card_uri(artifact_uri: str) -> str:
     return f"{artifact_uri}/{MODEL_CARD_FILE}"
 
 
-def serialize_model(pipeline: Pipeline) -> tuple[bytes, str]:
+def serialize_model(estimator: Pipeline) -> tuple[bytes, str]:
     """The fitted pipeline as joblib bytes, and their SHA-256 (hex)."""
     import joblib
 
     buffer = io.BytesIO()
-    joblib.dump(pipeline, buffer)
+    joblib.dump(estimator, buffer)
     data = buffer.getvalue()
     return data, hashlib.sha256(data).hexdigest()
 
@@ -152,6 +158,8 @@ def register(
     Raises:
         ArtifactError, WarehouseError: storage or database failure (the row is then ``failed``).
     """
+    from pipeline.data.warehouse import fetch
+
     lock = {"lock_key": f"model_versions:{new.model_name}"}
     with warehouse.transaction() as cur:
         fetch(cur, "ml/advisory_lock", lock)
@@ -317,6 +325,8 @@ def decide(warehouse: Warehouse, model_name: str, version: int, decision: Decisi
     Raises:
         RegistryError: the version is not an undecided ``candidate``.
     """
+    from pipeline.data.warehouse import fetch
+
     verdict, reason = decision.decision, decision.reason
     with warehouse.transaction() as cur:
         fetch(cur, "ml/advisory_lock", {"lock_key": f"model_versions:{model_name}"})
@@ -388,6 +398,8 @@ def rollback(
         RegistryError: unknown version, already champion, or not a valid version.
         ArtifactIntegrityError, ArtifactError: its artifacts are altered or missing.
     """
+    from pipeline.data.warehouse import fetch
+
     record = get_version(warehouse, model_name, version)
     if record["status"] == "champion":
         raise RegistryError(f"{model_name} v{version} is already the champion")
@@ -480,3 +492,44 @@ def load_model(store: ArtifactStore, record: dict) -> Pipeline:
 
         _loaded[key] = joblib.load(io.BytesIO(data))
     return _loaded[key]
+
+
+# Seconds the rollback form's parse-time read waits to connect, and for its query.
+ROLLBACK_CHOICES_TIMEOUT_S = 3
+
+
+def rollback_choices(url: str, model_name: str, metric: str) -> list[dict] | str:
+    """The versions of ``model_name`` a rollback can serve, and its champion, for the rollback DAG's
+    form, read when the DAG file is parsed: rows ``{"version": int, "status": "candidate" | "archived"
+    | "champion", "metric": float | None (``metric`` on the version's holdout), "holdout_end":
+    datetime}``, newest first. Or, when the registry cannot be read, the reason (a string).
+
+    The one read at DAG-parse time, so it stays cheap: one indexed query over psycopg2 on the
+    warehouse at ``url`` (no pandas, no SQLAlchemy), at most :data:`ROLLBACK_CHOICES_TIMEOUT_S`
+    seconds to connect and to run, read-only; ``sql/ml/registry_rollback_choices.sql``.
+    """
+    import psycopg2
+    import psycopg2.extras
+
+    url = url.replace("postgresql+psycopg2://", "postgresql://", 1)  # libpq reads no SQLAlchemy driver name
+    query = (PROJECT_ROOT / "sql" / "ml" / "registry_rollback_choices.sql").read_text()
+    timeout_ms = ROLLBACK_CHOICES_TIMEOUT_S * 1000
+    try:
+        conn = psycopg2.connect(
+            url,
+            connect_timeout=ROLLBACK_CHOICES_TIMEOUT_S,
+            options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on -c timezone=UTC",
+        )
+    except psycopg2.Error as exc:
+        # The reason goes to the log only: libpq's message can quote a malformed URL, password and all,
+        # and the form's text is stored with the DAG and shown to every UI user.
+        log.warning("rollback form: cannot connect to the warehouse: %s", str(exc).strip().splitlines()[0])
+        return "cannot connect to the warehouse (see the DAG processor's log)"
+    try:
+        with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(query, {"model_name": model_name, "metric": metric})
+            return [dict(row) for row in cur.fetchall()]
+    except psycopg2.Error as exc:
+        return f"cannot read the registry ({str(exc).strip().splitlines()[0]})"
+    finally:
+        conn.close()

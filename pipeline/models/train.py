@@ -176,13 +176,13 @@ def build_pipeline(model: ModelConfig, dataset: DatasetConfig) -> Pipeline:
 def train_model(train: pd.DataFrame, model: ModelConfig, dataset: DatasetConfig) -> Pipeline:
     """Fit :func:`build_pipeline` on ``train``'s features and label (rows: entities; the label as
     :func:`split_by_time` returns it)."""
-    pipeline = build_pipeline(model, dataset)
+    estimator = build_pipeline(model, dataset)
     log.info("training %s on %d rows x %d features", model.estimator, len(train), len(dataset.features))
     started = time.monotonic()
     with _heartbeat(f"training {model.estimator}", started):
-        pipeline.fit(train[dataset.features], train[dataset.label].to_numpy())
+        estimator.fit(train[dataset.features], train[dataset.label].to_numpy())
     log.info("trained %s in %.1f s", model.estimator, time.monotonic() - started)
-    return pipeline
+    return estimator
 
 
 # Seconds between "still training" log lines, so a long fit never looks hung in a task log.
@@ -205,28 +205,3 @@ def _heartbeat(what: str, started: float) -> Iterator[None]:
     finally:
         done.set()
         thread.join()
-
-
-def predict(pipeline: Pipeline, frame: pd.DataFrame, dataset: DatasetConfig, task: Task) -> np.ndarray:
-    """The model's point output for each row of ``frame``.
-
-    Returns:
-        float64 array of shape (n,): the probability of class 1 (``predict_proba``'s column for class
-        1) for classification; the predicted value (``predict``, in the label's units) for regression.
-
-    Raises:
-        ValueError: the estimator does not fit the task (a classifier without ``predict_proba``, or
-            one not trained on the classes 0 and 1), or an unknown task.
-    """
-    features = frame[dataset.features]
-    if task == BINARY_CLASSIFICATION:
-        classes = list(getattr(pipeline, "classes_", [0, 1]))
-        if not hasattr(pipeline, "predict_proba") or classes != [0, 1]:
-            raise ValueError(
-                f"task {task} needs a classifier of the classes [0, 1] with predict_proba; got "
-                f"{type(pipeline[-1] if isinstance(pipeline, Pipeline) else pipeline).__name__} of {classes}"
-            )
-        return np.asarray(pipeline.predict_proba(features)[:, 1], dtype="float64")
-    if task != REGRESSION:
-        raise ValueError(f"unknown task {task!r}; known: {list(TASKS)}")
-    return np.asarray(pipeline.predict(features), dtype="float64").reshape(len(frame))

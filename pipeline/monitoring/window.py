@@ -11,7 +11,7 @@ from sklearn.pipeline import Pipeline
 
 from pipeline.config import DatasetConfig, MonitoringConfig
 from pipeline.metrics import BINARY_CLASSIFICATION, TRIGGER_DRIFT_METRIC, Task, headline_metric
-from pipeline.models.train import predict
+from pipeline.models.predict import predict
 from pipeline.monitoring.drift import drifted_features, feature_drift, prediction_drift
 from pipeline.monitoring.performance import realized_window
 

@@ -1,7 +1,7 @@
 """The pipeline's stages: one module per DAG, each stage a function of a :class:`Runtime` (config,
 run context, warehouse, artifact store) and small typed inputs, returning a small typed result.
 
-Airflow tasks (through ``dags/dag_toolkit.py``), the CLI and tests call the same functions. Large
+Airflow tasks (through ``dags/dag_toolkit/``), the CLI and tests call the same functions. Large
 data moves through the artifact store (run-scoped Parquet batches under ``runs/<dag id>/<run id>/``)
 and the warehouse; results are ``TypedDict`` s of keys, counts, versions and metrics that fit in XCom.
 

@@ -89,7 +89,7 @@ def _fail_stale_pending(rt: Runtime, cutoff: dt.datetime) -> list[dict]:
 def clean_staging(rt: Runtime, cutoff: dt.datetime) -> int:
     """Delete the model's staged predictions staged before ``cutoff``; returns rows deleted (0 when
     the model has not predicted yet, so has no staging table)."""
-    from pipeline.models.predict import table_names
+    from pipeline.data.predictions import table_names
 
     staging = table_names(rt.cfg.predictions, rt.cfg.dataset.key)["staging"]
     if not rt.warehouse.fetch("migrations/table_exists", {"table": staging})[0]["present"]:

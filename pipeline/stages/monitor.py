@@ -139,7 +139,8 @@ def _champion(rt: Runtime) -> Champion:
     """
     from pipeline.features.build import from_parquet
     from pipeline.models import registry
-    from pipeline.models.train import TimeSplit, predict, split_by_time
+    from pipeline.models.predict import predict
+    from pipeline.models.train import TimeSplit, split_by_time
 
     ds, task = rt.cfg.dataset, rt.cfg.task
     record = registry.require_champion(rt.warehouse, rt.cfg.model.name)

@@ -7,13 +7,12 @@ import logging
 import math
 from typing import TypedDict
 
-from pipeline.config import CutoffRule
 from pipeline.stages.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-class Models(TypedDict):
+class ServingModels(TypedDict):
     """The versions a predict run scores with, pinned for the whole run."""
 
     model_name: str
@@ -50,7 +49,7 @@ class Published(TypedDict):
     end: str
 
 
-def resolve_models(rt: Runtime) -> Models:
+def resolve_models(rt: Runtime) -> ServingModels:
     """The champion and the shadow challengers configured in ``predictions``.
 
     Raises:
@@ -69,12 +68,12 @@ def resolve_models(rt: Runtime) -> Models:
         status = registry.get_version(rt.warehouse, name, version)["status"]
         if status not in ("candidate", "archived"):
             raise registry.RegistryError(f"shadow version {name} v{version} is {status}; it cannot score")
-    return Models(model_name=name, champion=champion, shadows=sorted(shadows))
+    return ServingModels(model_name=name, champion=champion, shadows=sorted(shadows))
 
 
 def scored_window(rt: Runtime) -> tuple[dt.datetime, dt.datetime]:
     """The entity timestamps a run scores: ``[T + lead, T + lead + horizon)`` for the run's cutoff T,
-    the end of its data interval (:meth:`pipeline.config.CutoffRule.window`)."""
+    the end of its data interval (:meth:`pipeline.schedule.CutoffRule.window`)."""
     return rt.cfg.cutoff_rule.window(rt.ctx.end)
 
 
@@ -106,7 +105,7 @@ def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     return [PartitionSpec(partition=i, partitions=partitions, rows=rows) for i in range(partitions)]
 
 
-def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
+def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> Scored:
     """Extract, validate and score one hash partition of the interval, and stage its predictions.
 
     Memory is bounded by the partition (``predictions.rows_per_partition``), not the interval: the
@@ -125,9 +124,10 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
             rule disagree); nothing is staged.
         ValidationFailedError: the partition's batch fails the scoring suite; nothing is staged.
     """
+    from pipeline.data.predictions import stage_partition
     from pipeline.features.build import check_cutoff, extract_feature_table
     from pipeline.models import registry
-    from pipeline.models.predict import score, stage_partition
+    from pipeline.models.predict import score
 
     cfg, ctx, ds = rt.cfg, rt.ctx, rt.cfg.dataset
     partition, partitions = spec["partition"], spec["partitions"]
@@ -168,16 +168,16 @@ def score_partition(rt: Runtime, models: Models, spec: PartitionSpec) -> Scored:
     return Scored(partition=partition, rows=len(frame), staged=staged)
 
 
-def publish(rt: Runtime, models: Models, plan: list[PartitionSpec], scored: list[Scored]) -> Published:
+def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], scored: list[Scored]) -> Published:
     """Publish every staged partition as the interval's predictions, atomically
-    (:func:`pipeline.models.predict.publish`); ``scored`` is what the partitions reported, which the
+    (:func:`pipeline.data.predictions.publish`); ``scored`` is what the partitions reported, which the
     staged rows must match.
 
     Raises:
         IncompleteRunError: a planned partition has not been staged; nothing changes.
     """
-    from pipeline.models.predict import IncompleteRunError
-    from pipeline.models.predict import publish as publish_staged
+    from pipeline.data.predictions import IncompleteRunError
+    from pipeline.data.predictions import publish as publish_staged
 
     if len(scored) != len(plan):
         raise IncompleteRunError(f"{len(scored)} of {len(plan)} planned partitions were scored")
@@ -204,31 +204,6 @@ def publish(rt: Runtime, models: Models, plan: list[PartitionSpec], scored: list
         start=rt.ctx.start.isoformat(),
         end=rt.ctx.end.isoformat(),
     )
-
-
-def cutoffs(rule: CutoffRule, start: dt.datetime | None, end: dt.datetime) -> list[dt.datetime]:
-    """The cutoffs of the predict runs that cover ``(start, end]``: the ticks of the predict schedule
-    (``rule.origin`` plus whole ``rule.horizon`` periods) after ``start`` up to ``end``, oldest first;
-    ``[end]`` when ``start`` is None. Each run's data interval is ``[tick - horizon, tick)``, as the DAG's.
-
-    Raises:
-        ValueError: ``start`` or ``end`` is naive, ``end`` is not a tick (the guard in
-            :func:`score_partition` would refuse it), or ``start`` is not before ``end``.
-    """
-    for name, t in (("start", start), ("end", end)):
-        if t is not None and t.tzinfo is None:
-            raise ValueError(f"{name} must be timezone-aware, got {t}")
-    if rule.cutoff(end + rule.lead) != end:
-        raise ValueError(
-            f"{end} is not a tick of the predict schedule (every {rule.horizon} from {rule.origin}): a predict run "
-            f"is cut off at a tick, e.g. {rule.cutoff(end + rule.lead)}"
-        )
-    if start is None:
-        return [end]
-    if start >= end:
-        raise ValueError(f"start {start} is not before end {end}")
-    first = rule.cutoff(start + rule.lead) + rule.horizon  # the first tick after start
-    return [first + i * rule.horizon for i in range((end - first) // rule.horizon + 1)]
 
 
 def run(rt: Runtime) -> Published:

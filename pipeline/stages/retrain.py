@@ -411,7 +411,8 @@ def _evaluate(cfg: PipelineConfig, rows: HoldoutRows, incumbent: Incumbent) -> E
         EvaluationError: the holdout has a single class or a constant label.
     """
     from pipeline.models.evaluate import baseline_metrics, holdout_metrics
-    from pipeline.models.train import predict, train_model
+    from pipeline.models.predict import predict
+    from pipeline.models.train import train_model
 
     ds, task, metric = cfg.dataset, cfg.task, cfg.promotion_metric
     model = train_model(rows.train, cfg.model, ds)
@@ -437,8 +438,8 @@ def _against_champion(
     against it (:func:`pipeline.models.promotion.decide_promotion`, logged); both None without a
     usable champion."""
     from pipeline.models.evaluate import holdout_metrics
+    from pipeline.models.predict import predict
     from pipeline.models.promotion import decide_promotion
-    from pipeline.models.train import predict
 
     if incumbent.model is None:
         return None, None

@@ -60,8 +60,9 @@ import pandas as pd
 from pipeline.errors import PermanentError
 
 if TYPE_CHECKING:
-    from pipeline.config import CutoffRule, DatasetConfig
+    from pipeline.config import DatasetConfig
     from pipeline.data.warehouse import Warehouse
+    from pipeline.schedule import CutoffRule
 
 log = logging.getLogger(__name__)
 
