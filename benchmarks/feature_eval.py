@@ -63,7 +63,7 @@ log = logging.getLogger("feature_eval")
 NY = ZoneInfo("America/New_York")
 WORK_DIR = ROOT / ".local" / "feature_eval"
 YEAR = (dt.datetime(2013, 1, 1, tzinfo=NY), dt.datetime(2014, 1, 1, tzinfo=NY))
-# The demo's cutoff rule (issue 10): hourly predict runs in New York time, flights 1 to 2 hours ahead.
+# The demo's cutoff rule: hourly predict runs in New York time, flights 1 to 2 hours ahead.
 DEMO_SCHEDULE = {"predict": "@hourly", "timezone": "America/New_York"}
 DEMO_LEAD = dt.timedelta(hours=1)
 FIRST_CUTOFF = dt.datetime(2013, 3, 1, tzinfo=NY)

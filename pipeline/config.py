@@ -521,7 +521,7 @@ class ScheduleConfig(_Section):
 class TriggerConfig(_Section):
     """When the monitor asks for a retrain (:func:`pipeline.monitoring.trigger.decide_retrain`).
 
-    Default rule (issue 10's replay of 2013: as good as weekly retraining with about a third of its
+    Default rule (the replay of 2013, ``make study``: as good as weekly retraining with about a third of its
     retrains): the champion's realized promotion metric over the last ``performance_window_days``
     (at least ``min_labelled_rows`` labelled predictions) is worse than its own holdout value by more
     than ``margin``, or the champion's data is older than ``max_age_days``. Drift is always measured

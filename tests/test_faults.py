@@ -1,6 +1,6 @@
-"""Regression tests of the fault findings of issue 11 fixed here: null features passing validation (3),
-misspelt environment overrides ignored (4), permanent errors retried as transient (7). Finding 9 (a
-retry overwriting the validation record) is covered in tests/test_stages.py."""
+"""Faults that must stay fixed: null features passing validation, misspelt environment overrides
+ignored, permanent errors retried as transient. A retry overwriting the validation record is
+covered in tests/test_stages.py."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fixed cost of a run (issue 11, item 5): the per-process model cache, and the pandas pre-check
+"""The fixed cost of a run: the per-process model cache, and the pandas pre-check
 that confirms a passing batch without importing Great Expectations. Behaviour only: the CPU figures
 are ``make bench``'s (``predict_small_cpu_s``, ``mapped_task_cpu_s``)."""
 

@@ -20,7 +20,7 @@ from pipeline.features.build import extract_feature_table
 from pipeline.schedule import CutoffRule
 
 NY = ZoneInfo("America/New_York")
-# The demo's rule (issue 10): hourly runs in New York time, flights one to two hours after the cutoff.
+# The demo's rule: hourly runs in New York time, flights one to two hours after the cutoff.
 RULE = CutoffRule(lead=dt.timedelta(hours=1), horizon=dt.timedelta(hours=1), origin=dt.datetime(2013, 1, 1, tzinfo=NY))
 # An afternoon with thunderstorms and long delays, so delays, overdue flights and cancellations all occur.
 START = dt.datetime(2013, 7, 1, 12, tzinfo=NY)

@@ -1,4 +1,4 @@
-"""The promotion gate that knows noise (issue 10, item 5): a paired bootstrap interval of each metric's
+"""The promotion gate that knows noise: a paired bootstrap interval of each metric's
 difference decides; a clearly worse challenger is refused, one equal within noise or better is promoted,
 a guardrail degradation refuses; the old improvement rule is kept for comparison; the decision and its
 intervals land in ``ml.model_versions.decision_evidence``."""
@@ -160,8 +160,8 @@ def test_regression_mae_guardrail_refuses_a_model_that_wins_rmse_on_skewed_error
 # --- the old rule, for comparison --------------------------------------------------------------------
 
 
-def test_the_improvement_rule_promotes_the_issues_noisy_gain_that_noninferiority_refuses():
-    """Issue 10: a challenger that gains ROC AUC on the holdout but is worse on log loss and Brier was
+def test_the_improvement_rule_promotes_a_noisy_gain_that_noninferiority_refuses():
+    """A challenger that gains ROC AUC on the holdout but is worse on log loss and Brier was
     promoted by "beat the champion". Here: a sharper ranking, overconfident probabilities."""
     y, model, champion = classification()
     challenger = expit(2.5 * logit(model(0.4)) + 2)

@@ -1,8 +1,7 @@
-"""Regression tests for issue 11's publish faults: the warehouse a run reaches is the local cluster
-started (1); overlapping or misaligned intervals never duplicate predictions (2); two simultaneous
-CLI predicts of one interval both finish, one after the other (5); a rerun with another partitioning
-is not blocked by a killed attempt's staging (6); empty hash partitions are skipped and row-count
-bounds apply to the interval (10)."""
+"""Publish faults that must stay fixed: the warehouse a run reaches is the local cluster started;
+overlapping or misaligned intervals never duplicate predictions; two simultaneous CLI predicts of one
+interval both finish, one after the other; a rerun with another partitioning is not blocked by a killed
+attempt's staging; empty hash partitions are skipped and row-count bounds apply to the interval."""
 
 from __future__ import annotations
 
@@ -69,7 +68,7 @@ def entities(cfg, start: dt.datetime, end: dt.datetime) -> int:
     return count_entities(open_warehouse(cfg), cfg.dataset, cfg.cutoff_rule, start, end)
 
 
-# --- fault 2 ------------------------------------------------------------------------------------
+# --- overlapping intervals ------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("daily_utc")
@@ -101,7 +100,7 @@ def test_overlapping_and_misaligned_intervals_leave_one_row_per_entity_and_versi
     assert duplicates(cfg) == 0 and query(cfg, f"SELECT count(*) FROM {PREDICTIONS}")[0][0] == total
 
 
-# --- fault 5 ------------------------------------------------------------------------------------
+# --- simultaneous runs ----------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("daily_utc")
@@ -138,7 +137,7 @@ def test_two_simultaneous_cli_predicts_of_one_interval_both_publish_in_turn(cham
     assert duplicates(cfg) == 0 and staged(cfg) == 0
 
 
-# --- fault 6 ------------------------------------------------------------------------------------
+# --- a killed attempt -----------------------------------------------------------------------------
 
 
 @pytest.mark.usefixtures("daily_utc")
@@ -165,7 +164,7 @@ def test_a_rerun_with_another_partitioning_ignores_a_killed_attempts_staging(cha
     assert duplicates(cfg) == 0 and staged(cfg) == 0
 
 
-# --- fault 10 -----------------------------------------------------------------------------------
+# --- partitions and row counts --------------------------------------------------------------------
 
 
 def test_empty_hash_partitions_are_skipped_and_row_counts_bound_the_interval(champion, make_config, tmp_path, caplog):
@@ -213,7 +212,7 @@ def test_empty_hash_partitions_are_skipped_and_row_counts_bound_the_interval(cha
         predict.score_partition(rt, models, first)
 
 
-# --- fault 1 ------------------------------------------------------------------------------------
+# --- the local cluster ----------------------------------------------------------------------------
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""Registry faults survived (issue 11, findings 8, 11, 12, 13): a failing artifact store burns no
+"""Registry faults survived: a failing artifact store burns no
 version and is reported in one line; a tampered or missing champion artifact is found before training
 and does not block a retrain; a first champion must beat the baseline; a snapshot retrain refuses a
 version that never registered whole, and a bad override exits 2 naming its key."""
@@ -45,7 +45,7 @@ def use_env(monkeypatch, cfg) -> None:
     monkeypatch.setenv("PIPELINE_ARTIFACTS__ROOT", cfg.artifacts.root)
 
 
-# --- fault 8: a failed artifact write ---------------------------------------------------------------
+# --- a failed artifact write ----------------------------------------------------------------------
 
 
 def test_local_store_errors_are_its_own(tmp_path: Path, monkeypatch):
@@ -127,7 +127,7 @@ def test_an_unwritable_store_fails_a_retrain_before_training_and_burns_no_versio
     assert len(err.strip().splitlines()) == 1
 
 
-# --- fault 11: a tampered or missing champion artifact ----------------------------------------------
+# --- a tampered or missing champion artifact ------------------------------------------------------
 
 
 @pytest.mark.parametrize("damage", ["tampered", "missing"])
@@ -162,7 +162,7 @@ def test_a_broken_champion_is_found_before_training_and_a_challenger_still_regis
     assert versions(rt) == {1: "archived", 2: "champion"}
 
 
-# --- fault 12: a first champion must beat the baseline ----------------------------------------------
+# --- a first champion must beat the baseline ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,7 @@ def test_a_first_model_no_better_than_the_baseline_is_not_promoted(empty_url, tm
     assert retrain.promote(rt, trained(2, 0.60))["status"] == "champion"
 
 
-# --- fault 13: snapshot of an unregistered version, a bad override ----------------------------------
+# --- snapshot of an unregistered version, a bad override ------------------------------------------
 
 
 @pytest.mark.parametrize("status", ["failed", "pending"])

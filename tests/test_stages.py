@@ -46,7 +46,7 @@ def test_a_batch_failing_validation_stops_predict_before_anything_is_written(fre
     rows = warehouse.fetch("ml/validation_results_for_run", {"run_id": "manual__bad"})
     assert [r["success"] for r in rows] == [False, True]
     assert rows[0]["artifact_uri"] != rows[1]["artifact_uri"]
-    # Both attempts' full results stay in the store, each as it was (issue 11, fault 9)...
+    # Both attempts' full results stay in the store, each as it was...
     store = open_store(cfg.artifacts)
     stored = [json.loads(store.get(r["artifact_uri"].removeprefix(str(tmp_path) + "/"))) for r in rows]
     assert [doc["success"] for doc in stored] == [False, True]

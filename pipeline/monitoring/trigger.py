@@ -2,7 +2,7 @@
 age, optionally drift, and a cooldown. Pure: no I/O; the ``monitor`` stage and the retraining study
 call :func:`decide_retrain` with the same evidence.
 
-The default rule (``monitoring.trigger``) is issue 10's: in a replay of March to December 2013, the old
+The default rule (``monitoring.trigger``) comes from the replay of March to December 2013 (``make study``): the
 absolute rule (realized ROC AUC under 0.65, feature-PSI votes) retrained 11 times and did worse than
 plain monthly retraining; a rule relative to the champion's own holdout value matched weekly
 retraining's ROC AUC with about a third of its retrains:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Iterator
 from typing import TypedDict
 
 from pipeline.stages.runtime import Runtime
@@ -126,8 +127,6 @@ def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> 
     """
     from pipeline.data.predictions import stage_partition
     from pipeline.features.build import check_cutoff, extract_feature_table
-    from pipeline.models import registry
-    from pipeline.models.predict import score
 
     cfg, ctx, ds = rt.cfg, rt.ctx, rt.cfg.dataset
     partition, partitions = spec["partition"], spec["partitions"]
@@ -149,6 +148,24 @@ def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> 
         return Scored(partition=partition, rows=0, staged=0)
     name = "scoring" if partitions == 1 else f"scoring-{partition + 1}-of-{partitions}"
     rt.validate(frame, "scoring", name, ctx.start, ctx.end, interval_rows=spec["rows"] if partitions > 1 else None)
+    staged = stage_partition(rt.warehouse, cfg.predictions, ds.key, _scored_chunks(rt, models, frame), **ids)
+    log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
+    return Scored(partition=partition, rows=len(frame), staged=staged)
+
+
+def _scored_chunks(rt: Runtime, models: ServingModels, frame) -> Iterator:
+    """The predictions of ``frame`` by every pinned version (champion, then shadow challengers), in
+    chunks of ``predictions.chunk_rows`` entities: DataFrames of ``score``'s columns plus
+    ``model_version`` (int) and ``is_champion`` (bool). Every version's model is loaded here, before
+    the first chunk is asked for.
+
+    Raises:
+        ArtifactIntegrityError, ArtifactError: a pinned version's model cannot be loaded.
+    """
+    from pipeline.models import registry
+    from pipeline.models.predict import score
+
+    cfg = rt.cfg
     versions = [(models["champion"], True)] + [(v, False) for v in models["shadows"]]
     loaded = [
         (registry.load_model(rt.store, registry.get_version(rt.warehouse, models["model_name"], v)), v, live)
@@ -156,16 +173,14 @@ def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> 
     ]
     step = cfg.predictions.chunk_rows
 
-    def chunks():
+    def chunks() -> Iterator:
         for first in range(0, len(frame), step):
             part = frame.iloc[first : first + step]
             for model, version, live in loaded:
-                scored = score(model, part, ds, cfg.model.decision_threshold, cfg.task)
+                scored = score(model, part, cfg.dataset, cfg.model.decision_threshold, cfg.task)
                 yield scored.assign(model_version=version, is_champion=live)
 
-    staged = stage_partition(rt.warehouse, cfg.predictions, ds.key, chunks(), **ids)
-    log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
-    return Scored(partition=partition, rows=len(frame), staged=staged)
+    return chunks()
 
 
 def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], scored: list[Scored]) -> Published:
