@@ -147,14 +147,15 @@ stop: ## Stop the local PostgreSQL cluster
 	$(PY) -m pipeline.cli warehouse stop
 
 # Two pytest workers (xdist), each with its own PostgreSQL cluster and Airflow database; a test file
-# runs on one worker, whose session fixtures it shares.
+# runs on one worker, whose session fixtures it shares. Files are handed out in collection order, where
+# tests/conftest.py puts the longest first (xdist's default puts the files with most tests first).
 TEST_WORKERS ?= 2
 
 .PHONY: test
 test: install ## Set everything up, lint, build the docs, and run the whole test suite
 	$(VENV)/bin/ruff check .
 	$(MAKE) --no-print-directory docs
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 .PHONY: test-fast
 test-fast: $(STAMP) ## Run the unit layer only (no PostgreSQL, S3 server or Airflow runs; under a minute)
