@@ -159,7 +159,7 @@ test: install ## Set everything up, lint, build the docs, and run the whole test
 
 .PHONY: test-fast
 test-fast: $(STAMP) ## Run the unit layer only (no PostgreSQL, S3 server or Airflow runs; under a minute)
-	$(PY) -m pytest -m "not integration"
+	$(PY) -m pytest -n $(TEST_WORKERS) -m "not integration"
 
 # The hook docs/hooks/config_reference.py (mkdocs.yml) generates the configuration reference page from
 # pipeline/config.py's field descriptions during the build; strict mode turns every warning into a failure
