@@ -296,6 +296,37 @@ def champion_at(ctx: typer.Context, model: ModelName, at: Timestamp) -> None:
     print(json.dumps(row, indent=2, default=str) if row else f"no champion at {at.isoformat()}")
 
 
+@app.command("served-features")
+def served_features(
+    ctx: typer.Context,
+    model: ModelName,
+    key: Annotated[
+        list[str],
+        typer.Option(help="an entity's key: its columns' values in dataset.key order, comma-separated; repeatable"),
+    ],
+    run_id: Annotated[str | None, typer.Option(help="the predict run")] = None,
+    as_of: Annotated[
+        dt.datetime | None,
+        typer.Option(parser=_timestamp, metavar="TIME", help="the run's cutoff (the run published last for it)"),
+    ] = None,
+) -> None:
+    """The features a published predict run scored the given entities with, read back from the feature
+    batch it kept (not recomputed from the sources), one JSON object per entity."""
+    from pipeline.data.artifacts import open_store
+    from pipeline.features.batch import served_features as read_served
+    from pipeline.stages.runtime import open_warehouse
+
+    if (run_id is None) == (as_of is None):
+        raise typer.BadParameter("give --run-id or --as-of")
+    cfg = _config(ctx, model)
+    served, frame = read_served(
+        open_warehouse(cfg), open_store(cfg.artifacts), model, cfg.dataset.key, key, run_id=run_id, as_of=as_of
+    )
+    print(f"run {served['run_id']}, cutoff {served['as_of'].isoformat()}, batch {served['manifest']}", file=sys.stderr)
+    for record in json.loads(frame.to_json(orient="records", date_format="iso")):
+        print(json.dumps(record))
+
+
 @app.command()
 def study(
     ctx: typer.Context,

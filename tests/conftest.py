@@ -342,6 +342,23 @@ def monitored(snapshot, make_config):
 
 
 @pytest.fixture
+def april_champion(snapshot, make_config):
+    """flight_delay's config (10 boosting iterations) on a database and artifact folder of the test's
+    own, with a champion v1 trained as of 2013-04-01 by the retrain stage."""
+    import datetime as dt
+
+    from pipeline.stages import RunContext, Runtime, retrain
+
+    april_1 = dt.datetime(2013, 4, 1, tzinfo=dt.UTC)
+
+    def prepare(url: str, root: str) -> None:
+        cfg = make_config(url, root, model={"params": {"max_iter": 10}})
+        retrain.run(Runtime(cfg, RunContext("retrain__flight_delay", "r1", april_1 - dt.timedelta(days=1), april_1)))
+
+    return make_config(*snapshot("april_champion", prepare), model={"params": {"max_iter": 10}})
+
+
+@pytest.fixture
 def daily_utc(monkeypatch):
     """For tests whose subject is not forecasting (intervals, faults, executors...): the flight model
     predicts ``@daily`` in UTC with lead 0, so the predict run whose data interval is the day

@@ -215,6 +215,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         ignore_index=True,
     )
     interval = {"model_name": "flight_delay", "start": start, "end": end}
+    served = {"batch": "runs/predict__flight_delay/test/features/0/manifest.json", "batch_rows": 100}
     window = (end, end + dt.timedelta(days=1))  # the entities a run cut off at `end` scores (lead 0, daily)
 
     def write(frame: pd.DataFrame, run_id: str, partitions: int = 2) -> int:
@@ -233,7 +234,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
                 window=window,
                 **interval,
             )
-        ids = {"run_id": run_id, "partitions": partitions, "rows": len(frame), **interval}
+        ids = {"run_id": run_id, "partitions": partitions, "rows": len(frame), **served, **interval}
         return predictions.publish(wh, cfg, ["flight_id"], TASK, **ids)
 
     assert write(both, "a") == 200
@@ -241,7 +242,10 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
     stage = {"run_id": "b", "partition": 0, "partitions": 1, "window": window, **interval}
     predictions.stage_partition(wh, cfg, ["flight_id"], [both.iloc[:10]], **stage)
     predictions.stage_partition(wh, cfg, ["flight_id"], [both], **stage)  # a retried partition
-    assert predictions.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, rows=200, **interval) == 200
+    assert (
+        predictions.publish(wh, cfg, ["flight_id"], TASK, run_id="b", partitions=1, rows=200, **served, **interval)
+        == 200
+    )
     assert write(one.iloc[:60], "c") == 60
     rows = wh.fetch("ml/predictions_summary", {"model_name": "flight_delay"}, table=cfg.table)[0]
     assert rows["row_count"] == 60 and rows["intervals"] == 1
@@ -250,7 +254,7 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         wh, cfg, ["flight_id"], [one], run_id="d", partition=0, partitions=2, window=window, **interval
     )
     with pytest.raises(predictions.IncompleteRunError, match="1 of 2 partitions"):
-        predictions.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, rows=100, **interval)
+        predictions.publish(wh, cfg, ["flight_id"], TASK, run_id="d", partitions=2, rows=100, **served, **interval)
     broken = one.assign(
         score=one["score"] * 2, prediction=one["score"] * 2
     )  # violates the score CHECK halfway through the batch

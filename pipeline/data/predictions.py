@@ -148,9 +148,11 @@ def publish(
     run_id: str,
     partitions: int,
     rows: int,
+    batch: str,
+    batch_rows: int,
 ) -> int:
     """Replace the predictions of ``model_name`` for the entities of ``[start, end)`` with what run
-    ``run_id`` staged.
+    ``run_id`` staged, and record the feature batch they were scored from in ``ml.served_batches``.
 
     Removed are every row of the model for an entity staged now, whichever interval wrote it (a
     2-day run over daily ones, an hour inside a published day), and every row published before for
@@ -158,13 +160,15 @@ def publish(
     model version however intervals are cut, and a rerun, retry or backfill never duplicates rows.
 
     One transaction under the model's advisory lock (:func:`publish_lock_key`): check the staged
-    rows against what scoring reported, delete, insert the staged rows, clear them from staging.
+    rows against what scoring reported, delete, insert the staged rows, clear them from staging,
+    record the batch.
     Publishes of one model wait for each other (logged): two runs of one interval both succeed, the
     later one's rows replace the earlier's. Readers never see half a batch.
 
     Args:
         partitions: partitions that staged rows (the plan's, minus empty ones).
         rows: predictions the run's partitions staged, all versions (sum of their counts).
+        batch, batch_rows: the run's feature batch (its manifest's artifact key) and its entities.
 
     Returns:
         Rows published.
@@ -199,6 +203,7 @@ def publish(
             entity_join=entity_join,
         )
         cur.execute(publish_sql, ids)
+        cur.execute(statement("ml/served_batch_upsert"), ids | {"manifest": batch, "batch_rows": batch_rows})
     log.info(
         "published %d predictions of %s for [%s, %s) to %s",
         staged["row_count"],

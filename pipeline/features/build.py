@@ -29,7 +29,6 @@ def extract_feature_table(
     start: dt.datetime,
     end: dt.datetime,
     require_label: bool,
-    partition: tuple[int, int] | None = None,
 ) -> pd.DataFrame:
     """Run the dataset's feature query for entities whose timestamp lies in ``[start, end)``, each
     row's features as of its own cutoff (``rule``; returned as column ``as_of``).
@@ -42,8 +41,6 @@ def extract_feature_table(
         start, end: bounds of the entities' timestamps, timezone-aware; bound as ``%(start)s`` and
             ``%(end)s``.
         require_label: training batches need the label column; scoring batches do not.
-        partition: ``(i, n)``: only the entities in hash partition ``i`` of ``n`` by key (disjoint
-            partitions that together hold every entity); None for all.
 
     Returns:
         One row per entity: the key, timestamp, ``as_of``, features and (if present) label and
@@ -56,9 +53,7 @@ def extract_feature_table(
     """
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
-    frame = warehouse.read_frame(
-        feature_query(dataset, partition), window_params(rule, start, end, partition), dataset.categorical_features
-    )
+    frame = warehouse.read_frame(feature_query(dataset), window_params(rule, start, end), dataset.categorical_features)
     expected = [*dataset.key, dataset.timestamp, CUTOFF_COLUMN, *dataset.features]
     expected += [dataset.label, dataset.label_known_at] if require_label else []
     missing = [c for c in expected if c not in frame.columns]
@@ -99,15 +94,10 @@ def check_cutoff(frame: pd.DataFrame, cutoff: dt.datetime, window: tuple[dt.date
         )
 
 
-def feature_query(dataset: DatasetConfig, partition: tuple[int, int] | None = None) -> sql.Composable:
+def feature_query(dataset: DatasetConfig) -> sql.Composable:
     """The dataset's feature query (bind parameters ``start``, ``end``, ``lead``, ``horizon``,
-    ``origin``), restricted to one hash
-    partition by key when ``partition`` is given (then also ``partition``, ``partitions``)."""
-    query = sql.SQL(feature_sql(dataset))
-    if partition is None:
-        return query
-    key = sql.SQL(", ").join(sql.Identifier("q", column) for column in dataset.key)
-    return statement("io/partition_query", query=query, key=key)
+    ``origin``)."""
+    return sql.SQL(feature_sql(dataset))
 
 
 def feature_sql(dataset: DatasetConfig) -> str:
@@ -115,20 +105,15 @@ def feature_sql(dataset: DatasetConfig) -> str:
     return dataset.sql_path.read_text().strip().rstrip(";")
 
 
-def window_params(
-    rule: CutoffRule, start: dt.datetime, end: dt.datetime, partition: tuple[int, int] | None = None
-) -> dict:
-    """Bind parameters of :func:`feature_query`: the entity window, the cutoff rule, the partition."""
-    params = {"start": start, "end": end, "lead": rule.lead, "horizon": rule.horizon, "origin": rule.origin}
-    if partition is not None:
-        params |= {"partition": partition[0], "partitions": partition[1]}
-    return params
+def window_params(rule: CutoffRule, start: dt.datetime, end: dt.datetime) -> dict:
+    """Bind parameters of :func:`feature_query`: the entity window and the cutoff rule."""
+    return {"start": start, "end": end, "lead": rule.lead, "horizon": rule.horizon, "origin": rule.origin}
 
 
 def count_entities(
     warehouse: Warehouse, dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime
 ) -> int:
-    """How many rows the feature query returns for ``[start, end)`` (planning scoring partitions)."""
+    """How many rows the feature query returns for ``[start, end)``, counted by the warehouse."""
     with warehouse.transaction() as cur:
         cur.execute(statement("io/count_query", query=feature_query(dataset)), window_params(rule, start, end))
         return cur.fetchone()[0]

@@ -8,6 +8,7 @@ import math
 from collections.abc import Iterator
 from typing import TypedDict
 
+from pipeline.features.batch import BatchFile
 from pipeline.stages.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -22,19 +23,24 @@ class ServingModels(TypedDict):
 
 
 class PartitionSpec(TypedDict):
-    """One hash partition of the interval's entities: ``partition`` in ``0..partitions-1``."""
+    """One hash partition of the interval's entities: ``partition`` in ``0..partitions-1``, its file
+    of the run's feature batch (``batch``: the manifest's key), and ``rows``, the whole interval's."""
 
     partition: int
     partitions: int
     rows: int
+    batch: str
+    file: BatchFile
 
 
 class Scored(TypedDict):
-    """A scored partition: its entities, and the predictions staged for it (every version's)."""
+    """A scored partition: its entities, the predictions staged for it (every version's), and the
+    feature batch it was read from."""
 
     partition: int
     rows: int
     staged: int
+    batch: str
 
 
 class Published(TypedDict):
@@ -80,34 +86,59 @@ def scored_window(rt: Runtime) -> tuple[dt.datetime, dt.datetime]:
 
 def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     """Create the predictions table on the model's first run
-    (:func:`pipeline.data.schema.provision_predictions`), count the entities of the scored window
-    (:func:`scored_window`) and split them into hash partitions of about
-    ``predictions.rows_per_partition`` rows (at most ``predictions.max_partitions``); Airflow maps
-    :func:`score_partition` over the list.
+    (:func:`pipeline.data.schema.provision_predictions`), run the feature query once for the scored
+    window (:func:`scored_window`), and keep the result as the run's feature batch: one Parquet file per
+    hash partition of about ``predictions.rows_per_partition`` rows (at most
+    ``predictions.max_partitions``) and a manifest (:func:`pipeline.features.batch.write_batch`), in a
+    folder new to this attempt. Airflow maps :func:`score_partition` over the list; each spec carries
+    only its file's key, rows and SHA-256.
 
     Raises:
         EmptyIntervalError: no entities in the scored window: "nothing to score" (skipped or failed as
-            ``schedule.on_empty`` says); nothing is scored or published.
+            ``schedule.on_empty`` says); nothing is written.
+        CutoffMismatchError: a row's ``as_of`` is not the run's cutoff (the schedule and the cutoff
+            rule disagree); nothing is written.
     """
-    from pipeline.data.schema import provision_predictions
-    from pipeline.features.build import count_entities
+    import uuid
 
-    provision_predictions(rt.warehouse, rt.cfg)
+    from pipeline.data.schema import provision_predictions
+    from pipeline.features.batch import write_batch
+    from pipeline.features.build import check_cutoff, extract_feature_table, feature_sql
+
+    cfg, ds = rt.cfg, rt.cfg.dataset
+    provision_predictions(rt.warehouse, cfg)
     lo, hi = scored_window(rt)
-    rows = count_entities(rt.warehouse, rt.cfg.dataset, rt.cfg.cutoff_rule, lo, hi)
-    if rows == 0:
+    frame = extract_feature_table(rt.warehouse, ds, cfg.cutoff_rule, lo, hi, False)
+    if frame.empty:
         rt.nothing_to_do(
-            f"no {rt.cfg.dataset.name} entities in [{lo}, {hi}), the window a run cut off at {rt.ctx.end} "
-            "scores: nothing to score"
+            f"no {ds.name} entities in [{lo}, {hi}), the window a run cut off at {rt.ctx.end} scores: nothing to score"
         )
-    pc = rt.cfg.predictions
-    partitions = max(1, min(pc.max_partitions, math.ceil(rows / pc.rows_per_partition)))
-    log.info("cutoff %s: %d entities in [%s, %s): %d scoring partition(s)", rt.ctx.end, rows, lo, hi, partitions)
-    return [PartitionSpec(partition=i, partitions=partitions, rows=rows) for i in range(partitions)]
+    check_cutoff(frame, rt.ctx.end, (lo, hi))
+    pc = cfg.predictions
+    partitions = max(1, min(pc.max_partitions, math.ceil(len(frame) / pc.rows_per_partition)))
+    log.info("cutoff %s: %d entities in [%s, %s): %d scoring partition(s)", rt.ctx.end, len(frame), lo, hi, partitions)
+    batch = write_batch(
+        rt.store,
+        rt.ctx.key(f"features/{uuid.uuid4().hex}"),
+        frame,
+        ds.key,
+        partitions,
+        model_name=cfg.model.name,
+        run_id=rt.ctx.run_id,
+        cutoff=rt.ctx.end,
+        window=(lo, hi),
+        feature_sql=feature_sql(ds),
+    )
+    return [
+        PartitionSpec(partition=f["partition"], partitions=partitions, rows=len(frame), batch=batch["manifest"], file=f)
+        for f in batch["files"]
+    ]
 
 
 def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> Scored:
-    """Extract, validate and score one hash partition of the interval, and stage its predictions.
+    """Read one hash partition's file of the run's feature batch, validate it, score it, and stage its
+    predictions. The feature query is not run: the file holds the entities of the scored window, each
+    as of the run's cutoff, as planning computed them.
 
     Memory is bounded by the partition (``predictions.rows_per_partition``), not the interval: the
     partition is validated whole, then scored and written in chunks of ``predictions.chunk_rows``
@@ -117,22 +148,16 @@ def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> 
     partition; an empty partition (hash partitions of a small interval can be) is skipped, logged,
     and stages nothing.
 
-    The partition holds the entities of the scored window (:func:`scored_window`), each with its
-    features as of the run's cutoff T (the data interval's end): every row's ``as_of`` must be T.
-
     Raises:
-        CutoffMismatchError: a row's ``as_of`` is not the run's cutoff (the schedule and the cutoff
-            rule disagree); nothing is staged.
+        FeatureBatchError: the file's bytes differ from those planning registered; nothing is staged.
         ValidationFailedError: the partition's batch fails the scoring suite; nothing is staged.
     """
     from pipeline.data.predictions import stage_partition
-    from pipeline.features.build import check_cutoff, extract_feature_table
+    from pipeline.features.batch import read_partition
 
     cfg, ctx, ds = rt.cfg, rt.ctx, rt.cfg.dataset
     partition, partitions = spec["partition"], spec["partitions"]
-    lo, hi = scored_window(rt)
-    frame = extract_feature_table(rt.warehouse, ds, cfg.cutoff_rule, lo, hi, False, (partition, partitions))
-    check_cutoff(frame, ctx.end, (lo, hi))
+    frame = read_partition(rt.store, spec["file"])
     ids = {
         "model_name": models["model_name"],
         "start": ctx.start,
@@ -140,17 +165,17 @@ def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> 
         "run_id": ctx.run_id,
         "partition": partition,
         "partitions": partitions,
-        "window": (lo, hi),
+        "window": scored_window(rt),
     }
-    if frame.empty and partitions > 1:
+    if frame.empty:
         log.info("partition %d/%d: no entities in this hash partition, nothing to score", partition + 1, partitions)
         stage_partition(rt.warehouse, cfg.predictions, ds.key, [], **ids)  # clears an earlier attempt's rows
-        return Scored(partition=partition, rows=0, staged=0)
+        return Scored(partition=partition, rows=0, staged=0, batch=spec["batch"])
     name = "scoring" if partitions == 1 else f"scoring-{partition + 1}-of-{partitions}"
     rt.validate(frame, "scoring", name, ctx.start, ctx.end, interval_rows=spec["rows"] if partitions > 1 else None)
     staged = stage_partition(rt.warehouse, cfg.predictions, ds.key, _scored_chunks(rt, models, frame), **ids)
     log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
-    return Scored(partition=partition, rows=len(frame), staged=staged)
+    return Scored(partition=partition, rows=len(frame), staged=staged, batch=spec["batch"])
 
 
 def _scored_chunks(rt: Runtime, models: ServingModels, frame) -> Iterator:
@@ -196,6 +221,9 @@ def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], score
 
     if len(scored) != len(plan):
         raise IncompleteRunError(f"{len(scored)} of {len(plan)} planned partitions were scored")
+    batches = {spec["batch"] for spec in plan} | {s["batch"] for s in scored}
+    if len(batches) != 1:
+        raise IncompleteRunError(f"the scored partitions come from {len(batches)} feature batches: {sorted(batches)}")
 
     rows = publish_staged(
         rt.warehouse,
@@ -208,6 +236,8 @@ def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], score
         run_id=rt.ctx.run_id,
         partitions=sum(1 for s in scored if s["staged"]),
         rows=sum(s["staged"] for s in scored),
+        batch=plan[0]["batch"],
+        batch_rows=plan[0]["rows"],
     )
     return Published(
         table=rt.cfg.predictions.table,
