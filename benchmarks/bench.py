@@ -13,16 +13,15 @@ Measured:
   of the server's own CSV of the same rows, and ``DataFrame.to_sql`` (on the real table's row count;
   its time for the larger write is extrapolated at its measured rate, as it is linear and takes minutes);
 - scoring through the production path, as a predict run does it: :mod:`pipeline.stages.predict`'s
-  ``plan_scoring`` -> ``score_partition`` (extract, validate with the scoring suite, score with the
-  champion in chunks, stage) for every partition -> ``publish``, on the real point-in-time feature
-  query reading the scaled table; beside it the bare scoring loop (extract and score the same
-  partitions, no validation, no writes), so validation's and staging's cost shows as a ratio. A run
+  ``plan_scoring`` (the real point-in-time feature query on the scaled table, once, kept as the run's
+  feature batch) -> ``score_partition`` (read its file, validate with the scoring suite, score with the
+  champion in chunks, stage) for every partition -> ``publish``; beside it the bare scoring loop (plan,
+  then read and score the same partitions, no validation, no writes), so validation's and staging's
+  cost shows as a ratio. A run
   scores one horizon of the cutoff rule, so the benchmark's scoring config predicts ``@weekly`` in
   UTC with lead 0 (``SCORE_SCHEDULE``): the run cut off at Sunday ``SCORE_END`` scores that week's
-  flights, every copy (about 66,000 at 10x), in partitions of ``SCORE_ROWS_PER_PARTITION`` rows. Each
-  partition runs the whole feature query (window functions over the 29 days before the cutoff, all
-  copies) and keeps its hash share, and planning runs it once more to count: the query is most of the
-  time. At 10x and at half of it, to show that peak memory follows the partition, not the row count.
+  flights, every copy (about 66,000 at 10x), in partitions of ``SCORE_ROWS_PER_PARTITION`` rows. At
+  10x and at half of it, to show that peak memory follows the partition, not the row count.
   Run alone with ``--only scoring`` (about 8 minutes at 10x): the other figures are kept;
 - the fixed CPU cost of a small run (user + system time of the whole process, children included,
   from ``resource.getrusage(RUSAGE_CHILDREN)``): ``predict_small_cpu_s``, a one-day CLI predict of
@@ -82,8 +81,7 @@ SCORE_SCHEDULE = {"predict": "@weekly", "timezone": "UTC", "start_date": "2013-0
 SCORE_END = dt.datetime(2013, 3, 10, tzinfo=dt.UTC)
 SCORE_START = SCORE_END - dt.timedelta(days=7)
 # Scoring partitions of about 20,000 rows (production: 250,000), so that the week of the scaled table
-# (about 6,600 flights a copy) is split into several, as a large interval is: each partition runs the
-# whole point-in-time feature query, which costs seconds per 10,000 rows of the week.
+# (about 6,600 flights a copy) is split into several, as a large interval is.
 SCORE_ROWS_PER_PARTITION = 20_000
 TARGETS = {
     "extract_vs_read_sql": 5.0,  # ours at least 5x faster than pd.read_sql
@@ -259,7 +257,7 @@ def bench_config(url: str, feature_sql: str | None = None):
 def _score(job: dict) -> dict:
     """One weekly predict run on a scaled table (the flights of the week after ``SCORE_END``, every
     copy): the production path (plan_scoring -> score_partition for each partition -> publish), or
-    the bare loop over the same partitions (extract and score only). Each partition gets a Runtime of
+    the bare loop over the same partitions (read and score only). Each partition gets a Runtime of
     its own, as each mapped task does."""
     from pipeline.stages import RunContext, Runtime, predict
 
@@ -287,16 +285,14 @@ def _score(job: dict) -> dict:
 
 
 def _bare_partition(rt, models, spec) -> int:
-    """Extract one partition and score it with the champion in chunks; nothing validated or written."""
-    from pipeline.features.build import extract_feature_table
+    """Read one partition's file of the run's feature batch and score it with the champion in chunks;
+    nothing validated or written."""
+    from pipeline.features.batch import read_partition
     from pipeline.models import registry
     from pipeline.models.predict import score
 
     ds = rt.cfg.dataset
-    rule = rt.cfg.cutoff_rule
-    frame = extract_feature_table(
-        rt.warehouse, ds, rule, *rule.window(rt.ctx.end), False, (spec["partition"], spec["partitions"])
-    )
+    frame = read_partition(rt.store, spec["file"])
     model = registry.load_model(rt.store, registry.get_version(rt.warehouse, models["model_name"], models["champion"]))
     step = rt.cfg.predictions.chunk_rows
     for first in range(0, len(frame), step):

@@ -215,8 +215,8 @@ def test_prediction_writes_replace_the_interval_atomically(empty_url, tmp_path, 
         ignore_index=True,
     )
     interval = {"model_name": "flight_delay", "start": start, "end": end}
-    served = {"batch": "runs/predict__flight_delay/test/features/0/manifest.json", "batch_rows": 100}
     window = (end, end + dt.timedelta(days=1))  # the entities a run cut off at `end` scores (lead 0, daily)
+    served = {"batch": "runs/predict__flight_delay/test/features/0/manifest.json", "batch_rows": 100, "window": window}
 
     def write(frame: pd.DataFrame, run_id: str, partitions: int = 2) -> int:
         """Stage ``frame`` as ``partitions`` partitions of a run (in chunks of 30 rows), then publish."""

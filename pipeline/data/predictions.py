@@ -150,6 +150,7 @@ def publish(
     rows: int,
     batch: str,
     batch_rows: int,
+    window: tuple[dt.datetime, dt.datetime],
 ) -> int:
     """Replace the predictions of ``model_name`` for the entities of ``[start, end)`` with what run
     ``run_id`` staged, and record the feature batch they were scored from in ``ml.served_batches``.
@@ -168,7 +169,8 @@ def publish(
     Args:
         partitions: partitions that staged rows (the plan's, minus empty ones).
         rows: predictions the run's partitions staged, all versions (sum of their counts).
-        batch, batch_rows: the run's feature batch (its manifest's artifact key) and its entities.
+        batch, batch_rows, window: the run's feature batch (its manifest's artifact key), its entities,
+            and the scored window they lie in.
 
     Returns:
         Rows published.
@@ -203,7 +205,8 @@ def publish(
             entity_join=entity_join,
         )
         cur.execute(publish_sql, ids)
-        cur.execute(statement("ml/served_batch_upsert"), ids | {"manifest": batch, "batch_rows": batch_rows})
+        served = {"manifest": batch, "batch_rows": batch_rows, "window_start": window[0], "window_end": window[1]}
+        cur.execute(statement("ml/served_batch_upsert"), ids | served)
     log.info(
         "published %d predictions of %s for [%s, %s) to %s",
         staged["row_count"],

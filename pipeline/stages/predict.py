@@ -238,6 +238,7 @@ def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], score
         rows=sum(s["staged"] for s in scored),
         batch=plan[0]["batch"],
         batch_rows=plan[0]["rows"],
+        window=scored_window(rt),
     )
     return Published(
         table=rt.cfg.predictions.table,
