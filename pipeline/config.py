@@ -164,6 +164,13 @@ class RetentionConfig(_Section):
         description="Run-scoped files under runs/ (training batches) older than this are deleted, except those "
         "a registry or validation record points at.",
     )
+    served_features_days: float = Field(
+        30,
+        gt=0,
+        description="Predict runs' feature batches (runs/predict__<model>/<run>/features/) older than this are "
+        "deleted. Never less than a model's monitoring windows (monitoring.window_days and "
+        "monitoring.trigger.performance_window_days), which read them: a smaller value is raised to those.",
+    )
 
 
 class AirflowConfig(_Section):
@@ -713,6 +720,15 @@ class PipelineConfig(_ModelSections):
         sc = self.schedule
         origin, period = predict_grid(sc.predict, sc.start_date, sc.timezone)
         return CutoffRule(self.predictions.lead, period, origin)
+
+    @property
+    def served_features_days(self) -> float:
+        """Days a predict run's feature batch is kept (``retention.served_features_days``), raised to the
+        longest monitoring window that reads it (``monitoring.window_days``,
+        ``monitoring.trigger.performance_window_days``)."""
+        monitoring = self.monitoring
+        windows = (monitoring.window_days, monitoring.trigger.performance_window_days)
+        return max(self.retention.served_features_days, *windows)
 
     @property
     def promotion_metric(self) -> str:

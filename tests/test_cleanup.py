@@ -170,6 +170,29 @@ def test_cleanup_removes_only_old_leftovers_and_never_a_registered_version(lefto
         retrain.snapshot(rt, 2)
 
 
+def test_served_feature_batches_outlive_run_files_and_never_the_monitor_window(leftovers, make_config):
+    cfg, keys = leftovers
+    now = dt.datetime.now(UTC)
+    batch = f"runs/predict__{MODEL}/scheduled__1/features/abc/part-00001-of-00001.parquet"
+    rt = runtime(cfg, now)
+    rt.store.put(batch, b"rows", overwrite=True)
+
+    # Past the run files' 14 days, within the batches' 30: the batch stays, the orphan run file goes.
+    rt = runtime(cfg, now + dt.timedelta(days=20))
+    assert cleanup.run(rt)["run_files"] == 2
+    assert rt.store.exists(batch) and not rt.store.exists(keys["orphan"])
+    rt = runtime(cfg, now + dt.timedelta(days=31))
+    assert cleanup.run(rt)["run_files"] == 1 and not rt.store.exists(batch)
+
+    # A retention below the monitor's window is raised to it: a 7-day window keeps a 5-day-old batch.
+    short = make_config(cfg.warehouse.url, cfg.artifacts.root, retention={"served_features_days": 1})
+    assert short.served_features_days == short.monitoring.window_days == 7
+    rt = runtime(short, now)
+    rt.store.put(batch, b"rows", overwrite=True)
+    assert cleanup.run(runtime(short, now + dt.timedelta(days=5)))["run_files"] == 0 and rt.store.exists(batch)
+    assert cleanup.run(runtime(short, now + dt.timedelta(days=8)))["run_files"] == 1 and not rt.store.exists(batch)
+
+
 def test_cli_cleanup_cleans_every_model(leftovers, monkeypatch, capsys):
     cfg, keys = leftovers
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", cfg.warehouse.url)

@@ -31,6 +31,8 @@ from pipeline.features.build import from_parquet, to_parquet
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
+# The folder of a run's feature batches, below the run's folder (``runs/<dag id>/<run id>/``).
+BATCH_FOLDER = "features"
 
 
 class FeatureBatchError(PermanentError, ValueError):

@@ -4,7 +4,9 @@
   table staged more than ``retention.staging_hours`` ago (a publish clears its own rows at once).
 - **Run-scoped files** under ``runs/<dag id>/<run id>/`` of the model's DAGs (training batches, results
   of runs killed before they were recorded) written more than ``retention.run_artifacts_days`` ago,
-  except any file a registry or validation record points at.
+  except any file a registry or validation record points at. A predict run's feature batches (its
+  ``features/`` folder, which the monitor reads) go after ``retention.served_features_days`` instead,
+  never less than the model's monitoring windows (:attr:`PipelineConfig.served_features_days`).
 - **Versions left pending** by a killed retrain: ``pending`` more than ``training.pending_timeout_hours``
   after they were reserved. They are marked ``failed`` with the reason, so they are never served.
 
@@ -59,7 +61,11 @@ def run(rt: Runtime) -> Cleaned:
         for row in _fail_stale_pending(rt, as_of - dt.timedelta(hours=cfg.training.pending_timeout_hours))
     ]
     staging_rows = clean_staging(rt, as_of - dt.timedelta(hours=cfg.retention.staging_hours))
-    removed, kept = clean_run_files(rt, as_of - dt.timedelta(days=cfg.retention.run_artifacts_days))
+    removed, kept = clean_run_files(
+        rt,
+        as_of - dt.timedelta(days=cfg.retention.run_artifacts_days),
+        as_of - dt.timedelta(days=cfg.served_features_days),
+    )
     log.info(
         "cleanup of %s as of %s: %d staged prediction row(s) deleted, %d run file(s) removed (%d old ones kept: "
         "referenced), version(s) marked failed: %s",
@@ -102,9 +108,10 @@ def clean_staging(rt: Runtime, cutoff: dt.datetime) -> int:
     return rows
 
 
-def clean_run_files(rt: Runtime, cutoff: dt.datetime) -> tuple[int, int]:
-    """Remove the files under ``runs/<dag id>/`` of the model's DAGs last written before ``cutoff``,
-    except those a registry or validation record references (:func:`referenced`).
+def clean_run_files(rt: Runtime, cutoff: dt.datetime, served_cutoff: dt.datetime) -> tuple[int, int]:
+    """Remove the files under ``runs/<dag id>/`` of the model's DAGs last written before ``cutoff``
+    (files of predict runs' feature batches: before ``served_cutoff``), except those a registry or
+    validation record references (:func:`referenced`).
 
     Returns:
         ``(removed, kept)``: files removed, and files older than the cutoff kept because referenced.
@@ -113,13 +120,24 @@ def clean_run_files(rt: Runtime, cutoff: dt.datetime) -> tuple[int, int]:
     removed = kept = 0
     for kind in RUN_KINDS:
         prefix = f"runs/{rt.cfg.dag_id(kind)}/"
-        old = [obj.key for obj in rt.store.list_objects(prefix) if obj.modified < cutoff]
+        old = [
+            obj.key
+            for obj in rt.store.list_objects(prefix)
+            if obj.modified < (served_cutoff if kind == "predict" and _in_batch(obj.key) else cutoff)
+        ]
         doomed = [key for key in old if not _is_protected(rt, key, protected)]
         kept += len(old) - len(doomed)
         if doomed:
             removed += rt.store.delete(doomed)
             log.info("removed %d file(s) under %s written before %s", len(doomed), rt.store.uri(prefix), cutoff)
     return removed, kept
+
+
+def _in_batch(key: str) -> bool:
+    """Whether a run file belongs to a feature batch: ``runs/<dag id>/<run id>/features/...``."""
+    from pipeline.features.batch import BATCH_FOLDER
+
+    return key.split("/")[3:4] == [BATCH_FOLDER]
 
 
 def referenced(rt: Runtime) -> set[str]:

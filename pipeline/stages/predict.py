@@ -102,7 +102,7 @@ def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     import uuid
 
     from pipeline.data.schema import provision_predictions
-    from pipeline.features.batch import write_batch
+    from pipeline.features.batch import BATCH_FOLDER, write_batch
     from pipeline.features.build import check_cutoff, extract_feature_table, feature_sql
 
     cfg, ds = rt.cfg, rt.cfg.dataset
@@ -119,7 +119,7 @@ def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     log.info("cutoff %s: %d entities in [%s, %s): %d scoring partition(s)", rt.ctx.end, len(frame), lo, hi, partitions)
     batch = write_batch(
         rt.store,
-        rt.ctx.key(f"features/{uuid.uuid4().hex}"),
+        rt.ctx.key(f"{BATCH_FOLDER}/{uuid.uuid4().hex}"),
         frame,
         ds.key,
         partitions,
