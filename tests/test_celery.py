@@ -2,8 +2,9 @@
 a triggerer, the API server and two Celery workers on free ports with their own AIRFLOW_HOME; a
 predict run over a day of about 1,000 flights is triggered through the REST API; its mapped
 ``score_partition`` tasks must have run on both workers (Celery's own record of the worker that ran
-each task, ``celery_taskmeta.worker``, joined to the task instances), and ``publish`` must still have
-swapped the interval atomically.
+each task, ``celery_taskmeta.worker``, joined to the task instances), each reading only its own file of
+the run's feature batch, the server must have run the feature query once for the run
+(``pg_stat_statements``), and ``publish`` must still have swapped the interval atomically.
 
 Part of ``make test``: 68 s on the idle 2-core machine (setup with retrain and stack start, the
 predict run, stop); it took 5 to 8.5 min while several test suites shared those cores. Marked
@@ -156,6 +157,7 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
         "data_interval_start": START.isoformat(),
         "data_interval_end": END.isoformat(),
     }
+    warehouse.run("local/statements_reset")  # count the run's statements on the server (pg_stat_statements)
     triggered = api.post(f"/dags/{DAG_ID}/dagRuns", json=body)
     assert triggered.is_success, triggered.text
     run_id = triggered.json()["dag_run_id"]
@@ -165,6 +167,11 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
         return state if state in ("success", "failed") else None
 
     assert _wait("predict run", finished, RUN_TIMEOUT_S, logs) == "success", _log_tails(logs)
+    # The server ran the feature query once for the whole run, whatever the partitions and workers.
+    marker = cfg.dataset.sql_path.read_text().splitlines()[0]
+    executions = warehouse.fetch("local/feature_query_calls", {"marker": marker})[0]["calls"]
+    print(f"feature query executions on the server during the run: {executions}")
+    assert executions == 1
 
     # Which worker ran each mapped task: Celery's result record (result_extended) of the task id the
     # executor gave it, task_instance.external_executor_id.
@@ -198,7 +205,15 @@ def test_mapped_partitions_run_on_both_celery_workers_and_publish_swaps_the_inte
 
     staged = returned("score_partition")
     (published,) = returned("publish").values()
+    (plan,) = returned("plan_scoring").values()
     assert sorted(staged) == [map_index for map_index, *_ in tasks]
+    # Each mapped task read its own file of the run's one feature batch, and no other.
+    print("files read per partition:")
+    for (map_index, *_, worker), spec in zip(tasks, plan, strict=True):
+        print(f"   {map_index}: {worker.split('@')[0]} read {staged[map_index]['file']}")
+        assert staged[map_index]["file"] == spec["file"]["key"] and staged[map_index]["batch"] == spec["batch"]
+    assert len({value["file"] for value in staged.values()}) == len(tasks)
+    assert len({spec["batch"] for spec in plan}) == 1
     total_staged = sum(value["staged"] for value in staged.values())
     print(f"staged per partition: {sorted((i, v['staged']) for i, v in staged.items())}; published: {published}")
     assert sum(value["rows"] for value in staged.values()) == entities

@@ -130,7 +130,12 @@ def start(local_dir: Path, port: int, database: str = DATABASE) -> str:
         )
     if not is_running(local_dir):
         log.info("starting PostgreSQL on 127.0.0.1:%d", port)
-        options = f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} -c fsync=off"
+        # pg_stat_statements counts statements on the server: how often a feature query ran (make bench,
+        # the Celery check); sql/local/feature_query_calls.sql reads it.
+        options = (
+            f"-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={root} -c fsync=off "
+            "-c shared_preload_libraries=pg_stat_statements"
+        )
         _run(
             _server_cmd(
                 bindir / "pg_ctl", "start", "-w", "-t", "60", "-D", data, "-l", root / "server.log", "-o", options

@@ -34,13 +34,14 @@ class PartitionSpec(TypedDict):
 
 
 class Scored(TypedDict):
-    """A scored partition: its entities, the predictions staged for it (every version's), and the
-    feature batch it was read from."""
+    """A scored partition: its entities, the predictions staged for it (every version's), the feature
+    batch (its manifest's key) and the file of it that was read."""
 
     partition: int
     rows: int
     staged: int
     batch: str
+    file: str
 
 
 class Published(TypedDict):
@@ -170,12 +171,12 @@ def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> 
     if frame.empty:
         log.info("partition %d/%d: no entities in this hash partition, nothing to score", partition + 1, partitions)
         stage_partition(rt.warehouse, cfg.predictions, ds.key, [], **ids)  # clears an earlier attempt's rows
-        return Scored(partition=partition, rows=0, staged=0, batch=spec["batch"])
+        return Scored(partition=partition, rows=0, staged=0, batch=spec["batch"], file=spec["file"]["key"])
     name = "scoring" if partitions == 1 else f"scoring-{partition + 1}-of-{partitions}"
     rt.validate(frame, "scoring", name, ctx.start, ctx.end, interval_rows=spec["rows"] if partitions > 1 else None)
     staged = stage_partition(rt.warehouse, cfg.predictions, ds.key, _scored_chunks(rt, models, frame), **ids)
     log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
-    return Scored(partition=partition, rows=len(frame), staged=staged, batch=spec["batch"])
+    return Scored(partition=partition, rows=len(frame), staged=staged, batch=spec["batch"], file=spec["file"]["key"])
 
 
 def _scored_chunks(rt: Runtime, models: ServingModels, frame) -> Iterator:
