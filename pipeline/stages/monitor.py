@@ -47,11 +47,13 @@ def measure(rt: Runtime) -> MonitorResult:
     interval's end (the run's cutoff), decide whether to ask for a retrain, and store it all
     (idempotent per interval).
 
-    - Measure (:func:`pipeline.monitoring.window.evaluate_window`): the last
-      ``monitoring.window_days`` of the feature table against the champion's training rows (from
-      its stored snapshot), its scores there against its holdout scores, and the predictions
-      actually made for the window joined to the labels observed before the cutoff (the interval's
-      end; :func:`pipeline.models.train.known_labels`).
+    - Measure (:func:`pipeline.monitoring.window.evaluate_window`): the feature rows served over the
+      last ``monitoring.window_days`` (the published runs' feature batches; the feature query's rows
+      only for the times no readable batch covers, counted in the evidence's ``sources``) against the
+      champion's training rows (from its stored snapshot), its published champion predictions for the
+      window against its holdout scores, and the predictions actually made for the window joined to
+      the labels observed before the cutoff (the interval's end;
+      :func:`pipeline.models.train.known_labels`).
     - Evidence (:class:`pipeline.monitoring.trigger.TriggerEvidence`): the promotion metric of the
       champion predictions of the last ``monitoring.trigger.performance_window_days`` whose labels
       were known before the cutoff, the champion's holdout value of it (``ml.model_versions.metrics``)
@@ -70,6 +72,7 @@ def measure(rt: Runtime) -> MonitorResult:
         NoChampionError: nothing to monitor yet.
         EmptyIntervalError: the window has no rows: "nothing to monitor" (skipped or failed as
             ``schedule.on_empty`` says); nothing is written.
+        FeatureBatchError: a served batch's file differs from its manifest; nothing is written.
     """
     from pipeline.monitoring.trigger import decide_retrain
     from pipeline.monitoring.window import evaluate_window
