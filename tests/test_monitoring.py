@@ -23,7 +23,7 @@ from pipeline.monitoring.drift import (
     wasserstein,
 )
 from pipeline.monitoring.performance import performance_columns, realized_performance, to_long
-from pipeline.monitoring.window import evaluate_window
+from pipeline.monitoring.window import WindowRows, evaluate_window
 
 N = 5000
 NUMERIC = ["x", "engines"]
@@ -276,8 +276,9 @@ def test_evaluate_window_pools_every_champion_version_and_leaves_shadows_out():
         ScoreByX(),
         reference,
         holdout_scores,
-        current,
+        WindowRows(served=current, queried=current.iloc[:0], labels=current),
         made,
+        2,
         ds,
         MonitoringConfig(thresholds={"psi": 0.25}),
         "binary_classification",

@@ -19,11 +19,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from dataclasses import dataclass
 from typing import TypedDict
 
 import pandas as pd
 
-from pipeline.data.artifacts import ArtifactStore
+from pipeline.data.artifacts import ArtifactError, ArtifactStore
 from pipeline.data.warehouse import Warehouse
 from pipeline.errors import PermanentError
 from pipeline.features.build import from_parquet, to_parquet
@@ -178,3 +179,93 @@ def served_features(
         ids = frame[key].astype(str).agg(",".join, axis=1) if len(frame) else pd.Series(dtype=str)
         found.append(frame[ids.isin(wanted)])
     return rows[0], pd.concat(found, ignore_index=True)
+
+
+Span = tuple[dt.datetime, dt.datetime]
+
+
+@dataclass(frozen=True)
+class ServedWindow:
+    """The feature rows a model's published predict runs scored inside a window, read back from their
+    batches.
+
+    - ``rows``: one row per entity (the batches' columns and dtypes), from the latest published batch
+      that holds it; empty (no columns) when no batch was read;
+    - ``batches``: the ``ml.served_batches`` rows read (``run_id``, ``as_of``, ``window_start``,
+      ``window_end``, ``manifest``, ``rows``, ``published_at``), latest published first;
+    - ``unreadable``: the manifests of the batches that could not be read (cleaned up from the store),
+      left out;
+    - ``spans``: the scored windows of the batches read, merged and sorted: the time they cover.
+    """
+
+    rows: pd.DataFrame
+    batches: list[dict]
+    unreadable: list[str]
+    spans: list[Span]
+
+
+def served_window(
+    warehouse: Warehouse,
+    store: ArtifactStore,
+    model_name: str,
+    key: list[str],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> ServedWindow:
+    """The feature rows the published predict runs of ``model_name`` whose scored window lies inside
+    ``[start, end)`` scored (``sql/ml/served_batches_in_window.sql``), whatever the sources hold now.
+
+    Where two runs scored one entity (overlapping windows, or reruns of a cutoff under other run ids),
+    the row of the latest published is kept: the one its prediction row comes from. Files are read one
+    at a time (memory: one partition file plus the rows kept). A batch whose manifest or a file cannot
+    be read (an ``ArtifactError``: cleaned up, say) is left out whole and named in ``unreadable``.
+
+    Raises:
+        FeatureBatchError: a file's bytes differ from those its manifest registered.
+        WarehouseError: the served batches cannot be listed.
+    """
+    params = {"model_name": model_name, "start": start, "end": end}
+    found = warehouse.fetch("ml/served_batches_in_window", params)
+    kept, read, unreadable = [], [], []
+    seen = pd.MultiIndex.from_tuples([], names=key) if len(key) > 1 else pd.Index([])
+    for batch in found:
+        try:
+            frames = _new_rows(store, batch["manifest"], key, seen)
+        except ArtifactError as exc:
+            log.warning("served batch of run %s left out, unreadable: %s", batch["run_id"], exc)
+            unreadable.append(batch["manifest"])
+            continue
+        for frame in frames:
+            seen = seen.append(_ids(frame, key))
+        kept += frames
+        read.append(batch)
+    rows = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+    return ServedWindow(rows, read, unreadable, merge_spans([(b["window_start"], b["window_end"]) for b in read]))
+
+
+def _new_rows(store: ArtifactStore, manifest: str, key: list[str], seen: pd.Index) -> list[pd.DataFrame]:
+    """The rows of the batch at ``manifest`` whose key is not in ``seen``, one frame per partition file
+    (empty files left out). Raises ArtifactError or FeatureBatchError as :func:`read_partition`."""
+    frames = []
+    for file in read_manifest(store, manifest)["files"]:
+        frame = read_partition(store, file)
+        frame = frame[~_ids(frame, key).isin(seen)]
+        if len(frame):
+            frames.append(frame)
+    return frames
+
+
+def _ids(frame: pd.DataFrame, key: list[str]) -> pd.Index:
+    """The key of every row of ``frame``: an Index (one key column) or a MultiIndex."""
+    return pd.MultiIndex.from_frame(frame[key]) if len(key) > 1 else pd.Index(frame[key[0]])
+
+
+def merge_spans(spans: list[Span]) -> list[Span]:
+    """``[lo, hi)`` spans merged where they overlap or touch, sorted by start."""
+    merged: list[Span] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged

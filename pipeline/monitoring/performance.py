@@ -196,6 +196,22 @@ def join_labels(
         raise ValueError(f"cannot join predictions to labels on {keys}: {exc}") from exc
 
 
+def has_key(frame: pd.DataFrame, other: pd.DataFrame, key_columns: list[str]) -> np.ndarray:
+    """Whether each row's key (``key_columns``) of ``frame`` is the key of a row of ``other``: bool,
+    shape (len(frame),); keys compared as :func:`realized_window` says.
+
+    Raises:
+        ValueError: a key column is missing from either frame.
+    """
+    keys = list(key_columns)
+    _check_columns(frame, keys, allow_empty=True)
+    _check_columns(other, keys, allow_empty=True)
+    left, right = _comparable_keys(frame[keys], other[keys], keys)
+    if len(keys) == 1:
+        return left[keys[0]].isin(right[keys[0]]).to_numpy()
+    return pd.MultiIndex.from_frame(left).isin(pd.MultiIndex.from_frame(right))
+
+
 def metric_value(metric: str, y_true: ArrayLike, prediction: ArrayLike) -> float | None:
     """One holdout metric (``pipeline.models.evaluate.METRIC_FUNCTIONS``) of labelled predictions.
 

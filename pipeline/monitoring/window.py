@@ -13,7 +13,32 @@ from pipeline.config import DatasetConfig, MonitoringConfig
 from pipeline.metrics import BINARY_CLASSIFICATION, TRIGGER_DRIFT_METRIC, Task, headline_metric
 from pipeline.models.predict import predict
 from pipeline.monitoring.drift import drifted_features, feature_drift, prediction_drift
-from pipeline.monitoring.performance import realized_window
+from pipeline.monitoring.performance import has_key, realized_window
+
+
+@dataclass(frozen=True)
+class WindowRows:
+    """The rows a monitoring window is measured on.
+
+    - ``served``: the feature rows the window's published predict runs scored, read from their feature
+      batches (one row per entity; :func:`pipeline.features.batch.served_window`);
+    - ``queried``: the feature query's rows for the window's times no readable batch covers (the
+      fallback; empty when batches cover the whole window);
+    - ``labels``: the window's feature table as known now, one row per key, with the dataset's
+      timestamp and label (null while not observed): what realized performance joins to.
+    """
+
+    served: pd.DataFrame
+    queried: pd.DataFrame
+    labels: pd.DataFrame
+
+    @property
+    def features(self) -> pd.DataFrame:
+        """The window's feature rows: ``served`` then ``queried`` (either alone when the other is empty)."""
+        parts = [frame for frame in (self.served, self.queried) if len(frame)]
+        if len(parts) == 1:
+            return parts[0]
+        return pd.concat(parts, ignore_index=True) if parts else self.queried
 
 
 @dataclass(frozen=True)
@@ -25,6 +50,8 @@ class WindowEvaluation:
     - ``prediction_drift``: the drift of its predictions on the window against its holdout
       predictions (:func:`~pipeline.monitoring.drift.prediction_drift`), ``kind`` = ``"prediction"``:
       a classifier's scores (feature ``score``) or a regression's predicted values (``prediction``);
+      ``scores``: how many of those predictions were its published ones (``served``) and how many it
+      scored now on queried rows no champion prediction was published for (``rescored``);
     - ``performance``: realized performance per day and model version (long form; empty while no
       label has arrived), and ``realized``, the task's headline metric (``realized_metric``: ROC AUC
       or RMSE) of every champion prediction of the window pooled
@@ -36,6 +63,7 @@ class WindowEvaluation:
     performance: pd.DataFrame
     realized_metric: str
     realized: float | None
+    scores: dict[str, int]
 
     def drifted_features(self, features: list[str] | None = None) -> list[str]:
         """The features (of ``features``, default all) whose PSI is above its threshold, sorted."""
@@ -52,42 +80,71 @@ def evaluate_window(
     model: Pipeline,
     reference: pd.DataFrame,
     reference_predictions: np.ndarray,
-    window: pd.DataFrame,
+    rows: WindowRows,
     made: pd.DataFrame,
+    champion: int,
     dataset: DatasetConfig,
     monitoring: MonitoringConfig,
     task: Task,
 ) -> WindowEvaluation:
-    """Measure a monitoring window.
+    """Measure a monitoring window on what was served.
+
+    - Feature drift: ``rows.features`` (served, plus the queried fallback) against ``reference``.
+    - Prediction drift: the champion predictions published by version ``champion`` for the window's
+      entities (those of ``rows.features``) against ``reference_predictions``. Predictions a version
+      made while it was champion are what that version served: those of other versions (a rollback in
+      the window) are left out of this drift and count in realized performance under their version.
+      Only queried rows that no champion prediction was published for are scored now, by ``model``.
+    - Realized performance: ``made`` joined to ``rows.labels``.
 
     Args:
-        model: the champion's fitted pipeline.
+        model: the champion's fitted pipeline (used only on the fallback rows).
         reference: the champion's training rows (feature table).
         reference_predictions: shape (n,), its predictions on its holdout (probabilities of class 1,
             or predicted values).
-        window: the window's feature table as known now (non-empty), labels where observed.
+        rows: the window's rows (:class:`WindowRows`); ``rows.features`` non-empty.
         made: the predictions made for the window's entities: the key column(s), ``model_version``,
             ``is_champion`` (bool), ``prediction`` (the probability of class 1, or the predicted value).
+        champion: the champion's version.
         dataset, monitoring: the config sections (columns, features, thresholds and sample-size rules).
         task: ``binary_classification`` or ``regression``.
 
     Raises:
-        ValueError: an empty window or reference, or a missing feature column.
+        ValueError: an empty window or reference, a missing feature column, or no prediction at all
+            for the window (none published by ``champion`` and no fallback row to score).
     """
     sample_size = {
         "significance": monitoring.significance,
         "min_rows": monitoring.min_rows,
         "min_bin_rows": monitoring.min_bin_rows,
     }
-    drift = feature_drift(
-        reference, window, dataset.numeric_features, dataset.categorical_features, monitoring.thresholds, **sample_size
-    )
+    features = rows.features
+    numeric, categorical = dataset.numeric_features, dataset.categorical_features
+    drift = feature_drift(reference, features, numeric, categorical, monitoring.thresholds, **sample_size)
+    served, rescored = _window_scores(model, rows, made, champion, dataset, task)
     scores = prediction_drift(
         reference_predictions,
-        predict(model, window, dataset, task),
+        np.concatenate([served, rescored]),
         monitoring.thresholds,
         probabilities=task == BINARY_CLASSIFICATION,
         **sample_size,
     )
-    performance, realized = realized_window(made, window, dataset.key, dataset.timestamp, dataset.label, task)
-    return WindowEvaluation(drift, scores.assign(kind="prediction"), performance, headline_metric(task), realized)
+    performance, realized = realized_window(made, rows.labels, dataset.key, dataset.timestamp, dataset.label, task)
+    counts = {"served": len(served), "rescored": len(rescored)}
+    return WindowEvaluation(
+        drift, scores.assign(kind="prediction"), performance, headline_metric(task), realized, counts
+    )
+
+
+def _window_scores(
+    model: Pipeline, rows: WindowRows, made: pd.DataFrame, champion: int, dataset: DatasetConfig, task: Task
+) -> tuple[np.ndarray, np.ndarray]:
+    """The champion's scores on the window (each float64, shape (n,)): its published champion
+    predictions for the window's entities, and its predictions now on the queried rows no champion
+    prediction was published for."""
+    live = made[made["is_champion"].astype(bool)]
+    live = live[has_key(live, rows.features, dataset.key)]
+    mine = live.loc[live["model_version"] == champion, "prediction"].to_numpy(dtype="float64")
+    unserved = rows.queried[~has_key(rows.queried, live, dataset.key)] if len(rows.queried) else rows.queried
+    rescored = predict(model, unserved, dataset, task) if len(unserved) else np.empty(0)
+    return mine, np.asarray(rescored, dtype="float64")

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
     from pipeline.config import PipelineConfig
     from pipeline.monitoring.trigger import TriggerDecision, TriggerEvidence
-    from pipeline.monitoring.window import WindowEvaluation
+    from pipeline.monitoring.window import WindowEvaluation, WindowRows
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +47,13 @@ def measure(rt: Runtime) -> MonitorResult:
     interval's end (the run's cutoff), decide whether to ask for a retrain, and store it all
     (idempotent per interval).
 
-    - Measure (:func:`pipeline.monitoring.window.evaluate_window`): the last
-      ``monitoring.window_days`` of the feature table against the champion's training rows (from
-      its stored snapshot), its scores there against its holdout scores, and the predictions
-      actually made for the window joined to the labels observed before the cutoff (the interval's
-      end; :func:`pipeline.models.train.known_labels`).
+    - Measure (:func:`pipeline.monitoring.window.evaluate_window`): the feature rows served over the
+      last ``monitoring.window_days`` (the published runs' feature batches; the feature query's rows
+      only for the times no readable batch covers, counted in the evidence's ``sources``) against the
+      champion's training rows (from its stored snapshot), its published champion predictions for the
+      window against its holdout scores, and the predictions actually made for the window joined to
+      the labels observed before the cutoff (the interval's end;
+      :func:`pipeline.models.train.known_labels`).
     - Evidence (:class:`pipeline.monitoring.trigger.TriggerEvidence`): the promotion metric of the
       champion predictions of the last ``monitoring.trigger.performance_window_days`` whose labels
       were known before the cutoff, the champion's holdout value of it (``ml.model_versions.metrics``)
@@ -70,6 +72,7 @@ def measure(rt: Runtime) -> MonitorResult:
         NoChampionError: nothing to monitor yet.
         EmptyIntervalError: the window has no rows: "nothing to monitor" (skipped or failed as
             ``schedule.on_empty`` says); nothing is written.
+        FeatureBatchError: a served batch's file differs from its manifest; nothing is written.
     """
     from pipeline.monitoring.trigger import decide_retrain
     from pipeline.monitoring.window import evaluate_window
@@ -81,8 +84,9 @@ def measure(rt: Runtime) -> MonitorResult:
         champion.model,
         champion.train,
         champion.holdout_predictions,
-        window.current,
+        window.rows,
         window.made,
+        champion.version,
         cfg.dataset,
         cfg.monitoring,
         cfg.task,
@@ -113,21 +117,58 @@ class Champion:
 
 
 @dataclass(frozen=True)
+class Sources:
+    """Where the drift window's feature rows came from: ``served_batches``, the feature batches read
+    (``unreadable``: the manifests of those that could not be, left out); ``served``, the spans of time
+    their scored windows cover, merged; ``query``, the rest of the window, whose rows the feature
+    query gave (the fallback). Spans are ``[lo, hi)``, tz-aware."""
+
+    served_batches: int
+    unreadable: list[str]
+    served: list[tuple[dt.datetime, dt.datetime]]
+    query: list[tuple[dt.datetime, dt.datetime]]
+
+    def hours(self, spans: list[tuple[dt.datetime, dt.datetime]]) -> float:
+        """The length of ``spans`` in hours."""
+        return round(sum((hi - lo).total_seconds() for lo, hi in spans) / 3600, 3)
+
+    def evidence(self, rows: WindowRows) -> dict[str, object]:
+        """The evidence's ``sources`` (JSON): batches, hours and rows each way, the query's spans (ISO)."""
+        return {
+            "served_batches": self.served_batches,
+            "served_hours": self.hours(self.served),
+            "served_rows": len(rows.served),
+            "query_hours": self.hours(self.query),
+            "query_rows": len(rows.queried),
+            "query_spans": [[lo.isoformat(), hi.isoformat()] for lo, hi in self.query],
+            "unreadable_batches": self.unreadable,
+        }
+
+
+@dataclass(frozen=True)
 class Window:
     """What the monitor looks at, all as of the cutoff ``end`` (tz-aware): ``start``, the drift
     window's start (``monitoring.window_days`` before ``end``); ``performance_start``, the trigger's
-    (``monitoring.trigger.performance_window_days`` before); ``current``, the feature table's rows
-    stamped in ``[start, end)`` with the labels known before ``end``; ``made``, the predictions made
-    for ``[min(start, performance_start), end)`` (key, ``model_version``, ``is_champion``,
-    ``prediction``); ``joined``, those predictions with their entity's timestamp and label
-    (:func:`pipeline.monitoring.performance.join_labels`; None when the table has no label column)."""
+    (``monitoring.trigger.performance_window_days`` before); ``rows``, the drift window's rows
+    (:class:`~pipeline.monitoring.window.WindowRows`: the served feature rows, the query's for the
+    times no batch covers, and the labels known before ``end``) and ``sources``, where they came from;
+    ``made``, the predictions made for ``[min(start, performance_start), end)`` (key,
+    ``model_version``, ``is_champion``, ``prediction``); ``joined``, those predictions with their
+    entity's timestamp and label (:func:`pipeline.monitoring.performance.join_labels`; None when the
+    table has no label column)."""
 
     start: dt.datetime
     performance_start: dt.datetime
     end: dt.datetime
-    current: pd.DataFrame
+    rows: WindowRows
+    sources: Sources
     made: pd.DataFrame
     joined: pd.DataFrame | None
+
+    @property
+    def current(self) -> pd.DataFrame:
+        """The drift window's feature rows (served, then queried)."""
+        return self.rows.features
 
 
 def _champion(rt: Runtime) -> Champion:
@@ -152,11 +193,14 @@ def _champion(rt: Runtime) -> Champion:
 
 
 def _window(rt: Runtime) -> Window:
-    """The feature table and the predictions made over the drift and trigger windows.
+    """The drift window's rows, as served where a feature batch covers them (:func:`_rows`), and the
+    predictions made over the drift and trigger windows. The feature query runs once, over both
+    windows: for the labels, and for the feature rows of the times no batch covers.
 
     Raises:
         EmptyIntervalError: no feature rows in the drift window (:meth:`Runtime.nothing_to_do`).
         FeatureTableError, WarehouseError: the feature query or the predictions query failed.
+        FeatureBatchError: a served batch's file differs from its manifest.
     """
     from pipeline.features.build import extract_feature_table
     from pipeline.models.train import known_labels
@@ -168,12 +212,38 @@ def _window(rt: Runtime) -> Window:
     first = min(start, performance_start)
     extracted = extract_feature_table(rt.warehouse, ds, cfg.cutoff_rule, first, end, require_label=False)
     extracted = known_labels(extracted, ds, end)
-    current = extracted[extracted[ds.timestamp] >= start]
-    if current.empty:
+    rows, sources = _rows(rt, start, extracted[extracted[ds.timestamp] >= start])
+    if rows.features.empty:
         rt.nothing_to_do(f"no {ds.name} rows in [{start}, {end}): nothing to monitor")
     made = _predictions_made(rt, first)
     joined = join_labels(made, extracted, ds.key, ds.timestamp, ds.label) if ds.label in extracted.columns else None
-    return Window(start, performance_start, end, current, made, joined)
+    return Window(start, performance_start, end, rows, sources, made, joined)
+
+
+def _rows(rt: Runtime, start: dt.datetime, labels: pd.DataFrame) -> tuple[WindowRows, Sources]:
+    """The drift window ``[start, end)``'s rows: the feature rows its published runs served
+    (:func:`pipeline.features.batch.served_window`), and the query's rows (``labels``, the feature
+    query's rows of the window with the labels known at the cutoff) stamped in the times no readable
+    batch covers: the fallback."""
+    import numpy as np
+
+    from pipeline.features.batch import served_window
+    from pipeline.monitoring.window import WindowRows
+
+    ds, end = rt.cfg.dataset, rt.ctx.end
+    served = served_window(rt.warehouse, rt.store, rt.cfg.model.name, ds.key, start, end)
+    stamps = labels[ds.timestamp]
+    in_served = np.zeros(len(labels), dtype=bool)
+    for lo, hi in served.spans:
+        in_served |= ((stamps >= lo) & (stamps < hi)).to_numpy()
+    sources = Sources(len(served.batches), served.unreadable, served.spans, _gaps(served.spans, start, end))
+    return WindowRows(served.rows, labels[~in_served], labels), sources
+
+
+def _gaps(spans: list[tuple[dt.datetime, dt.datetime]], start: dt.datetime, end: dt.datetime) -> list:
+    """The parts of ``[start, end)`` that the sorted, disjoint ``spans`` (inside it) leave uncovered."""
+    bounds = [start, *(t for span in spans for t in span), end]
+    return [(lo, hi) for lo, hi in zip(bounds[::2], bounds[1::2], strict=True) if lo < hi]
 
 
 def _predictions_made(rt: Runtime, start: dt.datetime) -> pd.DataFrame:
@@ -269,13 +339,20 @@ def _store(
 def _stored_evidence(
     cfg: PipelineConfig, window: Window, evaluation: WindowEvaluation, decision: TriggerDecision
 ) -> dict[str, object]:
-    """``ml.retrain_triggers.evidence`` (JSON): the drift window's start (ISO) and rows, the predictions
-    made, the voting features' count and those drifted, the score PSI, the window's pooled realized
-    metric, and the trigger's own evidence (:attr:`TriggerDecision.evidence`)."""
+    """``ml.retrain_triggers.evidence`` (JSON): the drift window's start (ISO) and rows, where they came
+    from (``sources``: :meth:`Sources.evidence`), the predictions made, the champion predictions
+    published for the window's entities per version (``champion_predictions``) and where the scores of
+    the prediction drift came from (``score_sources``: ``served``, the champion's published ones;
+    ``rescored``, scored now on fallback rows), the voting features' count and those drifted, the score
+    PSI, the window's pooled realized metric, and the trigger's own evidence
+    (:attr:`TriggerDecision.evidence`)."""
     return {
         "window_start": window.start.isoformat(),
         "window_rows": len(window.current),
+        "sources": window.sources.evidence(window.rows),
         "predictions_in_window": len(window.made),
+        "champion_predictions": _champion_predictions(cfg, window),
+        "score_sources": evaluation.scores,
         "voting_features": len(cfg.voting_features),
         "drifted_features": evaluation.drifted_features(cfg.voting_features),
         "score_psi": evaluation.score_psi,
@@ -283,6 +360,16 @@ def _stored_evidence(
         "realized_value": evaluation.realized,
         "trigger": decision.evidence,
     }
+
+
+def _champion_predictions(cfg: PipelineConfig, window: Window) -> dict[str, int]:
+    """The champion predictions published for the drift window's entities, counted per model version
+    (version as text, for JSON): a rollback in the window shows as two versions."""
+    from pipeline.monitoring.performance import has_key
+
+    live = window.made[window.made["is_champion"].astype(bool)]
+    live = live[has_key(live, window.current, cfg.dataset.key)]
+    return {str(v): int(n) for v, n in live.groupby("model_version").size().items()}
 
 
 def _estimates(cfg: PipelineConfig, champion: Champion, window: Window) -> list[dict[str, object]]:
@@ -316,14 +403,21 @@ def _result(
     cfg = rt.cfg
     drifted = evaluation.drifted_features(cfg.voting_features)
     verdict = "RETRAIN" if decision.retrain else ("suppressed by cooldown" if decision.suppressed else "no retrain")
+    sources = window.sources.evidence(window.rows)
     log.info(
-        "monitor %s v%d [%s, %s): %d rows, %d of %d voting features drifted (PSI), realized %s %s; %s over the "
+        "monitor %s v%d [%s, %s): %d rows (served: %d rows of %d batches over %s h; query: %d rows over %s h), "
+        "%d of %d voting features drifted (PSI), realized %s %s; %s over the "
         "last %d days %s on %d labelled rows (holdout %s) -> %s %s",
         cfg.model.name,
         champion.version,
         window.start,
         window.end,
         len(window.current),
+        sources["served_rows"],
+        sources["served_batches"],
+        sources["served_hours"],
+        sources["query_rows"],
+        sources["query_hours"],
         len(drifted),
         len(cfg.voting_features),
         evaluation.realized_metric,
