@@ -99,6 +99,7 @@ def _mutations() -> dict[str, pd.DataFrame]:
     mutate("extra column", lambda df: df.__setitem__("extra", 1.0))
     mutate("null keys", lambda df: df.__setitem__("flight_id", pd.array([pd.NA] * len(df), dtype="Int64")))
     mutate("all weather null", lambda df: df.__setitem__("temp", np.nan))
+    mutate("no gust reported", lambda df: df.__setitem__("wind_gust", np.nan))  # a calm hour's partition
     mutate("unseen carriers", lambda df: df.__setitem__("carrier", pd.Categorical(["ZZ"] * len(df))))
     mutate(
         "few unseen carriers",
@@ -121,6 +122,7 @@ def test_pre_check_only_confirms_what_gx_passes(kind):
             assert gx_passed, f"{name}: the pre-check passed a batch GX fails"
         confirmed[name] = result is not None
     assert confirmed["valid"]  # the point: a normal batch does not need GX
+    assert confirmed["no gust reported"]  # nor one whose column holds nulls only (GX: vacuously true)
     broken = ("negative distance", "duplicate key", "float month", "dropped column", "null keys", "empty")
     assert not any(confirmed[name] for name in broken), confirmed
 
