@@ -1,9 +1,8 @@
-"""Time and schedules, in one place: which period a run covers, and when each entity is predicted.
+"""Time and schedules, in one place: which schedules are valid, and when each entity is predicted.
 
-- **Periods.** A run at a tick D of a cron schedule covers the schedule period that ends at D
-  (:func:`schedule_period`): whole cron periods in the schedule's time zone, so a daily period is 23
-  or 25 hours long across a DST change. The DAGs' Airflow timetables (``dags/dag_toolkit/timetables.py``)
-  are thin adaptors over it.
+- **Periods.** A run at a tick D of a cron schedule covers the schedule period that ends at D, whole
+  cron periods in the schedule's time zone (23 or 25 hours a day across a DST change): Airflow's own
+  rule, applied to the DAGs' timetables in ``dags/dag_toolkit/timetables.py``.
 - **Cutoffs.** The predict schedule's ticks (:func:`predict_grid`) are the cutoffs of the predict runs;
   :class:`CutoffRule` says which run scores an entity, and :func:`cutoffs` lists the runs that cover a
   span (the CLI's ``predict --start/--end``).
@@ -26,17 +25,8 @@ from croniter import croniter
 CUTOFF_COLUMN = "as_of"
 """The column every feature query returns with each row's cutoff (see :class:`CutoffRule`)."""
 
-PRESETS = {
-    "@hourly": "0 * * * *",
-    "@daily": "0 0 * * *",
-    "@midnight": "0 0 * * *",
-    "@weekly": "0 0 * * 0",
-    "@monthly": "0 0 1 * *",
-    "@quarterly": "0 0 1 */3 *",
-    "@yearly": "0 0 1 1 *",
-    "@annually": "0 0 1 1 *",
-}
-"""The cron presets a schedule may name, and the expressions they stand for (Airflow's)."""
+PRESETS = {"@hourly", "@daily", "@midnight", "@weekly", "@monthly", "@quarterly", "@yearly", "@annually"}
+"""The cron presets a schedule may name (Airflow's)."""
 
 
 def is_cron(expression: str) -> bool:
@@ -116,59 +106,3 @@ def cutoffs(rule: CutoffRule, start: dt.datetime | None, end: dt.datetime) -> li
         raise ValueError(f"start {start} is not before end {end}")
     first = rule.cutoff(start + rule.lead) + rule.horizon  # the first tick after start
     return [first + i * rule.horizon for i in range((end - first) // rule.horizon + 1)]
-
-
-def schedule_period(cron: str, timezone: str, logical_date: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
-    """``[start, end)`` of the last complete period of ``cron`` (an expression or a preset) in
-    ``timezone`` before ``logical_date`` (timezone-aware): ``[previous tick, logical_date)`` when the
-    date is a tick. Both in UTC.
-
-    Airflow's rule for a manual run of a cron data-interval timetable
-    (``CronDataIntervalTimetable.infer_manual_data_interval``), with its DST handling: ticks are
-    wall-clock times in ``timezone``; a tick in the hour a DST change skips moves forward by the
-    change, and one in an hour that repeats is the second of the two; a schedule that runs at least
-    hourly steps by elapsed time instead, so it neither skips nor repeats a period.
-    """
-    ticks = _Ticks(PRESETS.get(cron, cron), ZoneInfo(timezone))
-    utc = logical_date.astimezone(dt.UTC)
-    # A plain datetime: a subclass (Airflow's pendulum dates) may do its own arithmetic on the result.
-    end = ticks.align_to_prev(dt.datetime.combine(utc.date(), utc.time(), dt.UTC))
-    return ticks.prev(end), end
-
-
-class _Ticks:
-    """The ticks of one cron expression in one time zone, as Airflow's cron timetables compute them."""
-
-    def __init__(self, expression: str, zone: ZoneInfo) -> None:
-        self.expression = expression
-        self.zone = zone
-
-    def _step(self, current: dt.datetime, forward: bool) -> dt.datetime:
-        naive = current.astimezone(self.zone).replace(tzinfo=None)
-        it = croniter(self.expression, start_time=naive)
-        scheduled = it.get_next(dt.datetime) if forward else it.get_prev(dt.datetime)
-        if it.expanded[1] == ["*"]:  # runs every hour: step by elapsed time across a DST change
-            return current + (scheduled - naive)
-        return self._aware(scheduled).astimezone(dt.UTC)
-
-    def _aware(self, naive: dt.datetime) -> dt.datetime:
-        """``naive`` wall-clock time as an instant in the zone: in a skipped hour, moved forward by the
-        change; in a repeated hour, the second one."""
-        before = self.zone.utcoffset(naive.replace(fold=0))
-        after = self.zone.utcoffset(naive.replace(fold=1))
-        if after > before:  # a skipped time
-            naive += after - before
-        return naive.replace(fold=1, tzinfo=self.zone)
-
-    def next(self, current: dt.datetime) -> dt.datetime:
-        """The first tick after ``current`` (UTC)."""
-        return self._step(current, forward=True)
-
-    def prev(self, current: dt.datetime) -> dt.datetime:
-        """The last tick before ``current`` (UTC)."""
-        return self._step(current, forward=False)
-
-    def align_to_prev(self, current: dt.datetime) -> dt.datetime:
-        """``current`` when it is a tick, else the tick before it."""
-        before = self.prev(current)
-        return before if self.next(before) != current else current

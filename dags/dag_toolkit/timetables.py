@@ -1,15 +1,14 @@
-"""The models' Airflow timetables, and the period a run covers: thin adaptors over
-:mod:`pipeline.schedule`."""
+"""The models' Airflow timetables, and the period a run covers."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
+import pendulum
 from airflow.sdk import CronTriggerTimetable
 
 from pipeline.config import PipelineConfig
-from pipeline.schedule import schedule_period as cron_period
 
 
 def timetable(cfg: PipelineConfig, cron: str) -> CronTriggerTimetable:
@@ -27,12 +26,21 @@ def timetable(cfg: PipelineConfig, cron: str) -> CronTriggerTimetable:
 
 
 def schedule_period(schedule: Any, logical_date: dt.datetime) -> tuple[dt.datetime, dt.datetime] | None:
-    """``[start, end)`` of the last complete period of ``schedule`` (a DAG's cron timetable, or the
+    """``[start, end)`` (UTC) of the last complete period of ``schedule`` (a DAG's cron timetable, or the
     asset-or-time schedule around one) before ``logical_date``: ``[previous tick, logical_date)``
-    when the date is a tick (:func:`pipeline.schedule.schedule_period`, Airflow's rule for a manual
-    run). None for a schedule without a cron (the manual-only rollback DAG).
+    when the date is a tick. None for a schedule without a cron (the manual-only rollback DAG).
+
+    It is Airflow's own rule, computed by its ``CronDataIntervalTimetable`` for a manual run: whole
+    cron periods in the schedule's time zone, so a daily period is 23 or 25 hours long across a DST
+    change (a fixed ``timedelta`` would overlap or leave out an hour there).
     """
+    from airflow.timetables.interval import CronDataIntervalTimetable
+
     cron = getattr(schedule, "timetable", schedule)
     if not hasattr(cron, "expression"):
         return None
-    return cron_period(cron.expression, getattr(cron.timezone, "name", cron.timezone), logical_date)
+    interval = CronDataIntervalTimetable(cron.expression, cron.timezone).infer_manual_data_interval(
+        run_after=pendulum.instance(logical_date)
+    )
+    # Plain datetimes: the stages do their own arithmetic on them.
+    return tuple(dt.datetime.fromtimestamp(t.timestamp(), dt.UTC) for t in (interval.start, interval.end))

@@ -19,6 +19,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -69,8 +70,8 @@ def hash_partitions(frame: pd.DataFrame, key: list[str], partitions: int) -> pd.
     """The hash partition (``0..partitions-1``, int64, aligned with ``frame``) of every row, by its key
     columns: pandas' ``hash_pandas_object`` (SipHash with a fixed key: the same in every process and
     on every host) modulo ``partitions``. Partitions are disjoint and together hold every row."""
-    hashes = pd.util.hash_pandas_object(frame[key], index=False)
-    return pd.Series((hashes % partitions).astype("int64").to_numpy(), index=frame.index)
+    hashes = pd.util.hash_pandas_object(frame[key], index=False)  # indexed like frame
+    return (hashes % partitions).astype("int64")
 
 
 def write_batch(
@@ -99,10 +100,11 @@ def write_batch(
     slots = hash_partitions(frame, key, partitions)
     files = []
     for partition in range(partitions):
-        data, digest = to_parquet(frame[slots == partition].reset_index(drop=True))
+        part = frame[slots == partition].reset_index(drop=True)
+        data, digest = to_parquet(part)
         file_key = f"{prefix}/part-{partition + 1:05d}-of-{partitions:05d}.parquet"
         store.put(file_key, data)
-        files.append(BatchFile(partition=partition, key=file_key, rows=int((slots == partition).sum()), sha256=digest))
+        files.append(BatchFile(partition=partition, key=file_key, rows=len(part), sha256=digest))
     batch = FeatureBatch(
         manifest=f"{prefix}/{MANIFEST_FILE}",
         model_name=model_name,
@@ -123,6 +125,13 @@ def write_batch(
 def read_manifest(store: ArtifactStore, manifest: str) -> FeatureBatch:
     """The manifest stored at key ``manifest``. Raises ArtifactError when it cannot be read."""
     return json.loads(store.get(manifest))
+
+
+def read_files(store: ArtifactStore, manifest: str) -> Iterator[pd.DataFrame]:
+    """Every partition file of the batch at key ``manifest``, one at a time (:func:`read_partition`).
+    Raises ArtifactError or FeatureBatchError as it does."""
+    for file in read_manifest(store, manifest)["files"]:
+        yield read_partition(store, file)
 
 
 def read_partition(store: ArtifactStore, file: BatchFile) -> pd.DataFrame:
@@ -174,8 +183,7 @@ def served_features(
         raise FeatureBatchError(f"no published predict run of {model_name} for run_id={run_id}, as_of={as_of}")
     wanted = set(entities)
     found = []
-    for file in read_manifest(store, rows[0]["manifest"])["files"]:
-        frame = read_partition(store, file)
+    for frame in read_files(store, rows[0]["manifest"]):
         ids = frame[key].astype(str).agg(",".join, axis=1) if len(frame) else pd.Series(dtype=str)
         found.append(frame[ids.isin(wanted)])
     return rows[0], pd.concat(found, ignore_index=True)
@@ -216,9 +224,9 @@ def served_window(
     ``[start, end)`` scored (``sql/ml/served_batches_in_window.sql``), whatever the sources hold now.
 
     Where two runs scored one entity (overlapping windows, or reruns of a cutoff under other run ids),
-    the row of the latest published is kept: the one its prediction row comes from. Files are read one
-    at a time (memory: one partition file plus the rows kept). A batch whose manifest or a file cannot
-    be read (an ``ArtifactError``: cleaned up, say) is left out whole and named in ``unreadable``.
+    the row of the latest published is kept: the one its prediction row comes from. A batch whose
+    manifest or a file cannot be read (an ``ArtifactError``: cleaned up, say) is left out whole and
+    named in ``unreadable``.
 
     Raises:
         FeatureBatchError: a file's bytes differ from those its manifest registered.
@@ -227,37 +235,17 @@ def served_window(
     params = {"model_name": model_name, "start": start, "end": end}
     found = warehouse.fetch("ml/served_batches_in_window", params)
     kept, read, unreadable = [], [], []
-    seen = pd.MultiIndex.from_tuples([], names=key) if len(key) > 1 else pd.Index([])
-    for batch in found:
+    for batch in found:  # latest published first
         try:
-            frames = _new_rows(store, batch["manifest"], key, seen)
+            frames = [frame for frame in read_files(store, batch["manifest"]) if len(frame)]
         except ArtifactError as exc:
             log.warning("served batch of run %s left out, unreadable: %s", batch["run_id"], exc)
             unreadable.append(batch["manifest"])
             continue
-        for frame in frames:
-            seen = seen.append(_ids(frame, key))
         kept += frames
         read.append(batch)
-    rows = pd.concat(kept, ignore_index=True) if kept else pd.DataFrame()
+    rows = pd.concat(kept, ignore_index=True).drop_duplicates(key, ignore_index=True) if kept else pd.DataFrame()
     return ServedWindow(rows, read, unreadable, merge_spans([(b["window_start"], b["window_end"]) for b in read]))
-
-
-def _new_rows(store: ArtifactStore, manifest: str, key: list[str], seen: pd.Index) -> list[pd.DataFrame]:
-    """The rows of the batch at ``manifest`` whose key is not in ``seen``, one frame per partition file
-    (empty files left out). Raises ArtifactError or FeatureBatchError as :func:`read_partition`."""
-    frames = []
-    for file in read_manifest(store, manifest)["files"]:
-        frame = read_partition(store, file)
-        frame = frame[~_ids(frame, key).isin(seen)]
-        if len(frame):
-            frames.append(frame)
-    return frames
-
-
-def _ids(frame: pd.DataFrame, key: list[str]) -> pd.Index:
-    """The key of every row of ``frame``: an Index (one key column) or a MultiIndex."""
-    return pd.MultiIndex.from_frame(frame[key]) if len(key) > 1 else pd.Index(frame[key[0]])
 
 
 def merge_spans(spans: list[Span]) -> list[Span]:

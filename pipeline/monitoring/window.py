@@ -4,6 +4,7 @@ replays. Measure here, then decide with :func:`pipeline.monitoring.trigger.decid
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -32,13 +33,11 @@ class WindowRows:
     queried: pd.DataFrame
     labels: pd.DataFrame
 
-    @property
+    @cached_property
     def features(self) -> pd.DataFrame:
         """The window's feature rows: ``served`` then ``queried`` (either alone when the other is empty)."""
-        parts = [frame for frame in (self.served, self.queried) if len(frame)]
-        if len(parts) == 1:
-            return parts[0]
-        return pd.concat(parts, ignore_index=True) if parts else self.queried
+        parts = [frame for frame in (self.served, self.queried) if len(frame)] or [self.queried]
+        return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,8 @@ class WindowEvaluation:
       a classifier's scores (feature ``score``) or a regression's predicted values (``prediction``);
       ``scores``: how many of those predictions were its published ones (``served``) and how many it
       scored now on queried rows no champion prediction was published for (``rescored``);
+      ``champion_predictions``: the champion predictions published for the window's entities, counted
+      per model version (version as text, for JSON): a rollback in the window shows as two versions;
     - ``performance``: realized performance per day and model version (long form; empty while no
       label has arrived), and ``realized``, the task's headline metric (``realized_metric``: ROC AUC
       or RMSE) of every champion prediction of the window pooled
@@ -64,6 +65,7 @@ class WindowEvaluation:
     realized_metric: str
     realized: float | None
     scores: dict[str, int]
+    champion_predictions: dict[str, int]
 
     def drifted_features(self, features: list[str] | None = None) -> list[str]:
         """The features (of ``features``, default all) whose PSI is above its threshold, sorted."""
@@ -121,7 +123,9 @@ def evaluate_window(
     features = rows.features
     numeric, categorical = dataset.numeric_features, dataset.categorical_features
     drift = feature_drift(reference, features, numeric, categorical, monitoring.thresholds, **sample_size)
-    served, rescored = _window_scores(model, rows, made, champion, dataset, task)
+    live = made[made["is_champion"].astype(bool)]
+    live = live[has_key(live, features, dataset.key)]  # the champion predictions of the window's entities
+    served, rescored = _window_scores(model, rows, live, champion, dataset, task)
     scores = prediction_drift(
         reference_predictions,
         np.concatenate([served, rescored]),
@@ -131,19 +135,18 @@ def evaluate_window(
     )
     performance, realized = realized_window(made, rows.labels, dataset.key, dataset.timestamp, dataset.label, task)
     counts = {"served": len(served), "rescored": len(rescored)}
+    per_version = {str(v): int(n) for v, n in live.groupby("model_version").size().items()}
     return WindowEvaluation(
-        drift, scores.assign(kind="prediction"), performance, headline_metric(task), realized, counts
+        drift, scores.assign(kind="prediction"), performance, headline_metric(task), realized, counts, per_version
     )
 
 
 def _window_scores(
-    model: Pipeline, rows: WindowRows, made: pd.DataFrame, champion: int, dataset: DatasetConfig, task: Task
+    model: Pipeline, rows: WindowRows, live: pd.DataFrame, champion: int, dataset: DatasetConfig, task: Task
 ) -> tuple[np.ndarray, np.ndarray]:
     """The champion's scores on the window (each float64, shape (n,)): its published champion
-    predictions for the window's entities, and its predictions now on the queried rows no champion
-    prediction was published for."""
-    live = made[made["is_champion"].astype(bool)]
-    live = live[has_key(live, rows.features, dataset.key)]
+    predictions for the window's entities (of ``live``, every version's), and its predictions now on
+    the queried rows no champion prediction was published for."""
     mine = live.loc[live["model_version"] == champion, "prediction"].to_numpy(dtype="float64")
     unserved = rows.queried[~has_key(rows.queried, live, dataset.key)] if len(rows.queried) else rows.queried
     rescored = predict(model, unserved, dataset, task) if len(unserved) else np.empty(0)

@@ -165,11 +165,6 @@ class Window:
     made: pd.DataFrame
     joined: pd.DataFrame | None
 
-    @property
-    def current(self) -> pd.DataFrame:
-        """The drift window's feature rows (served, then queried)."""
-        return self.rows.features
-
 
 def _champion(rt: Runtime) -> Champion:
     """The champion with its model, its snapshot's training and holdout rows and its holdout predictions.
@@ -348,10 +343,10 @@ def _stored_evidence(
     (:attr:`TriggerDecision.evidence`)."""
     return {
         "window_start": window.start.isoformat(),
-        "window_rows": len(window.current),
+        "window_rows": len(window.rows.features),
         "sources": window.sources.evidence(window.rows),
         "predictions_in_window": len(window.made),
-        "champion_predictions": _champion_predictions(cfg, window),
+        "champion_predictions": evaluation.champion_predictions,
         "score_sources": evaluation.scores,
         "voting_features": len(cfg.voting_features),
         "drifted_features": evaluation.drifted_features(cfg.voting_features),
@@ -360,16 +355,6 @@ def _stored_evidence(
         "realized_value": evaluation.realized,
         "trigger": decision.evidence,
     }
-
-
-def _champion_predictions(cfg: PipelineConfig, window: Window) -> dict[str, int]:
-    """The champion predictions published for the drift window's entities, counted per model version
-    (version as text, for JSON): a rollback in the window shows as two versions."""
-    from pipeline.monitoring.performance import has_key
-
-    live = window.made[window.made["is_champion"].astype(bool)]
-    live = live[has_key(live, window.current, cfg.dataset.key)]
-    return {str(v): int(n) for v, n in live.groupby("model_version").size().items()}
 
 
 def _estimates(cfg: PipelineConfig, champion: Champion, window: Window) -> list[dict[str, object]]:
@@ -412,7 +397,7 @@ def _result(
         champion.version,
         window.start,
         window.end,
-        len(window.current),
+        len(window.rows.features),
         sources["served_rows"],
         sources["served_batches"],
         sources["served_hours"],
@@ -437,7 +422,7 @@ def _result(
         reasons=decision.reasons,
         as_of=window.end.isoformat(),
         champion_version=champion.version,
-        window_rows=len(window.current),
+        window_rows=len(window.rows.features),
         drifted_features=drifted,
         realized_metric=evaluation.realized_metric,
         realized_value=evaluation.realized,
