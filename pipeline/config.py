@@ -249,6 +249,76 @@ class SourceConfig(_Section):
         return self
 
 
+class AggregateConfig(_Section):
+    """One pre-aggregated table the feature query reads: per-period aggregates of its sources (say one
+    row per day and key: flights, delayed flights) that the pipeline keeps current before every feature
+    extraction (:mod:`pipeline.features.aggregates`), so a trailing 28-day rate reads 28 rows instead
+    of 28 days of events."""
+
+    name: str = Field(
+        description="The aggregate's name: lowercase words joined by underscores, unique among the models that "
+        "share a warehouse. Its built periods are recorded under it in ml.aggregate_periods."
+    )
+    build_sql: Path = Field(
+        description="SQL file of the statements that rebuild every period in [start, end) idempotently (delete "
+        "those periods' rows, insert them anew; create the table if missing). Bind parameters: start, end "
+        "(timestamptz on the period grid), period (interval) and origin (timestamptz). Run in one transaction."
+    )
+    source_sql: Path = Field(
+        description="SQL file of one query over the sources, with the same bind parameters: one row per period in "
+        "[start, end) that holds source data, as (period_start timestamptz, source_rows bigint). A period without "
+        "source data after the first one with data is a missing source period: an error that names it."
+    )
+    period: dt.timedelta = Field(
+        dt.timedelta(days=1),
+        gt=dt.timedelta(0),
+        description="Length of one period, an ISO 8601 duration of fixed length (P1D: a day, PT1H: an hour). "
+        "Periods start at origin plus whole periods.",
+    )
+    origin: dt.datetime = Field(
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        description="A period boundary (timezone-aware); the default makes daily periods UTC days.",
+    )
+    known_after: dt.timedelta = Field(
+        dt.timedelta(0),
+        ge=dt.timedelta(0),
+        description="How long after its end a period's aggregate is known: 0 when every event of the period is in "
+        "the sources by its end, more when events arrive late. A period [s, e) is built, and may be read by a "
+        "cutoff, from e + known_after on.",
+    )
+    lookback: dt.timedelta = Field(
+        gt=dt.timedelta(0),
+        description="The longest span before a cutoff the feature query reads from this aggregate (28 days for a "
+        "trailing 28-day rate): the periods an extraction needs built.",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _aggregate_name(cls, v: str) -> str:
+        if not _MODEL_NAME.match(v):
+            raise ValueError(f"{v!r} is not lowercase words joined by single underscores")
+        return v
+
+    @field_validator("build_sql", "source_sql")
+    @classmethod
+    def _aggregate_sql_exists(cls, v: Path) -> Path:
+        if not _resolve(v).is_file():
+            raise ValueError(f"file not found: {_resolve(v)}")
+        return v
+
+    @field_validator("origin")
+    @classmethod
+    def _aware(cls, v: dt.datetime) -> dt.datetime:
+        if v.tzinfo is None:
+            raise ValueError(f"{v} has no time zone: write it with an offset, as 2000-01-01T00:00:00Z")
+        return v
+
+    def text(self, which: Literal["build", "source"]) -> str:
+        """The text of the build or source SQL file, as run (no trailing semicolon)."""
+        path = self.build_sql if which == "build" else self.source_sql
+        return _resolve(path).read_text().strip().rstrip(";")
+
+
 class DatasetConfig(_Section):
     name: str = Field(description="The dataset's name, used in log lines, messages and drafted suites' names.")
     feature_sql: Path = Field(
@@ -285,6 +355,11 @@ class DatasetConfig(_Section):
         default_factory=list,
         description="The feature query's source tables and when their facts become known: what the leakage check "
         "(pipeline check-leakage) deletes or changes after each cutoff. Empty: the check refuses to run.",
+    )
+    aggregates: list[AggregateConfig] = Field(
+        default_factory=list,
+        description="Pre-aggregated tables the feature query reads (trailing rates over per-day tiles, say), kept "
+        "current by the pipeline before every feature extraction (docs/features.md, Aggregates).",
     )
 
     @field_validator("key", mode="before")
@@ -327,6 +402,9 @@ class DatasetConfig(_Section):
         twice = sorted({f"{t}.{c}" for t, c in changed if changed.count((t, c)) > 1})
         if twice:
             raise ValueError(f"sources: a column is observed at one time only, but these are listed twice: {twice}")
+        names = [a.name for a in self.aggregates]
+        if len(set(names)) < len(names):
+            raise ValueError(f"aggregates: a name is declared twice: {names}")
         return self
 
     @property

@@ -116,20 +116,35 @@ def test_label_known_at_is_departure_or_15_minutes_after_schedule(table: pd.Data
     assert (table["label_known_at"].dropna() > table.loc[~cancelled, "as_of"]).all()
 
 
-def test_trailing_rates_count_only_outcomes_known_before_the_cutoff(sample: pd.DataFrame, raw: pd.DataFrame) -> None:
+def test_trailing_rates_count_the_whole_days_before_the_cutoffs_day_and_that_day_so_far(
+    sample: pd.DataFrame, raw: pd.DataFrame
+) -> None:
+    """The rates the query reads from the daily aggregate (features.flight_outcomes_daily) equal the
+    documented definition recomputed from the raw flights: the outcomes known from N whole UTC days
+    before the cutoff's day up to the cutoff."""
     keys = {
         "carrier": lambda f, r: f["carrier"] == r["carrier"],
+        "origin": lambda f, r: f["origin"] == r["origin"],
         "dest": lambda f, r: f["dest"] == r["dest"],
         "route": lambda f, r: (f["origin"] == r["origin"]) & (f["dest"] == r["dest"]),
         "carrier_hour": lambda f, r: (f["carrier"] == r["carrier"]) & (f["hour"] == r["sched_dep_hour"]),
+        "flight_number": lambda f, r: (
+            (f["carrier"] == r["carrier"]) & (f["flight"] == r["flight"]) & (f["origin"] == r["origin"])
+        ),
     }
+    numbers = raw.set_index("flight_id")["flight"]
     for _, row in sample.iterrows():
+        row = pd.concat([row, pd.Series({"flight": numbers[row.name]})])
+        day = row["as_of"].floor("D")  # as_of is in UTC: its UTC day
+        assert day < row["as_of"]  # the window's cutoffs are not at midnight UTC: today's hours count too
         for days in (7, 28):
-            known = (raw["known_at"] >= row["as_of"] - pd.Timedelta(days=days)) & (raw["known_at"] < row["as_of"])
+            known = (raw["known_at"] >= day - pd.Timedelta(days=days)) & (raw["known_at"] < row["as_of"])
             for name, same in keys.items():
                 events = raw[known & same(raw, row)]
                 want = events["delayed"].mean() if len(events) else np.nan
                 assert close(row[f"{name}_delay_rate_{days}d"], want), (name, days, row.name)
+                if name == "route" and days == 28:
+                    assert row["route_flights_28d"] == len(events), row.name
 
 
 def test_origin_state_uses_departures_and_overdue_flights_before_the_cutoff(

@@ -16,6 +16,7 @@ import pytest
 
 from pipeline.config import ConfigError, DatasetConfig, PipelineConfig, SourceConfig, load_config
 from pipeline.data.warehouse import Warehouse, WarehouseError
+from pipeline.features.aggregates import build
 from pipeline.features.build import feature_sql
 from pipeline.features.leakage import ENTITY_SET, LeakageCheckError, check_leakage
 
@@ -39,14 +40,14 @@ def _wrapped(cfg: PipelineConfig, tmp_path: Path, select: str, joins: str, featu
     return _with_dataset(cfg, feature_sql=path, numeric_features=[*cfg.dataset.numeric_features, *features])
 
 
-def _snapshot(url: str) -> dict[str, tuple]:
-    """Row count and an order-free checksum of every row of the source tables."""
+def _snapshot(url: str, tables: tuple[str, ...] = ("nycflights13.flights", "nycflights13.weather")) -> dict[str, tuple]:
+    """Row count and an order-free checksum of every row of the ``tables``."""
     conn = psycopg2.connect(url)
     try:
         with conn.cursor() as cur:
             result = {}
-            for table in ("flights", "weather"):
-                cur.execute(f"SELECT count(*), sum(hashtext(t::text)::bigint) FROM nycflights13.{table} AS t")
+            for table in tables:
+                cur.execute(f"SELECT count(*), sum(hashtext(t::text)::bigint) FROM {table} AS t")
                 result[table] = cur.fetchone()
             return result
     finally:
@@ -103,6 +104,40 @@ def test_delays_of_flights_not_yet_departed_leak(fresh_seeded_url: str, tmp_path
     assert set(report.leaking_features) == {"naive_delay_3h"}, report.table()
     leak = report.leaks[0]
     assert set(leak.key) == {"origin", "slot_start"} and leak.before != leak.after
+
+
+def test_a_daily_aggregate_read_before_its_day_is_over_leaks(fresh_seeded_url: str, tmp_path: Path) -> None:
+    """An aggregate read before it is known: the carrier's delay rate from the daily aggregate's row of
+    the cutoff's own day (known at midnight, read at noon). The check rebuilds the aggregate's periods
+    from the changed sources, so the row moves and the feature is named."""
+    cfg = _wrapped(
+        _config(fresh_seeded_url, "flight_delay"),
+        tmp_path,
+        "(SELECT a.delayed::double precision / a.flights FROM features.flight_outcomes_daily AS a"
+        " WHERE a.grp = 'carrier' AND a.k = q.carrier"
+        " AND a.period_start = date_bin(interval '1 day', q.as_of, timestamptz '2000-01-01 00:00:00+00'))"
+        " AS carrier_rate_today_tile",
+        "",
+        ["carrier_rate_today_tile"],
+    )
+    before = _snapshot(fresh_seeded_url)
+    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=2, seed=3, start=DECEMBER, end=LAST_WEATHER)
+    # Only the leaky feature moves: the model's own rates read the days before the cutoff's day, and
+    # that day's outcomes known before the cutoff.
+    assert set(report.leaking_features) == {"carrier_rate_today_tile"}, report.table()
+    assert all(leak.before is not None for leak in report.leaks)
+    # The periods rebuilt from the changed sources were rolled back: rebuilding every period from the
+    # sources now changes nothing.
+    tiles = ("features.flight_outcomes_daily",)
+    kept = _snapshot(fresh_seeded_url, tiles)
+    warehouse, aggregate = Warehouse(fresh_seeded_url), cfg.dataset.aggregates[0]
+    span = {"aggregate": aggregate.name, "start": DECEMBER - dt.timedelta(days=60), "end": LAST_WEATHER}
+    built = [row["period_start"] for row in warehouse.fetch("aggregates/built", span)]
+    assert built == [built[0] + i * aggregate.period for i in range(len(built))]  # one run of periods
+    with warehouse.transaction() as cur:
+        build(cur, aggregate, built[0], built[-1] + aggregate.period)
+    assert _snapshot(fresh_seeded_url, tiles) == kept
+    assert _snapshot(fresh_seeded_url) == before
 
 
 def test_entities_chosen_by_later_facts_and_late_as_of_are_reported(fresh_seeded_url: str, tmp_path: Path) -> None:

@@ -116,6 +116,7 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
         psycopg2.Error: the feature query or the DDL failed (nothing is created).
     """
     from pipeline.data.predictions import predictions_ddl
+    from pipeline.features.aggregates import build
     from pipeline.features.build import feature_query, window_params
 
     ds, table = cfg.dataset, cfg.predictions.table
@@ -128,6 +129,8 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
         cur.execute(statement("migrations/table_exists"), {"table": table})
         if cur.fetchone()[0]:
             return False
+        for aggregate in ds.aggregates:  # an empty build creates the aggregate tables the query reads
+            build(cur, aggregate, aggregate.origin, aggregate.origin)
         cur.execute(
             statement("io/describe_query", query=feature_query(ds)), window_params(cfg.cutoff_rule, *_DESCRIBE_WINDOW)
         )

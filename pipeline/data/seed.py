@@ -121,12 +121,15 @@ def seed(warehouse: Warehouse, folder: Path | None = None) -> dict[str, int]:
                         cur.execute(statement("nycflights13/flights_staging"))
                         _copy_csv(cur, stream, "flights_staging", columns)
                         cur.execute(statement("nycflights13/flights_from_staging"))
+                        cur.execute(statement("nycflights13/indexes"))
                     else:
                         _copy_csv(cur, stream, _name(table), columns)
             # Planner statistics now: a feature query run before autovacuum's first pass would be planned
             # on an empty table's estimates (nested loops over the year: minutes instead of seconds).
             cur.execute(statement("nycflights13/analyze", table=_name(table)))
             log.info("loaded %s", _name(table))
+        # The sources changed: every aggregate built from them is rebuilt on the next extraction.
+        cur.execute(statement("nycflights13/forget_aggregates"))
         counts = {row["table_name"]: row["row_count"] for row in fetch(cur, "nycflights13/table_counts")}
     log.info("seeded the warehouse from %s: %s", folder, counts)
     return counts

@@ -13,6 +13,7 @@ from psycopg2 import sql
 from pipeline.config import DatasetConfig
 from pipeline.data.warehouse import Warehouse, statement
 from pipeline.errors import PermanentError
+from pipeline.features.aggregates import refresh
 from pipeline.schedule import CUTOFF_COLUMN, CutoffRule
 
 log = logging.getLogger(__name__)
@@ -47,13 +48,22 @@ def extract_feature_table(
         ``dataset.label_known_at`` columns, with the
         dtypes :meth:`Warehouse.read_frame` documents; categorical features are ``category``.
 
+    The model's declared aggregates (``dataset.aggregates``) are brought current for the window's
+    cutoffs first (:func:`pipeline.features.aggregates.refresh`).
+
     Raises:
         FeatureTableError: ``start >= end``, or a configured column is missing from the result.
+        MissingSourcePeriodError: the window has rows, and the sources hold no rows for a period an
+            aggregate the features read needs.
         WarehouseError: the query failed (a missing table, say).
     """
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
+    refreshed = refresh(warehouse, dataset.aggregates, *window_cutoffs(rule, start, end))
     frame = warehouse.read_frame(feature_query(dataset), window_params(rule, start, end), dataset.categorical_features)
+    if len(frame):
+        for aggregate in refreshed:
+            aggregate.check()
     expected = [*dataset.key, dataset.timestamp, CUTOFF_COLUMN, *dataset.features]
     expected += [dataset.label, dataset.label_known_at] if require_label else []
     missing = [c for c in expected if c not in frame.columns]
@@ -103,6 +113,11 @@ def feature_query(dataset: DatasetConfig) -> sql.Composable:
 def feature_sql(dataset: DatasetConfig) -> str:
     """The text of the dataset's feature query, as run (the file without a trailing semicolon)."""
     return dataset.sql_path.read_text().strip().rstrip(";")
+
+
+def window_cutoffs(rule: CutoffRule, start: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """The first and last cutoff (as_of) of the entities stamped in ``[start, end)``."""
+    return rule.cutoff(start), rule.cutoff(end - dt.timedelta(microseconds=1))
 
 
 def window_params(rule: CutoffRule, start: dt.datetime, end: dt.datetime) -> dict:

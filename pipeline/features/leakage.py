@@ -3,7 +3,9 @@
 For sampled cutoffs T spread over the data, the check runs the model's feature query for the window
 that a predict run cut off at T scores (``cfg.cutoff_rule.window(T)``), then, inside one transaction
 that is always rolled back, deletes or changes every source row stamped at or after T (the tables and
-stamps of ``dataset.sources``), runs the query again, and compares every feature of every entity.
+stamps of ``dataset.sources``), rebuilds the declared aggregates' periods around T from the changed
+sources (``dataset.aggregates``; built from the unchanged ones before the first run too, so a period
+read before it is known shows up), runs the query again, and compares every feature of every entity.
 A feature that moved was computed from data not yet known at T: a leak. It also checks that each
 row's ``as_of`` is the cutoff T and at least ``predictions.lead`` before the row's timestamp.
 
@@ -38,6 +40,7 @@ from psycopg2 import sql
 from pipeline.config import PipelineConfig, SourceConfig
 from pipeline.data.warehouse import Warehouse, fetch, read_frame, statement
 from pipeline.errors import PermanentError
+from pipeline.features.aggregates import rebuild_around, refresh
 from pipeline.features.build import feature_query, window_params
 from pipeline.schedule import CUTOFF_COLUMN
 
@@ -309,7 +312,10 @@ def _check_cutoff(
     ds, rule = cfg.dataset, cfg.cutoff_rule
     start, end = rule.window(cutoff)
     params = window_params(rule, start, end)
+    refresh(warehouse, ds.aggregates, cutoff, cutoff)
     with warehouse.rolled_back() as cur:
+        for aggregate in ds.aggregates:  # every period near the cutoff exists, as in a backtest over history
+            rebuild_around(cur, aggregate, cutoff)
         before = read_frame(cur, query, params)
         if before.empty:
             return False
@@ -324,6 +330,9 @@ def _check_cutoff(
                 name = f"{plan.table} {kind}" + (f" ({', '.join(plan.columns)})" if kind == "changed" else "")
                 report.changed_rows[name] = report.changed_rows.get(name, 0) + cur.rowcount
                 counts.append(f"{cur.rowcount:,} {plan.table} rows {kind}")
+        for aggregate in ds.aggregates:
+            start, end = rebuild_around(cur, aggregate, cutoff)
+            counts.append(f"aggregate {aggregate.name} rebuilt for [{start:%Y-%m-%d %H:%M}, {end:%Y-%m-%d %H:%M})")
         after = read_frame(cur, query, params)
     # The block above has rolled every change back.
     _unique(after, ds.key, cutoff)

@@ -9,90 +9,153 @@
 --   a weather row at time_hour h (observations up to minute 51 of the hour): at h + 1 hour.
 -- Label: dep_delayed_15 (dep_delay over 15 minutes), NULL for a cancelled flight. label_known_at: the
 -- actual departure, or scheduled + 15 minutes when the flight has not left by then; NULL when cancelled.
+-- Trailing delay rates read the daily aggregate features.flight_outcomes_daily (dataset.aggregates; the
+-- pipeline builds each UTC day once it is over) for the whole days before the cutoff's day, plus the raw
+-- outcomes of the cutoff's day known before the cutoff. Everything else reads the last 30 hours of flights
+-- through the time_hour index, and the aircraft's previous departure through (tailnum, time_hour).
 -- Windows are set-based: source events and query rows (one per key and as_of) are unioned and a
 -- window frame ending 1 microsecond before each query row aggregates the events strictly before it.
-WITH target AS (  -- the flights to return, with their cutoff
+WITH target AS (  -- the flights to return, with their cutoff and its UTC day
     SELECT f.*,
            f.time_hour + make_interval(mins => f.minute) AS sched,
            date_bin(%(horizon)s::interval, f.time_hour + make_interval(mins => f.minute) - %(lead)s::interval,
-                    %(origin)s::timestamptz) AS as_of
+                    %(origin)s::timestamptz) AS as_of,
+           date_bin(interval '1 day',
+                    date_bin(%(horizon)s::interval, f.time_hour + make_interval(mins => f.minute) - %(lead)s::interval,
+                             %(origin)s::timestamptz),
+                    timestamptz '2000-01-01 00:00:00+00') AS as_of_day
     FROM nycflights13.flights AS f
     WHERE f.time_hour > %(start)s::timestamptz - interval '1 hour'  -- lets the time_hour index serve the window
       AND f.time_hour < %(end)s::timestamptz
-      AND f.time_hour + make_interval(mins => f.minute) >= %(start)s::timestamptz
-      AND f.time_hour + make_interval(mins => f.minute) < %(end)s::timestamptz
+      -- In a CASE, so the planner estimates this filter at half the rows rather than 0.5%% of them (its
+      -- default for a range over an expression): a month's window is then planned with hash joins.
+      AND CASE WHEN f.time_hour + make_interval(mins => f.minute) >= %(start)s::timestamptz
+                AND f.time_hour + make_interval(mins => f.minute) < %(end)s::timestamptz THEN true ELSE false END
 ),
-span AS (  -- the range of cutoffs in this window, and the last scheduled hour (a horizon can be days long)
-    SELECT min(as_of) AS first_as_of, max(as_of) AS last_as_of, max(time_hour) AS last_time_hour FROM target
+span AS (  -- the range of cutoffs and scheduled hours in this window, and the first cutoff's UTC day
+    SELECT min(as_of) AS first_as_of, max(as_of) AS last_as_of, min(as_of_day) AS first_day,
+           min(time_hour) AS first_time_hour, max(time_hour) AS last_time_hour
+    FROM target
 ),
-hist AS (  -- source flights whose events can fall in the 28 days before a cutoff (events are filtered exactly below)
-    SELECT f.flight_id, f.carrier, f.flight, f.origin, f.dest, f.hour, f.tailnum,
+recent AS (  -- flights scheduled from 30 hours before the first cutoff to the last one: every event read below
+    SELECT f.flight_id, f.carrier, f.flight, f.origin, f.dest, f.hour,
            f.time_hour + make_interval(mins => f.minute) AS sched,
            f.time_hour + make_interval(mins => f.minute) + make_interval(mins => f.dep_delay::int) AS dep_at,
            f.dep_delay
     FROM nycflights13.flights AS f, span AS s
-    WHERE f.time_hour >= s.first_as_of - interval '29 days'
-      AND f.time_hour < greatest(s.last_as_of + interval '1 day', s.last_time_hour + interval '1 hour')
+    WHERE f.time_hour >= s.first_as_of - interval '30 hours' AND f.time_hour < s.last_as_of + interval '1 hour'
 ),
 -- Trailing delay rates. A flight's outcome "delayed over 15 minutes" is known at its departure, or at
 -- scheduled + 15 minutes when it has not left by then (then it is delayed, or later cancelled: counted
--- as delayed, since the cancellation is not known yet).
-outcomes AS (
-    SELECT h.*,
-           CASE WHEN h.dep_at < h.sched + interval '15 minutes' THEN h.dep_at
-                ELSE h.sched + interval '15 minutes' END AS known_at,
-           CASE WHEN h.dep_at < h.sched + interval '15 minutes' THEN 0 ELSE 1 END AS delayed
-    FROM hist AS h
-),
-rate_queries AS (  -- one per key and cutoff
-    SELECT DISTINCT g.grp, g.k COLLATE "C" AS k, t.as_of
+-- as delayed, since the cancellation is not known yet). The rates over 7 and 28 days sum the daily
+-- aggregate over the 7 and 28 whole UTC days before the cutoff's day, and the outcomes of the cutoff's
+-- day known before the cutoff.
+rate_keys AS (  -- each scored flight's six keys
+    SELECT t.flight_id, t.as_of, t.as_of_day AS day, g.grp, g.k COLLATE "C" AS k
     FROM target AS t
     CROSS JOIN LATERAL (VALUES ('carrier', t.carrier), ('origin', t.origin), ('dest', t.dest),
                                ('route', t.origin || '-' || t.dest), ('carrier_hour', t.carrier || '@' || t.hour),
                                ('flight', t.carrier || t.flight || '@' || t.origin))
         AS g (grp, k)
 ),
-rate_rows AS (  -- the outcomes known in the 28 days before a cutoff, and the queries
-    SELECT g.grp, g.k COLLATE "C" AS k, o.known_at AS ts, o.delayed AS y, 1 AS n
-    FROM outcomes AS o
+key_days AS (SELECT DISTINCT grp, k, day FROM rate_keys),
+whole_days AS (  -- per key and cutoff day: the daily aggregate's sums over the 7 and 28 days before it
+    SELECT grp, k, day, y7, n7, y28, n28
+    FROM (
+        SELECT grp, k, day, is_query,
+               sum(delayed) OVER w7 AS y7, sum(flights) OVER w7 AS n7,
+               sum(delayed) OVER w28 AS y28, sum(flights) OVER w28 AS n28
+        FROM (
+            SELECT a.grp, a.k, a.period_start AS day, a.flights, a.delayed, false AS is_query
+            FROM features.flight_outcomes_daily AS a, span AS s
+            WHERE a.period_start >= s.first_day - interval '28 days'
+              AND a.period_start < (SELECT max(day) FROM key_days)
+              AND (a.grp, a.k) IN (SELECT grp, k FROM key_days)
+            UNION ALL
+            SELECT grp, k, day, 0, 0, true FROM key_days
+        ) AS u
+        WINDOW w7 AS (PARTITION BY grp, k ORDER BY day RANGE BETWEEN '7 days' PRECEDING AND '1 microsecond' PRECEDING),
+               w28 AS (PARTITION BY grp, k ORDER BY day RANGE BETWEEN '28 days' PRECEDING AND '1 microsecond' PRECEDING)
+    ) AS w
+    WHERE is_query
+),
+today_rows AS (  -- the outcomes of the cutoffs' days known before the last cutoff, and one query per flight and key
+    SELECT g.grp, g.k COLLATE "C" AS k, o.known_at AS ts, o.delayed AS y, 1 AS n, NULL::bigint AS flight_id,
+           date_bin(interval '1 day', o.known_at, timestamptz '2000-01-01 00:00:00+00') AS day
+    FROM (
+        SELECT r.*,
+               CASE WHEN r.dep_at < r.sched + interval '15 minutes' THEN r.dep_at
+                    ELSE r.sched + interval '15 minutes' END AS known_at,
+               CASE WHEN r.dep_at < r.sched + interval '15 minutes' THEN 0 ELSE 1 END AS delayed
+        FROM recent AS r
+    ) AS o
     CROSS JOIN span AS s
     CROSS JOIN LATERAL (VALUES ('carrier', o.carrier), ('origin', o.origin), ('dest', o.dest),
                                ('route', o.origin || '-' || o.dest), ('carrier_hour', o.carrier || '@' || o.hour),
                                ('flight', o.carrier || o.flight || '@' || o.origin))
         AS g (grp, k)
-    WHERE o.known_at >= s.first_as_of - interval '28 days' AND o.known_at < s.last_as_of
+    WHERE o.known_at >= s.first_day AND o.known_at < s.last_as_of
     UNION ALL
-    SELECT grp, k, as_of, NULL::int, 0 FROM rate_queries
+    SELECT grp, k, as_of, NULL::int, 0, flight_id, day FROM rate_keys
 ),
-rates AS (
-    SELECT grp, k, as_of,
-           y7::double precision / nullif(n7, 0) AS rate_7d, y28::double precision / nullif(n28, 0) AS rate_28d, n28
+today AS (  -- per flight and key: the outcomes of the cutoff's day known before the cutoff
+    SELECT flight_id, grp, k, day, y, n
     FROM (
-        SELECT grp, k, ts AS as_of, y IS NULL AS is_query,
-               sum(y) OVER w7 AS y7, sum(n) OVER w7 AS n7, sum(y) OVER w28 AS y28, sum(n) OVER w28 AS n28
-        FROM rate_rows
-        WINDOW w7 AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN '7 days' PRECEDING AND '1 microsecond' PRECEDING),
-               w28 AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN '28 days' PRECEDING AND '1 microsecond' PRECEDING)
+        SELECT grp, k, flight_id, day, sum(y) OVER w AS y, sum(n) OVER w AS n
+        FROM today_rows
+        WINDOW w AS (PARTITION BY grp, k, day ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond' PRECEDING)
     ) AS w
-    WHERE is_query
+    WHERE flight_id IS NOT NULL
+),
+rates AS (  -- one row per scored flight, the six keys' rates side by side
+    SELECT td.flight_id,
+           max((coalesce(wd.y7, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n7, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'carrier') AS carrier_delay_rate_7d,
+           max((coalesce(wd.y28, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n28, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'carrier') AS carrier_delay_rate_28d,
+           max((coalesce(wd.y7, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n7, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'origin') AS origin_delay_rate_7d,
+           max((coalesce(wd.y28, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n28, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'origin') AS origin_delay_rate_28d,
+           max((coalesce(wd.y7, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n7, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'dest') AS dest_delay_rate_7d,
+           max((coalesce(wd.y28, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n28, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'dest') AS dest_delay_rate_28d,
+           max((coalesce(wd.y7, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n7, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'route') AS route_delay_rate_7d,
+           max((coalesce(wd.y28, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n28, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'route') AS route_delay_rate_28d,
+           max((coalesce(wd.y7, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n7, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'carrier_hour') AS carrier_hour_delay_rate_7d,
+           max((coalesce(wd.y28, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n28, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'carrier_hour') AS carrier_hour_delay_rate_28d,
+           max((coalesce(wd.y7, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n7, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'flight') AS flight_number_delay_rate_7d,
+           max((coalesce(wd.y28, 0) + coalesce(td.y, 0))::double precision
+               / nullif(coalesce(wd.n28, 0) + coalesce(td.n, 0), 0)) FILTER (WHERE td.grp = 'flight') AS flight_number_delay_rate_28d,
+           max(coalesce(wd.n28, 0) + coalesce(td.n, 0)) FILTER (WHERE td.grp = 'route') AS route_flights_28d
+    FROM today AS td
+    LEFT JOIN whole_days AS wd ON wd.grp = td.grp AND wd.k = td.k AND wd.day = td.day
+    GROUP BY td.flight_id
 ),
 -- Recent state before the cutoff, of the origin airport, of the carrier at the origin, and of the flights
 -- to the same destination: departures (at their actual time) and flights that are due but have not left.
 -- A flight is overdue at t when scheduled in [t - 3 h, t) and not departed before t: it enters at its
 -- schedule (+1) and leaves at its departure or 3 h after schedule (-1), whichever is first;
 -- overdue_15 / overdue_60 count it from 15 / 60 minutes after schedule. Only the events that can fall
--- in a frame are kept: departures up to 6 h before the first cutoff, flights scheduled up to 3 h before it.
+-- in a frame are kept: departures up to 6 h before the first cutoff (of flights scheduled in the 30 hours
+-- before it), flights scheduled up to 3 h before it.
 state_events AS (
     SELECT origin, dest, carrier, dep_at AS ts, 1 AS departed, dep_delay::int AS dep_delay,
            CASE WHEN dep_delay > 15 THEN 1 ELSE 0 END AS delayed, 0 AS pending, 0 AS pending_15, 0 AS pending_60
-    FROM hist, span
+    FROM recent, span
     WHERE dep_at >= first_as_of - interval '6 hours' AND dep_at < last_as_of
     UNION ALL
     SELECT origin, dest, carrier, sched + e.after, 0, NULL::int, NULL::int,
            CASE WHEN e.after = interval '0' THEN 1 ELSE 0 END,
            CASE WHEN e.after = interval '15 minutes' THEN 1 ELSE 0 END,
            CASE WHEN e.after = interval '60 minutes' THEN 1 ELSE 0 END
-    FROM hist
+    FROM recent
     CROSS JOIN span
     CROSS JOIN LATERAL (VALUES (interval '0'), (interval '15 minutes'), (interval '60 minutes')) AS e (after)
     WHERE (dep_at IS NULL OR dep_at > sched + e.after)
@@ -101,7 +164,7 @@ state_events AS (
     SELECT origin, dest, carrier, least(dep_at, sched + interval '3 hours'), 0, NULL::int, NULL::int,
            -1, CASE WHEN least(dep_at, sched + interval '3 hours') > sched + interval '15 minutes' THEN -1 ELSE 0 END,
            CASE WHEN least(dep_at, sched + interval '3 hours') > sched + interval '60 minutes' THEN -1 ELSE 0 END
-    FROM hist, span
+    FROM recent, span
     WHERE (dep_at IS NULL OR dep_at > sched) AND sched >= first_as_of - interval '3 hours' AND sched < last_as_of
 ),
 state_rows AS (
@@ -142,21 +205,11 @@ state AS (
     ) AS w
     WHERE is_query
 ),
--- The aircraft's previous New York departure by schedule (hist reaches 29 days back, so the lag is exact
--- for the 7 days before each flight that the feature looks at).
-aircraft AS (
-    SELECT flight_id,
-           lag(sched) OVER w AS prev_sched, lag(dep_at) OVER w AS prev_dep_at, lag(dep_delay) OVER w AS prev_dep_delay
-    FROM hist
-    WHERE tailnum IS NOT NULL
-    WINDOW w AS (PARTITION BY tailnum ORDER BY sched, flight_id)
-),
 -- Congestion: flights scheduled at the origin (the schedule is published in advance, cancelled ones included).
 slots AS (
     SELECT f.origin, f.time_hour, count(*) AS n
     FROM nycflights13.flights AS f, span AS s
-    WHERE f.time_hour >= s.first_as_of - interval '1 day'
-      AND f.time_hour < greatest(s.last_as_of + interval '2 days', s.last_time_hour + interval '2 hours')
+    WHERE f.time_hour >= s.first_time_hour - interval '1 hour' AND f.time_hour < s.last_time_hour + interval '2 hours'
     GROUP BY f.origin, f.time_hour
 ),
 -- The weather row last observed before each cutoff: a row at time_hour h is known at h + 1 hour.
@@ -227,19 +280,19 @@ SELECT
     ns.delayed_share_3h                                                    AS nyc_delayed_share_3h,
     coalesce(ns.overdue_15, 0)::double precision                           AS nyc_overdue_15,
     -- trailing delay rates (outcomes known before the cutoff)
-    rc.rate_7d::double precision                                           AS carrier_delay_rate_7d,
-    rc.rate_28d::double precision                                          AS carrier_delay_rate_28d,
-    ro.rate_7d::double precision                                           AS origin_delay_rate_7d,
-    ro.rate_28d::double precision                                          AS origin_delay_rate_28d,
-    rd.rate_7d::double precision                                           AS dest_delay_rate_7d,
-    rd.rate_28d::double precision                                          AS dest_delay_rate_28d,
-    rr.rate_7d::double precision                                           AS route_delay_rate_7d,
-    rr.rate_28d::double precision                                          AS route_delay_rate_28d,
-    coalesce(rr.n28, 0)::double precision                                  AS route_flights_28d,
-    rh.rate_7d::double precision                                           AS carrier_hour_delay_rate_7d,
-    rh.rate_28d::double precision                                          AS carrier_hour_delay_rate_28d,
-    rf.rate_7d::double precision                                           AS flight_number_delay_rate_7d,
-    rf.rate_28d::double precision                                          AS flight_number_delay_rate_28d,
+    rt.carrier_delay_rate_7d,
+    rt.carrier_delay_rate_28d,
+    rt.origin_delay_rate_7d,
+    rt.origin_delay_rate_28d,
+    rt.dest_delay_rate_7d,
+    rt.dest_delay_rate_28d,
+    rt.route_delay_rate_7d,
+    rt.route_delay_rate_28d,
+    coalesce(rt.route_flights_28d, 0)::double precision                     AS route_flights_28d,
+    rt.carrier_hour_delay_rate_7d,
+    rt.carrier_hour_delay_rate_28d,
+    rt.flight_number_delay_rate_7d,
+    rt.flight_number_delay_rate_28d,
     -- the aircraft's previous departure: its schedule, and what is known of it at the cutoff
     extract(epoch FROM t.sched - ac.prev_sched)::double precision / 60.0   AS prev_gap_min,
     CASE WHEN ac.prev_dep_at < t.as_of THEN ac.prev_dep_delay END          AS prev_dep_delay,
@@ -273,12 +326,18 @@ LEFT JOIN state AS os ON os.grp = 'origin' AND os.k = t.origin AND os.as_of = t.
 LEFT JOIN state AS cs ON cs.grp = 'carrier_origin' AND cs.k = t.carrier || '@' || t.origin AND cs.as_of = t.as_of
 LEFT JOIN state AS ds ON ds.grp = 'dest' AND ds.k = t.dest AND ds.as_of = t.as_of
 LEFT JOIN state AS ns ON ns.grp = 'nyc' AND ns.as_of = t.as_of
-LEFT JOIN rates AS rc ON rc.grp = 'carrier' AND rc.k = t.carrier AND rc.as_of = t.as_of
-LEFT JOIN rates AS ro ON ro.grp = 'origin' AND ro.k = t.origin AND ro.as_of = t.as_of
-LEFT JOIN rates AS rd ON rd.grp = 'dest' AND rd.k = t.dest AND rd.as_of = t.as_of
-LEFT JOIN rates AS rr ON rr.grp = 'route' AND rr.k = t.origin || '-' || t.dest AND rr.as_of = t.as_of
-LEFT JOIN rates AS rh ON rh.grp = 'carrier_hour' AND rh.k = t.carrier || '@' || t.hour AND rh.as_of = t.as_of
-LEFT JOIN rates AS rf ON rf.grp = 'flight' AND rf.k = t.carrier || t.flight || '@' || t.origin AND rf.as_of = t.as_of
-LEFT JOIN aircraft AS ac ON ac.flight_id = t.flight_id AND ac.prev_sched >= t.sched - interval '7 days'
+LEFT JOIN rates AS rt ON rt.flight_id = t.flight_id
+LEFT JOIN LATERAL (  -- the aircraft's previous New York departure by schedule, in the 7 days before
+    SELECT p.time_hour + make_interval(mins => p.minute) AS prev_sched,
+           p.time_hour + make_interval(mins => p.minute) + make_interval(mins => p.dep_delay::int) AS prev_dep_at,
+           p.dep_delay AS prev_dep_delay
+    FROM nycflights13.flights AS p
+    WHERE p.tailnum = t.tailnum
+      AND (p.time_hour, p.minute, p.flight_id) < (t.time_hour, t.minute, t.flight_id)
+      AND p.time_hour >= t.time_hour - interval '7 days 1 hour'
+      AND p.time_hour + make_interval(mins => p.minute) >= t.sched - interval '7 days'
+    ORDER BY p.time_hour DESC, p.minute DESC, p.flight_id DESC
+    LIMIT 1
+) AS ac ON true
 LEFT JOIN weather AS w ON w.origin = t.origin AND w.as_of = t.as_of
 ORDER BY scheduled_departure, t.flight_id

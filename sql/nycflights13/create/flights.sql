@@ -23,4 +23,3 @@ CREATE TABLE nycflights13.flights (
     time_hour      timestamptz NOT NULL,
     UNIQUE (year, month, day, carrier, flight, origin, sched_dep_time)
 );
-CREATE INDEX flights_time_hour_idx ON nycflights13.flights (time_hour);

@@ -1,0 +1,17 @@
+"""Aggregate periods: ``ml.aggregate_periods``, the periods of each declared aggregate the pipeline
+has built (see ``sql/migrations/0009_aggregate_periods.sql``)."""
+
+from pipeline.data.schema import run_sql
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    run_sql("0009_aggregate_periods")
+
+
+def downgrade() -> None:
+    run_sql("0009_aggregate_periods_downgrade")

@@ -1,0 +1,224 @@
+"""Declared aggregates: per-period tables of the sources that the feature query reads instead of the
+raw history, kept current before every feature extraction.
+
+A model declares each aggregate in ``dataset.aggregates`` (:class:`~pipeline.config.AggregateConfig`):
+SQL that rebuilds given periods idempotently, SQL that counts the source rows per period, the period
+(a day, say), when a period is known (its end plus ``known_after``) and how far back a cutoff reads it
+(``lookback``). This is how feature platforms keep long trailing windows cheap (Chronon's and Tecton's
+tiles): a point-in-time value is the sum of the periods known before the cutoff, plus the raw events
+since the last of them, so a run's cost follows its new data, not the history behind it.
+
+:func:`refresh` runs before each extraction (:func:`pipeline.features.build.extract_feature_table`).
+Under an advisory lock per aggregate, in one transaction, it builds the periods the extraction's
+cutoffs need that are missing or stale (built with another definition), and records each in
+``ml.aggregate_periods`` with its source rows, its definition and when. A period is built only once it
+is known at the extraction's last cutoff, so a run never freezes a period that is still filling.
+
+A period without source rows is not built. When it lies after the first period built from data (the
+start of the history) and the extraction returns rows, :meth:`Refreshed.check` raises
+:class:`MissingSourcePeriodError` naming it: a feature over a gap in the sources is an error, never a
+silent zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+
+from pipeline.config import AggregateConfig
+from pipeline.data.warehouse import Cursor, Warehouse, fetch, statement
+from pipeline.errors import PermanentError
+
+log = logging.getLogger(__name__)
+
+BUILD_CHUNK = 31
+"""Periods rebuilt per execution of an aggregate's build statements: a cold start logs its progress
+every this many periods."""
+
+
+class MissingSourcePeriodError(PermanentError, ValueError):
+    """The sources hold no rows for a period an extraction's features need, after the history began."""
+
+
+@dataclass
+class Refreshed:
+    """What :func:`refresh` did for one aggregate."""
+
+    aggregate: str
+    built: list[dt.datetime] = field(default_factory=list)
+    """Periods built now (their starts, UTC)."""
+    absent: list[dt.datetime] = field(default_factory=list)
+    """Needed periods with no source rows, after the first period ever built from data."""
+
+    def check(self) -> None:
+        """Raise when the extraction needs a period the sources do not hold.
+
+        Raises:
+            MissingSourcePeriodError: ``absent`` is not empty; the message names the periods.
+        """
+        if self.absent:
+            shown = ", ".join(f"{p:%Y-%m-%d %H:%M}" for p in self.absent[:5])
+            more = f" and {len(self.absent) - 5} more" if len(self.absent) > 5 else ""
+            raise MissingSourcePeriodError(
+                f"aggregate {self.aggregate}: the sources hold no rows for the period(s) starting {shown}{more} (UTC), "
+                "which the features of this window read. Load the missing data, then rerun; the pipeline builds "
+                "the period once its source rows exist"
+            )
+
+
+def definition(agg: AggregateConfig) -> str:
+    """The SHA-256 (hex) of what a built period depends on: the build statements, period and origin. A
+    period recorded with another definition is stale."""
+    text = f"{agg.text('build')}\n{agg.period}\n{agg.origin.isoformat()}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def floor(agg: AggregateConfig, t: dt.datetime) -> dt.datetime:
+    """The start of the period holding ``t`` (timezone-aware), in UTC."""
+    origin = agg.origin.astimezone(dt.UTC)
+    return origin + ((t.astimezone(dt.UTC) - origin) // agg.period) * agg.period
+
+
+def needed(
+    agg: AggregateConfig, first_cutoff: dt.datetime, last_cutoff: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    """The periods an extraction with cutoffs in ``[first_cutoff, last_cutoff]`` reads, as ``[start,
+    end)`` of their starts: from ``lookback`` before the first cutoff to the last period known at the last
+    cutoff (ends at or before ``last_cutoff - known_after``). Empty (``start >= end``) when none is known."""
+    return floor(agg, first_cutoff - agg.lookback), floor(agg, last_cutoff - agg.known_after)
+
+
+def refresh(
+    warehouse: Warehouse, aggregates: list[AggregateConfig], first_cutoff: dt.datetime, last_cutoff: dt.datetime
+) -> list[Refreshed]:
+    """Build the missing or stale periods that cutoffs in ``[first_cutoff, last_cutoff]`` read.
+
+    One transaction per aggregate, under its advisory lock: concurrent runs wait, then find the
+    periods built. Each run of consecutive periods with source rows is rebuilt by the aggregate's build
+    statements, at most :data:`BUILD_CHUNK` periods per execution, and recorded in
+    ``ml.aggregate_periods``. Idempotent: a second call builds nothing.
+
+    Args:
+        warehouse: the warehouse holding the sources, the aggregate tables and ``ml``.
+        aggregates: the model's ``dataset.aggregates``.
+        first_cutoff, last_cutoff: the earliest and latest cutoff (as_of) of the extraction,
+            timezone-aware.
+
+    Returns:
+        One :class:`Refreshed` per aggregate; call :meth:`Refreshed.check` once the extraction has
+        returned rows.
+
+    Raises:
+        WarehouseError: a statement failed; that aggregate's transaction is rolled back, so no period
+            is half-built or recorded.
+    """
+    return [_refresh_one(warehouse, agg, first_cutoff, last_cutoff) for agg in aggregates]
+
+
+def _refresh_one(
+    warehouse: Warehouse, agg: AggregateConfig, first_cutoff: dt.datetime, last_cutoff: dt.datetime
+) -> Refreshed:
+    result = Refreshed(agg.name)
+    start, end = needed(agg, first_cutoff, last_cutoff)
+    if start >= end:
+        return result
+    version = definition(agg)
+    with warehouse.transaction() as cur:
+        fetch(cur, "aggregates/lock", {"aggregate": agg.name})
+        rows = fetch(cur, "aggregates/built", _bounds(agg, start, end))
+        built = {r["period_start"] for r in rows if r["definition"] == version}
+        todo = [p for p in _periods(agg, start, end) if p not in built]
+        if not todo:
+            return result
+        counts = _source_rows(cur, agg, todo[0], todo[-1] + agg.period)
+        present = [p for p in todo if counts.get(p, 0) > 0]
+        began, total = time.perf_counter(), len(present)
+        for run in _runs(agg, present):
+            for i in range(0, len(run), BUILD_CHUNK):
+                chunk = run[i : i + BUILD_CHUNK]
+                seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
+                _record(cur, agg, chunk, [counts[p] for p in chunk], version, seconds)
+                result.built += chunk
+                log.info(
+                    "aggregate %s: built %d period(s) [%s, %s) from %d source rows in %.1f s (%d/%d)",
+                    agg.name,
+                    len(chunk),
+                    chunk[0],
+                    chunk[-1] + agg.period,
+                    sum(counts[p] for p in chunk),
+                    seconds,
+                    len(result.built),
+                    total,
+                )
+        first = fetch(cur, "aggregates/first_with_data", {"aggregate": agg.name})[0]["first_period"]
+        result.absent = [p for p in todo if counts.get(p, 0) == 0 and first is not None and p > first]
+    if result.built:
+        log.info(
+            "aggregate %s: %d period(s) built in %.1f s; current for cutoffs up to %s",
+            agg.name,
+            len(result.built),
+            time.perf_counter() - began,
+            last_cutoff,
+        )
+    return result
+
+
+def build(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> float:
+    """Run the aggregate's build statements for the periods in ``[start, end)`` on ``cur`` (inside the
+    caller's transaction; nothing is recorded). Returns the seconds it took."""
+    began = time.perf_counter()
+    cur.execute(agg.text("build"), _bounds(agg, start, end))
+    return time.perf_counter() - began
+
+
+def rebuild_around(cur: Cursor, agg: AggregateConfig, cutoff: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """Rebuild, on ``cur`` and without recording them, the periods from ``lookback`` before ``cutoff`` to
+    ``lookback`` after it: those its features read, and those a leaky query could read before they
+    are known. For the leakage check, inside its rolled-back transaction, before and after it changes
+    the sources. Returns the rebuilt ``[start, end)``."""
+    start, end = floor(agg, cutoff - agg.lookback), floor(agg, cutoff + agg.lookback) + agg.period
+    build(cur, agg, start, end)
+    return start, end
+
+
+def _bounds(agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> dict:
+    return {"aggregate": agg.name, "start": start, "end": end, "period": agg.period, "origin": agg.origin}
+
+
+def _periods(agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    count = (end - start) // agg.period
+    return [start + i * agg.period for i in range(count)]
+
+
+def _runs(agg: AggregateConfig, periods: list[dt.datetime]) -> list[list[dt.datetime]]:
+    """``periods`` (sorted) split into runs of consecutive periods."""
+    runs: list[list[dt.datetime]] = []
+    for p in periods:
+        if runs and runs[-1][-1] + agg.period == p:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
+
+
+def _source_rows(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
+    """Source rows per period start in ``[start, end)``, by the aggregate's source query."""
+    cur.execute(agg.text("source"), _bounds(agg, start, end))
+    return {period.astimezone(dt.UTC): rows for period, rows in cur.fetchall()}
+
+
+def _record(
+    cur: Cursor, agg: AggregateConfig, starts: list[dt.datetime], rows: list[int], version: str, seconds: float
+) -> None:
+    params = {
+        "aggregate": agg.name,
+        "starts": starts,
+        "source_rows": rows,
+        "period": agg.period,
+        "definition": version,
+        "seconds": seconds,
+    }
+    cur.execute(statement("aggregates/record"), params)
