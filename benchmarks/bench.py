@@ -62,6 +62,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the pipeline package importable from a clone
     sys.path.insert(0, str(ROOT))
 
+import features  # noqa: E402  (benchmarks/features.py, beside this script: the feature-query part)
+from features import scaled_dataset  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results.json"
 WORK_DIR = ROOT / ".local" / "bench"
 DATABASE = "bench"
@@ -229,10 +232,11 @@ def _write(job: dict) -> dict:
     return {"seconds": seconds, "rows": rows, "peak_rss_mb": _peak_rss_mb(), "base_rss_mb": base}
 
 
-def bench_config(url: str, feature_sql: str | None = None, partitions: int | None = None):
+def bench_config(url: str, dataset: dict | None = None, partitions: int | None = None):
     """The pipeline config of the benchmark: its database and artifact folder, a smaller model
     (``MODEL_MAX_ITER``), no shadow scoring, daily predict runs in UTC with lead 0; with
-    ``feature_sql`` (the scoring benchmark), that feature query, the benchmark's own predictions table,
+    ``dataset`` (the scoring benchmark: :func:`features.scaled_dataset`'s overrides, its feature query and
+    aggregate on a scaled table), that dataset, the benchmark's own predictions table,
     weekly predict runs (``SCORE_SCHEDULE``: one run scores a week of the scaled table) and
     ``SCORE_ROWS_PER_PARTITION`` (with ``partitions``: exactly that many, for a window of as many rows)."""
     from pipeline.config import load_config
@@ -248,8 +252,8 @@ def bench_config(url: str, feature_sql: str | None = None, partitions: int | Non
         # Daily runs in UTC, lead 0: the run cut off at D scores the flights of [D, D + 1 day).
         "schedule": {"predict": "@daily", "timezone": "UTC"},
     }
-    if feature_sql:
-        sections["dataset"] = {"feature_sql": feature_sql}
+    if dataset:
+        sections["dataset"] = dataset
         sections["predictions"]["table"] = SCORE_TARGET
         sections["schedule"] = SCORE_SCHEDULE
         sections["predictions"]["rows_per_partition"] = SCORE_ROWS_PER_PARTITION
@@ -265,7 +269,7 @@ def _score(job: dict) -> dict:
     its own, as each mapped task does."""
     from pipeline.stages import RunContext, Runtime, predict
 
-    cfg = bench_config(job["url"], job["feature_sql"])
+    cfg = bench_config(job["url"], job["dataset"])
     ctx = RunContext("predict__flight_delay", f"bench_{job['method']}", SCORE_START, SCORE_END)
     rt = Runtime(cfg, ctx)
     models = predict.resolve_models(rt)
@@ -294,7 +298,7 @@ def _one_query(job: dict) -> dict:
     from pipeline.features.build import extract_feature_table
     from pipeline.stages import RunContext, Runtime
 
-    cfg = bench_config(job["url"], job["feature_sql"])
+    cfg = bench_config(job["url"], job["dataset"])
     rt = Runtime(cfg, RunContext("predict__flight_delay", "bench_one_query", SCORE_START, SCORE_END))
     _ = rt.warehouse
     start = time.perf_counter()
@@ -308,11 +312,11 @@ def _executions(job: dict) -> dict:
     from pipeline.data.warehouse import Warehouse
     from pipeline.stages import RunContext, Runtime, predict
 
-    marker = Path(job["feature_sql"]).read_text().splitlines()[0]
+    marker = Path(job["dataset"]["feature_sql"]).read_text().splitlines()[0]
     warehouse = Warehouse(job["url"])
     counts = {}
     for partitions in (1, 4, 16):
-        cfg = bench_config(job["url"], job["feature_sql"], partitions)
+        cfg = bench_config(job["url"], job["dataset"], partitions)
         ctx = RunContext("predict__flight_delay", f"bench_executions_{partitions}", SCORE_START, SCORE_END)
         rt = Runtime(cfg, ctx)
         warehouse.run("local/statements_reset")
@@ -340,20 +344,6 @@ def _bare_partition(rt, models, spec) -> int:
     for first in range(0, len(frame), step):
         score(model, frame.iloc[first : first + step], ds, rt.cfg.model.decision_threshold, rt.cfg.task)
     return len(frame)
-
-
-def feature_query(table: str) -> str:
-    """The dataset's real feature query, reading flights from ``table`` instead of ``nycflights13.flights``
-    everywhere (the scored flights, their history and the schedule's congestion: all scaled alike)."""
-    import re
-
-    from pipeline.config import load_config
-
-    text = load_config("flight_delay").dataset.sql_path.read_text()
-    text, count = re.subn(r"\bnycflights13\.flights\b", table, text)
-    if not count:
-        raise RuntimeError("the feature query no longer reads nycflights13.flights; update the benchmark")
-    return text
 
 
 def fixed_cost_env(url: str) -> dict[str, str]:
@@ -624,10 +614,10 @@ def prepare(url: str, scale: int, log) -> dict:
     log(f"built {SCALED} ({scaled_rows:,} rows, {scale}x) in {time.perf_counter() - started:.1f} s")
 
     started = time.perf_counter()
-    queries = {}
+    datasets = {}
     for name, table in (("score", SCALED), ("score_half", HALF)):
-        queries[name] = WORK_DIR / f"features_{name}.sql"
-        queries[name].write_text(feature_query(table))
+        overrides = scaled_dataset(WORK_DIR, table, name)
+        datasets[name] = json.loads(json.dumps(overrides, default=str))  # paths as text, for the workers' JSON
     warehouse.run("bench/drop_ml")  # the benchmark's own registry, made afresh with its artifacts
     shutil.rmtree(WORK_DIR / "artifacts", ignore_errors=True)
     schema.upgrade(warehouse)
@@ -640,20 +630,20 @@ def prepare(url: str, scale: int, log) -> dict:
         "flights": counts["flights"],
         "scale": scale,
         "scaled_rows": scaled_rows,
-        "queries": {k: str(v) for k, v in queries.items()},
+        "datasets": datasets,
     }
 
 
 def scoring(url: str, data: dict, log) -> dict:
     """One weekly predict run (``SCORE_END``) on the scaled table and on its first half of copies, each
     through the production path and the bare loop, one run of each (:func:`_score`)."""
-    window = bench_config(url, data["queries"]["score"]).cutoff_rule.window(SCORE_END)
+    window = bench_config(url, data["datasets"]["score"]).cutoff_rule.window(SCORE_END)
     r: dict[str, Any] = {"score_scale": data["scale"], "score_window": [str(t) for t in window]}
     log(f"scoring [{window[0]}, {window[1]}), production path and bare loop (one run each):")
     for size, table in (("_half", HALF), ("", SCALED)):
-        query = data["queries"][f"score{size}"]
+        dataset = data["datasets"][f"score{size}"]
         for method, prefix in (("production", f"score{size}"), ("bare", f"score_bare{size}")):
-            res = run_worker({"url": url, "kind": "score", "method": method, "feature_sql": query})
+            res = run_worker({"url": url, "kind": "score", "method": method, "dataset": dataset})
             log(
                 f"  {method:<10} {table:<26} {res['rows']:>10,} rows in {res['partitions']} partition(s) "
                 f"{res['seconds']:8.1f} s  peak RSS {res['peak_rss_mb']:7.0f} MB"
@@ -664,11 +654,11 @@ def scoring(url: str, data: dict, log) -> dict:
             r[f"{prefix}_peak_rss_mb"] = res["peak_rss_mb"]
             r[f"{prefix}_base_rss_mb"] = res["base_rss_mb"]
             r[f"score{size}_partitions"] = res["partitions"]
-    one = run_worker({"url": url, "kind": "one_query", "feature_sql": data["queries"]["score"]})
+    one = run_worker({"url": url, "kind": "one_query", "dataset": data["datasets"]["score"]})
     r["one_query_s"] = one["seconds"]
     r["scoring_over_one_query"] = ratio(r["score_s"], one["seconds"])
     log(f"  one execution of the feature query ({one['rows']:,} rows): {one['seconds']:.1f} s")
-    executions = run_worker({"url": url, "kind": "executions", "feature_sql": data["queries"]["score_half"]})
+    executions = run_worker({"url": url, "kind": "executions", "dataset": data["datasets"]["score_half"]})
     r["feature_query_executions_per_predict_run"] = executions
     log(f"  feature query executions per predict run, by partitions: {executions}")
     r["score_vs_bare_time"] = ratio(r["score_s"], r["score_bare_s"])
@@ -727,6 +717,7 @@ def evaluate(r: dict) -> list[tuple[str, bool, str]]:
             ),
         ]
         + scoring_checks(r)
+        + features.checks(r)
         + fixed_cost_checks(r)
     )
 
@@ -925,7 +916,7 @@ def report(r: dict) -> str:
         f"{rate(r['write_to_sql_measured_rows'], r['write_to_sql_measured_s'])} | "
         f"{r['write_1x_copy_raw_s'] / r['write_1x_to_sql_s']:.0%} |"
     )
-    lines += ["", *scoring_report(r), "", *fixed_cost_report(r)]
+    lines += ["", *scoring_report(r), "", *features.report(r), "", *fixed_cost_report(r)]
     m = r["machine"]
     lines += [
         "",
@@ -945,7 +936,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the bench schema's tables afterwards")
     parser.add_argument(
         "--only",
-        choices=["scoring", "fixed-cost", "promotion-gate"],
+        choices=["scoring", "fixed-cost", "promotion-gate", "features"],
         help="run only this part; results.json keeps the other figures",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -996,6 +987,11 @@ def main(argv: list[str] | None = None) -> int:
             fc = fixed_cost(url, args.runs, log)
             fc["fixed_cost_load_average"] = [r["load_average_start"], [round(x, 2) for x in os.getloadavg()]]
             return finish(fc, fixed_cost_checks(fc), "\n".join(fixed_cost_report(fc)), began, partial=True)
+        if args.only == "features":
+            prepare(url, 1, log)
+            log("the feature query with its aggregates, at 1x, 3x and 10x flights:")
+            fq = features.measure(url, WORK_DIR, log)
+            return finish(fq, features.checks(fq), "\n".join(features.report(fq)), began, partial=True)
         data = prepare(url, args.scale, log)
         if args.only == "scoring":
             sc = scoring(url, data, log)
@@ -1047,6 +1043,9 @@ def main(argv: list[str] | None = None) -> int:
         r["write_to_sql_extrapolated"] = True
 
         r |= scoring(url, data, log)
+
+        log("the feature query with its aggregates, at 1x, 3x and 10x flights:")
+        r |= features.measure(url, WORK_DIR, log)
 
         log("fixed CPU cost of a small run:")
         r |= fixed_cost(url, args.runs, log)

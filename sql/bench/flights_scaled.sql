@@ -11,4 +11,5 @@ CROSS JOIN nycflights13.flights AS f
 ORDER BY k, f.flight_id;
 ALTER TABLE {table} ADD PRIMARY KEY (flight_id);
 CREATE INDEX ON {table} (time_hour);
+CREATE INDEX ON {table} (tailnum, time_hour, minute, flight_id);
 ANALYZE {table}

@@ -37,6 +37,10 @@ span AS (  -- the range of cutoffs and scheduled hours in this window, and the f
            min(time_hour) AS first_time_hour, max(time_hour) AS last_time_hour
     FROM target
 ),
+-- Events are summed per bucket of the cutoff grid before the windows: buckets as wide as the largest duration
+-- that divides both the horizon and an hour, from origin. Every cutoff and every frame edge (1, 3, 6 hours,
+-- a UTC day) falls on a bucket boundary, so a bucket is wholly before a cutoff or wholly not: exact.
+grid AS (SELECT make_interval(secs => gcd(extract(epoch FROM %(horizon)s::interval)::bigint, 3600)) AS b),
 recent AS (  -- flights scheduled from 30 hours before the first cutoff to the last one: every event read below
     SELECT f.flight_id, f.carrier, f.flight, f.origin, f.dest, f.hour,
            f.time_hour + make_interval(mins => f.minute) AS sched,
@@ -79,8 +83,10 @@ whole_days AS (  -- per key and cutoff day: the daily aggregate's sums over the 
     ) AS w
     WHERE is_query
 ),
-today_rows AS (  -- the outcomes of the cutoffs' days known before the last cutoff, and one query per flight and key
-    SELECT g.grp, g.k COLLATE "C" AS k, o.known_at AS ts, o.delayed AS y, 1 AS n, NULL::bigint AS flight_id,
+today_rows AS (  -- the outcomes of the cutoffs' days known before the last cutoff, summed per bucket of the cutoff
+                 -- grid (see grid), and one query per flight and key
+    SELECT g.grp, g.k COLLATE "C" AS k, date_bin(grid.b, o.known_at, %(origin)s::timestamptz) AS ts, sum(o.delayed) AS y,
+           count(*) AS n, NULL::bigint AS flight_id,
            date_bin(interval '1 day', o.known_at, timestamptz '2000-01-01 00:00:00+00') AS day
     FROM (
         SELECT r.*,
@@ -90,13 +96,15 @@ today_rows AS (  -- the outcomes of the cutoffs' days known before the last cuto
         FROM recent AS r
     ) AS o
     CROSS JOIN span AS s
+    CROSS JOIN grid
     CROSS JOIN LATERAL (VALUES ('carrier', o.carrier), ('origin', o.origin), ('dest', o.dest),
                                ('route', o.origin || '-' || o.dest), ('carrier_hour', o.carrier || '@' || o.hour),
                                ('flight', o.carrier || o.flight || '@' || o.origin))
         AS g (grp, k)
     WHERE o.known_at >= s.first_day AND o.known_at < s.last_as_of
+    GROUP BY 1, 2, 3, 6, 7
     UNION ALL
-    SELECT grp, k, as_of, NULL::int, 0, flight_id, day FROM rate_keys
+    SELECT grp, k, as_of, NULL::bigint, 0, flight_id, day FROM rate_keys
 ),
 today AS (  -- per flight and key: the outcomes of the cutoff's day known before the cutoff
     SELECT flight_id, grp, k, day, y, n
@@ -167,33 +175,43 @@ state_events AS (
     FROM recent, span
     WHERE (dep_at IS NULL OR dep_at > sched) AND sched >= first_as_of - interval '3 hours' AND sched < last_as_of
 ),
-state_rows AS (
-    SELECT g.grp, g.k COLLATE "C" AS k, e.ts, e.departed, e.dep_delay, e.delayed, e.pending, e.pending_15,
-           e.pending_60, false AS is_query
+state_rows AS (  -- the events summed per bucket of the cutoff grid (see grid), and one query per key and cutoff
+    SELECT g.grp, g.k COLLATE "C" AS k, date_bin(grid.b, e.ts, %(origin)s::timestamptz) AS ts,
+           sum(e.departed) AS departed, sum(e.dep_delay) AS delay_sum, count(e.dep_delay) AS delay_n,
+           sum(e.delayed) AS delayed, sum(e.pending) AS pending, sum(e.pending_15) AS pending_15,
+           sum(e.pending_60) AS pending_60, false AS is_query
     FROM state_events AS e
+    CROSS JOIN grid
     CROSS JOIN LATERAL (VALUES ('origin', e.origin), ('dest', e.dest), ('carrier_origin', e.carrier || '@' || e.origin),
                                ('nyc', 'NYC'))
         AS g (grp, k)
     WHERE g.grp = 'origin' OR e.departed = 1 OR e.pending_15 <> 0  -- overdue and overdue_60: of the origin only
+    GROUP BY 1, 2, 3
     UNION ALL
-    SELECT DISTINCT g.grp, g.k COLLATE "C", t.as_of, 0, NULL::int, NULL::int, 0, 0, 0, true
+    SELECT DISTINCT g.grp, g.k COLLATE "C", t.as_of, 0, 0, 0, 0, 0, 0, 0, true
     FROM target AS t
     CROSS JOIN LATERAL (VALUES ('origin', t.origin), ('dest', t.dest), ('carrier_origin', t.carrier || '@' || t.origin),
                                ('nyc', 'NYC'))
         AS g (grp, k)
 ),
 state AS (
-    SELECT grp, k, as_of, departed_1h, departed_3h, mean_delay_1h, mean_delay_3h, mean_delay_6h,
+    SELECT grp, k, as_of, departed_1h, departed_3h,
+           delay_sum_1h::double precision / nullif(delay_n_1h, 0) AS mean_delay_1h,
+           delay_sum_3h::double precision / nullif(delay_n_3h, 0) AS mean_delay_3h,
+           delay_sum_6h::double precision / nullif(delay_n_6h, 0) AS mean_delay_6h,
            delayed_3h::double precision / nullif(departed_3h, 0) AS delayed_share_3h, overdue_15,
            CASE WHEN grp = 'origin' THEN overdue END AS overdue, CASE WHEN grp = 'origin' THEN overdue_60 END AS overdue_60
     FROM (
         SELECT grp, k, ts AS as_of, is_query,
                sum(departed) OVER w1 AS departed_1h,
+               sum(delay_sum) OVER w1 AS delay_sum_1h,
+               sum(delay_n) OVER w1 AS delay_n_1h,
                sum(departed) OVER w3 AS departed_3h,
-               avg(dep_delay) OVER w1 AS mean_delay_1h,
-               avg(dep_delay) OVER w3 AS mean_delay_3h,
-               avg(dep_delay) OVER w6 AS mean_delay_6h,
+               sum(delay_sum) OVER w3 AS delay_sum_3h,
+               sum(delay_n) OVER w3 AS delay_n_3h,
                sum(delayed) OVER w3 AS delayed_3h,
+               sum(delay_sum) OVER w6 AS delay_sum_6h,
+               sum(delay_n) OVER w6 AS delay_n_6h,
                sum(pending) OVER wall AS overdue,
                sum(pending_15) OVER wall AS overdue_15,
                sum(pending_60) OVER wall AS overdue_60
@@ -204,6 +222,35 @@ state AS (
                wall AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond' PRECEDING)
     ) AS w
     WHERE is_query
+),
+state_by_flight AS (  -- one row per scored flight: the state of its origin, carrier there, destination and NYC
+    SELECT t.flight_id,
+           max(s.departed_1h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_departed_1h,
+           max(s.departed_3h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_departed_3h,
+           max(s.mean_delay_1h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_mean_delay_1h,
+           max(s.mean_delay_3h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_mean_delay_3h,
+           max(s.mean_delay_6h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_mean_delay_6h,
+           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_delayed_share_3h,
+           max(s.overdue::double precision) FILTER (WHERE g.grp = 'origin') AS origin_overdue,
+           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'origin') AS origin_overdue_15,
+           max(s.overdue_60::double precision) FILTER (WHERE g.grp = 'origin') AS origin_overdue_60,
+           max(s.departed_3h::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_departed_3h,
+           max(s.mean_delay_3h::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_mean_delay_3h,
+           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_delayed_share_3h,
+           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_overdue_15,
+           max(s.departed_3h::double precision) FILTER (WHERE g.grp = 'dest') AS dest_departed_3h,
+           max(s.mean_delay_3h::double precision) FILTER (WHERE g.grp = 'dest') AS dest_mean_delay_3h,
+           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'dest') AS dest_delayed_share_3h,
+           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'dest') AS dest_overdue_15,
+           max(s.mean_delay_1h::double precision) FILTER (WHERE g.grp = 'nyc') AS nyc_mean_delay_1h,
+           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'nyc') AS nyc_delayed_share_3h,
+           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'nyc') AS nyc_overdue_15
+    FROM target AS t
+    CROSS JOIN LATERAL (VALUES ('origin', t.origin), ('dest', t.dest), ('carrier_origin', t.carrier || '@' || t.origin),
+                               ('nyc', 'NYC'))
+        AS g (grp, k)
+    JOIN state AS s ON s.grp = g.grp AND s.k = g.k COLLATE "C" AND s.as_of = t.as_of
+    GROUP BY t.flight_id
 ),
 -- Congestion: flights scheduled at the origin (the schedule is published in advance, cancelled ones included).
 slots AS (
@@ -259,26 +306,26 @@ SELECT
     so.n::double precision                                                 AS sched_origin_hour,
     (coalesce(sb.n, 0) + so.n + coalesce(sa.n, 0))::double precision       AS sched_origin_3h,
     -- state of the origin airport, of the carrier there and of the flights to the destination before the cutoff
-    coalesce(os.departed_1h, 0)::double precision                          AS origin_departed_1h,
-    coalesce(os.departed_3h, 0)::double precision                          AS origin_departed_3h,
-    os.mean_delay_1h::double precision                                     AS origin_mean_delay_1h,
-    os.mean_delay_3h::double precision                                     AS origin_mean_delay_3h,
-    os.mean_delay_6h::double precision                                     AS origin_mean_delay_6h,
-    os.delayed_share_3h                                                    AS origin_delayed_share_3h,
-    coalesce(os.overdue, 0)::double precision                              AS origin_overdue,
-    coalesce(os.overdue_15, 0)::double precision                           AS origin_overdue_15,
-    coalesce(os.overdue_60, 0)::double precision                           AS origin_overdue_60,
-    coalesce(cs.departed_3h, 0)::double precision                          AS carrier_origin_departed_3h,
-    cs.mean_delay_3h::double precision                                     AS carrier_origin_mean_delay_3h,
-    cs.delayed_share_3h                                                    AS carrier_origin_delayed_share_3h,
-    coalesce(cs.overdue_15, 0)::double precision                           AS carrier_origin_overdue_15,
-    coalesce(ds.departed_3h, 0)::double precision                          AS dest_departed_3h,
-    ds.mean_delay_3h::double precision                                     AS dest_mean_delay_3h,
-    ds.delayed_share_3h                                                    AS dest_delayed_share_3h,
-    coalesce(ds.overdue_15, 0)::double precision                           AS dest_overdue_15,
-    ns.mean_delay_1h::double precision                                     AS nyc_mean_delay_1h,
-    ns.delayed_share_3h                                                    AS nyc_delayed_share_3h,
-    coalesce(ns.overdue_15, 0)::double precision                           AS nyc_overdue_15,
+    coalesce(sf.origin_departed_1h, 0)                                     AS origin_departed_1h,
+    coalesce(sf.origin_departed_3h, 0)                                     AS origin_departed_3h,
+    sf.origin_mean_delay_1h,
+    sf.origin_mean_delay_3h,
+    sf.origin_mean_delay_6h,
+    sf.origin_delayed_share_3h,
+    coalesce(sf.origin_overdue, 0)                                         AS origin_overdue,
+    coalesce(sf.origin_overdue_15, 0)                                      AS origin_overdue_15,
+    coalesce(sf.origin_overdue_60, 0)                                      AS origin_overdue_60,
+    coalesce(sf.carrier_origin_departed_3h, 0)                             AS carrier_origin_departed_3h,
+    sf.carrier_origin_mean_delay_3h,
+    sf.carrier_origin_delayed_share_3h,
+    coalesce(sf.carrier_origin_overdue_15, 0)                              AS carrier_origin_overdue_15,
+    coalesce(sf.dest_departed_3h, 0)                                       AS dest_departed_3h,
+    sf.dest_mean_delay_3h,
+    sf.dest_delayed_share_3h,
+    coalesce(sf.dest_overdue_15, 0)                                        AS dest_overdue_15,
+    sf.nyc_mean_delay_1h,
+    sf.nyc_delayed_share_3h,
+    coalesce(sf.nyc_overdue_15, 0)                                         AS nyc_overdue_15,
     -- trailing delay rates (outcomes known before the cutoff)
     rt.carrier_delay_rate_7d,
     rt.carrier_delay_rate_28d,
@@ -322,10 +369,7 @@ LEFT JOIN days AS dy ON dy.day = (t.sched AT TIME ZONE 'America/New_York')::date
 LEFT JOIN slots AS so ON so.origin = t.origin AND so.time_hour = t.time_hour
 LEFT JOIN slots AS sb ON sb.origin = t.origin AND sb.time_hour = t.time_hour - interval '1 hour'
 LEFT JOIN slots AS sa ON sa.origin = t.origin AND sa.time_hour = t.time_hour + interval '1 hour'
-LEFT JOIN state AS os ON os.grp = 'origin' AND os.k = t.origin AND os.as_of = t.as_of
-LEFT JOIN state AS cs ON cs.grp = 'carrier_origin' AND cs.k = t.carrier || '@' || t.origin AND cs.as_of = t.as_of
-LEFT JOIN state AS ds ON ds.grp = 'dest' AND ds.k = t.dest AND ds.as_of = t.as_of
-LEFT JOIN state AS ns ON ns.grp = 'nyc' AND ns.as_of = t.as_of
+LEFT JOIN state_by_flight AS sf ON sf.flight_id = t.flight_id
 LEFT JOIN rates AS rt ON rt.flight_id = t.flight_id
 LEFT JOIN LATERAL (  -- the aircraft's previous New York departure by schedule, in the 7 days before
     SELECT p.time_hour + make_interval(mins => p.minute) AS prev_sched,
