@@ -83,8 +83,6 @@ study: seed ## Replay March-December 2013 hourly and compare retraining policies
 
 # Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
 airflow-db demo airflow airflow-celery: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN = postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
-# The triggerer imports the predict deadline's callback (dags/dag_toolkit/alerts.py) by its module path.
-airflow: export PYTHONPATH := $(CURDIR)/dags$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: airflow-db
 airflow-db: warehouse | $(LOGS) ## Create or migrate Airflow's metadata database in the local cluster

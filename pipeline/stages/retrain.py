@@ -454,9 +454,9 @@ def _labelled_share_warning(cfg: PipelineConfig, rows: HoldoutRows) -> str | Non
     if rows.labelled_share >= cfg.training.min_labelled_share:
         return None
     warning = (
-        f"only {rows.labelled_share:.0%} of the holdout's rows were labelled at the cutoff {rows.split.holdout_end} "
-        f"(training.min_labelled_share {cfg.training.min_labelled_share:.0%}): its metrics rest on the rows "
-        "labelled soonest"
+        f"only {rows.labelled_share:.0%} of the holdout's rows were labelled at the cutoff "
+        f"{_utc(rows.split.holdout_end)} UTC (training.min_labelled_share {cfg.training.min_labelled_share:.0%}): "
+        "its metrics rest on the rows labelled soonest"
     )
     log.warning("%s: %s", cfg.model.name, warning)
     return warning
