@@ -266,7 +266,7 @@ class PromotionEvidence:
     (``champion`` None without a champion, or when its artifact cannot be loaded: then
     ``champion_problem`` says why). ``gate``: :meth:`GateDecision.to_dict` against the champion, None
     without one. ``reproduces``: the version a retrain from a snapshot reproduces, None otherwise.
-    ``newer_champion``: why the champion is newer than the challenger (the retrain's cutoff is not later
+    ``newer_champion``: why the champion is newer than the challenger (the retrain's cutoff is earlier
     than the champion's holdout end), None otherwise.
     """
 

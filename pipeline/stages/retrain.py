@@ -279,9 +279,10 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
 
     cfg = _training_config(rt, batch)
     registry.check_writable(rt.store, cfg.model.name)
+    incumbent = _load_champion(rt, cfg)
     data, frame = load_batch(rt, batch)
     rows = _split(cfg, batch, frame)
-    incumbent, newer_champion = _fair_comparison(_load_champion(rt, cfg), rows.split)
+    incumbent, newer_champion = _fair_comparison(incumbent, rows.split)
     evaluation = _evaluate(cfg, rows, incumbent)
     model_bytes, model_sha = registry.serialize_model(evaluation.model)
     new = _new_version(rt, cfg, batch, rows, evaluation)
@@ -390,8 +391,9 @@ def _load_champion(rt: Runtime, cfg: PipelineConfig) -> Incumbent:
 def _fair_comparison(incumbent: Incumbent, split: TimeSplit) -> tuple[Incumbent, str | None]:
     """The champion to compare the challenger with, and why the champion is newer (None when it is not).
 
-    The champion is newer when this retrain's cutoff (``split.holdout_end``) is not later than the
-    champion's holdout end: a retrain of a past interval (``pipeline retrain --end``, a backfill). A
+    The champion is newer when this retrain's cutoff (``split.holdout_end``) is earlier than the
+    champion's holdout end: a retrain of a past interval (``pipeline retrain --end``, a backfill). At the
+    same cutoff both have the same holdout and neither is fresher: the gate decides, as usual. A
     holdout that overlaps the champion's training window ``[train_start, train_end)`` would score the
     champion on rows it learned from: the champion is then not compared at all (returned without its
     model, ``problem`` saying why), and the challenger is judged against the baseline only.
@@ -400,7 +402,7 @@ def _fair_comparison(incumbent: Incumbent, split: TimeSplit) -> tuple[Incumbent,
     if record is None:
         return incumbent, None
     version, newer = record["version"], None
-    if split.holdout_end <= record["holdout_end"]:
+    if split.holdout_end < record["holdout_end"]:
         newer = (
             f"champion v{version} is newer: its holdout ends at {_utc(record['holdout_end'])}, this retrain's "
             f"cutoff is {_utc(split.holdout_end)} (UTC)"
