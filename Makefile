@@ -29,8 +29,8 @@ AIRFLOW     := $(VENV)/bin/airflow
 # midnights) hold out the weeks ending 03-03 and 03-10; each predict, cut off at an hourly tick T from
 # 06:00 to 12:00 on 03-12, scores the entities one to two hours after T (predictions.lead, horizon).
 # The first tick runs through Airflow like the others; the next ones run in one `pipeline predict
-# --start/--end` process per model (an `airflow dags test` costs 20 s to 2 min of start-up and
-# scheduling for an hour of flights, the CLI about a second per hour).
+# --start/--end` process per model (an `airflow dags test` spends far longer on start-up and scheduling
+# than scoring an hour of flights takes the CLI).
 DEMO_MODELS        := flight_delay origin_hourly_delay
 DEMO_RETRAIN_DATES := 2013-03-03T00:00:00-05:00 2013-03-10T00:00:00-05:00
 DEMO_PREDICT_FIRST := 2013-03-12T06:00:00-04:00
@@ -42,7 +42,7 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
 
 # Libraries installed with compiled bytecode (uv does not compile by default): otherwise, wherever
-# PYTHONDONTWRITEBYTECODE is set, every process compiles every module it imports, about 3 s of CPU per
+# PYTHONDONTWRITEBYTECODE is set, every process compiles every module it imports, seconds of CPU per
 # small run (make bench: predict_small_cpu_s).
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	@command -v $(PYTHON_BOOT) >/dev/null || { echo "error: $(PYTHON_BOOT) not found; install Python 3.11" >&2; exit 1; }
@@ -83,8 +83,6 @@ study: seed ## Replay March-December 2013 hourly and compare retraining policies
 
 # Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
 airflow-db demo airflow airflow-celery: export AIRFLOW__DATABASE__SQL_ALCHEMY_CONN = postgresql+psycopg2://postgres@127.0.0.1:$(PG_PORT)/airflow
-# The triggerer imports the predict deadline's callback (dags/dag_toolkit/alerts.py) by its module path.
-airflow: export PYTHONPATH := $(CURDIR)/dags$(if $(PYTHONPATH),:$(PYTHONPATH))
 
 .PHONY: airflow-db
 airflow-db: warehouse | $(LOGS) ## Create or migrate Airflow's metadata database in the local cluster
@@ -135,7 +133,7 @@ airflow-celery-stop: ## Stop what `make airflow-celery` started
 	scripts/airflow-celery.sh stop
 
 .PHONY: celery-check
-celery-check: install ## Run the Celery check (tests/test_celery.py): one predict run's partitions on both workers, published atomically (about 70 s on an idle machine; `make test` runs it too)
+celery-check: install ## Run the Celery check (tests/test_celery.py): one predict run's partitions on both workers, published atomically (about a minute; `make test` runs it too)
 	$(PY) -m pytest tests/test_celery.py -m celery -q -s
 
 .PHONY: sql

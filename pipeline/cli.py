@@ -30,7 +30,7 @@ from pipeline.config import (
     with_window_days,
 )
 from pipeline.errors import EmptyIntervalError
-from pipeline.metrics import holdout_metric_names
+from pipeline.metrics import BINARY_CLASSIFICATION, headline_metric, holdout_metric_names
 
 log = logging.getLogger("pipeline")
 
@@ -57,7 +57,9 @@ Timestamp = Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME
 End = Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME", help="data interval end (exclusive), UTC")]
 Start = Annotated[
     dt.datetime | None,
-    typer.Option(parser=_timestamp, metavar="TIME", help="data interval start (default: one day before --end)"),
+    typer.Option(
+        parser=_timestamp, metavar="TIME", help="data interval start (default: the schedule period that ends at --end)"
+    ),
 ]
 ModelName = Annotated[str, typer.Option("--model", "-m", metavar="NAME", help="the model: config/models/NAME.yaml")]
 
@@ -92,10 +94,20 @@ def _runtime(cfg: PipelineConfig, kind: str, start: dt.datetime | None, end: dt.
 
     from pipeline.stages import RunContext, Runtime
 
-    start = start or end - dt.timedelta(days=1)
+    start = start or _period_start(cfg, kind, end)
     run_id = f"cli__{start.isoformat()}__{end.isoformat()}__{uuid.uuid4().hex[:12]}"
     run = RunContext(cfg.dag_id(kind), run_id, start, end)
     return Runtime(cfg, run)
+
+
+def _period_start(cfg: PipelineConfig, kind: str, end: dt.datetime) -> dt.datetime:
+    """The start of the period of the ``kind`` DAG's schedule (``schedule.retrain``, ``schedule.predict``
+    or ``monitoring.schedule``) that ends at ``end``: a scheduled or backfill run's data interval
+    (:func:`pipeline.schedule.previous_tick`)."""
+    from pipeline.schedule import previous_tick
+
+    cron = {"retrain": cfg.schedule.retrain, "predict": cfg.schedule.predict, "monitor": cfg.monitoring.schedule}
+    return previous_tick(cron[kind], cfg.schedule.timezone, end)
 
 
 def _warehouse(cfg):
@@ -186,7 +198,7 @@ def retrain_from_snapshot(
     cfg = _config(ctx, model)
     end = end or registry.get_version(_warehouse(cfg), model, version)["holdout_end"]
     run = RunContext(
-        cfg.dag_id("retrain"), f"cli__snapshot_v{version}__{end.isoformat()}", end - dt.timedelta(days=1), end
+        cfg.dag_id("retrain"), f"cli__snapshot_v{version}__{end.isoformat()}", _period_start(cfg, "retrain", end), end
     )
     _print(stage.run(Runtime(cfg, run), from_version=version))
 
@@ -476,7 +488,7 @@ def summary_report(cfg: PipelineConfig) -> str:
                 f"of {age['max_age_days']} days"
             )
         lines += [f"  - {reason}" for reason in t["reasons"]]
-    order = "score DESC" if cfg.task == "binary_classification" else "prediction DESC"
+    order = "score DESC" if cfg.task == BINARY_CLASSIFICATION else "prediction DESC"
     lines += [
         "",
         "Read them with SQL (make sql):",
@@ -485,9 +497,18 @@ def summary_report(cfg: PipelineConfig) -> str:
         f"WHERE model_name = '{name}';",
         f"  SELECT * FROM {table}_shadow_comparison ORDER BY data_interval_start;",
         f"  SELECT * FROM ml.champion_periods WHERE model_name = '{name}' ORDER BY valid_from;",
-        f"  SELECT day, estimated_roc_auc, realized_roc_auc FROM ml.performance_estimates WHERE model_name = '{name}' "
-        "ORDER BY day DESC;",
     ]
+    if cfg.task == BINARY_CLASSIFICATION:  # estimates need probabilities: a regression has none
+        lines.append(
+            f"  SELECT day, estimated_roc_auc, realized_roc_auc FROM ml.performance_estimates "
+            f"WHERE model_name = '{name}' ORDER BY day DESC;"
+        )
+    else:
+        headline = headline_metric(cfg.task)
+        lines.append(
+            f"  SELECT day, model_version, value AS {headline} FROM ml.model_performance "
+            f"WHERE model_name = '{name}' AND metric = '{headline}' ORDER BY day DESC;"
+        )
     return "\n".join(lines)
 
 
@@ -513,7 +534,8 @@ def suite_draft(
         float | None, typer.Option(min=0, help="widen observed numeric ranges by this x the range (default 0.5)")
     ] = None,
 ) -> None:
-    """Profile one window of the feature table and draft an expectation suite from it, to review."""
+    """Profile one window of the feature table and draft an expectation suite from it, to review; the suite
+    is named ``<model>_<kind>``."""
     from pipeline.stages.runtime import open_warehouse
     from pipeline.validation.draft import draft_from_warehouse
 
@@ -522,6 +544,7 @@ def suite_draft(
     cfg = _config(ctx, model)
     days = days or cfg.training.window_days + cfg.training.holdout_days
     extra = {} if tolerance is None else {"tolerance": tolerance}
+    extra["name"] = f"{model}_{kind}"  # after the model, as its files are (expectations/<model>_<kind>.json)
     suite = draft_from_warehouse(open_warehouse(cfg), cfg.dataset, cfg.cutoff_rule, end, days, kind, **extra)
     text = json.dumps(suite, indent=2) + "\n"
     if out is None:

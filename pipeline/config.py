@@ -484,6 +484,14 @@ class TrainingConfig(_Section):
         ge=1,
         description="The most recent days before the retrain run's cutoff, kept out of training for evaluation.",
     )
+    min_labelled_share: float = Field(
+        0.8,
+        ge=0,
+        le=1,
+        description="Share of the holdout's rows whose label is known at the retrain run's cutoff below which the "
+        "retrain warns (log and decision reason): its metrics then rest on the rows labelled soonest. The version's "
+        "metrics record the share as holdout_labelled_share.",
+    )
     pending_timeout_hours: float = Field(
         6,
         gt=0,

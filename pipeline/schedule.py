@@ -83,6 +83,15 @@ def predict_grid(
     return stamps[0], gaps.pop()
 
 
+def previous_tick(cron: str, timezone: str, end: dt.datetime) -> dt.datetime:
+    """The last tick of ``cron`` (evaluated in ``timezone``) before ``end`` (timezone-aware), in UTC:
+    the start of the schedule period that ends at ``end`` when ``end`` is a tick, a whole cron period in
+    the zone (a month for ``@monthly``, 23 or 25 hours for a day across a DST change), as Airflow's
+    timetables make it. The CLI's runs take it as their data interval's start."""
+    it = croniter(cron, end.astimezone(ZoneInfo(timezone)))
+    return it.get_prev(dt.datetime).astimezone(dt.UTC)
+
+
 def cutoffs(rule: CutoffRule, start: dt.datetime | None, end: dt.datetime) -> list[dt.datetime]:
     """The cutoffs of the predict runs that cover ``(start, end]``: the ticks of the predict schedule
     (``rule.origin`` plus whole ``rule.horizon`` periods) after ``start`` up to ``end``, oldest first;

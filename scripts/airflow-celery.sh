@@ -59,9 +59,6 @@ settings() {
   [ -n "${AIRFLOW__DATABASE__SQL_ALCHEMY_CONN:-}" ] ||
     die "set AIRFLOW__DATABASE__SQL_ALCHEMY_CONN to the metadata database (make airflow-celery does)"
   export PATH="$VENV_BIN:$PATH"
-  # Tasks import this checkout's `pipeline`, and the triggerer the deadline callback from dags/ (as the
-  # compose file's PYTHONPATH=/opt/airflow:/opt/airflow/dags does).
-  export PYTHONPATH="$REPO:$REPO/dags${PYTHONPATH:+:$PYTHONPATH}"
   export AIRFLOW__CORE__EXECUTOR=CeleryExecutor
   export AIRFLOW__CELERY__BROKER_URL="redis://127.0.0.1:$REDIS_PORT/0"
   # Celery's database result backend in the metadata database; `result_extended` makes it record the

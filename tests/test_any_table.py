@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.cli import summary_report
 from pipeline.config import load_config
 from pipeline.data import schema
 from pipeline.data.warehouse import Warehouse
+from pipeline.features.build import FeatureTableError
 from pipeline.stages import RunContext, Runtime, monitor, predict, retrain
 
 UTC = dt.UTC
@@ -33,6 +35,9 @@ KEYS = {
     "timestamptz": ("timestamptz", "timestamptz '2020-01-01 00:00+00' + (d * 10 + r) * interval '1 minute'"),
 }
 ROWS_PER_DAY = 6
+# deployment()'s task, label and estimator of each kind of model
+CLASSIFIER = ("binary_classification", "label", "sklearn.linear_model.LogisticRegression")
+REGRESSION = ("regression", "amount", "sklearn.linear_model.LinearRegression")
 
 SOURCE = """
 CREATE SCHEMA IF NOT EXISTS synth;
@@ -67,12 +72,22 @@ SUITE = {
 }
 
 
-def deployment(tmp_path: Path, url: str, name: str, key: list[str], task: str, label: str, estimator: str) -> str:
+def deployment(
+    tmp_path: Path,
+    url: str,
+    name: str,
+    key: list[str],
+    task: str,
+    label: str,
+    estimator: str,
+    label_delay: str = "1 hour",
+) -> str:
     """A shared file, and one model file with its query and suites, in ``tmp_path``; returns the
-    shared file's path."""
+    shared file's path. Each label is known ``label_delay`` (a PostgreSQL interval) after its event."""
     models = tmp_path / "models"
     models.mkdir(exist_ok=True)
-    (tmp_path / f"{name}.sql").write_text(QUERY.format(key_columns=", ".join(f"{c} AS {c}" for c in key), label=label))
+    query = QUERY.format(key_columns=", ".join(f"{c} AS {c}" for c in key), label=label)
+    (tmp_path / f"{name}.sql").write_text(query.replace("interval '1 hour'", f"interval '{label_delay}'"))
     (tmp_path / f"{name}_suite.json").write_text(json.dumps(SUITE))
     shared = tmp_path / "pipeline.yaml"
     shared.write_text(
@@ -151,15 +166,7 @@ def column_types(url: str, table: str) -> dict[str, str]:
 @pytest.mark.parametrize("key_type", sorted(KEYS))
 def test_every_key_type_end_to_end(synthetic_url: str, tmp_path: Path, key_type: str) -> None:
     create_source(synthetic_url, key_type)
-    shared = deployment(
-        tmp_path,
-        synthetic_url,
-        "synth",
-        ["entity"],
-        "binary_classification",
-        "label",
-        "sklearn.linear_model.LogisticRegression",
-    )
+    shared = deployment(tmp_path, synthetic_url, "synth", ["entity"], *CLASSIFIER)
     cfg = load_config("synth", shared)
 
     result = run_model(cfg)
@@ -185,15 +192,7 @@ def test_every_key_type_end_to_end(synthetic_url: str, tmp_path: Path, key_type:
 
 def test_composite_key_regression_end_to_end(synthetic_url: str, tmp_path: Path) -> None:
     create_source(synthetic_url, "integer")
-    shared = deployment(
-        tmp_path,
-        synthetic_url,
-        "synth_amount",
-        ["region", "day", "entity"],
-        "regression",
-        "amount",
-        "sklearn.linear_model.LinearRegression",
-    )
+    shared = deployment(tmp_path, synthetic_url, "synth_amount", ["region", "day", "entity"], *REGRESSION)
     cfg = load_config("synth_amount", shared)
 
     result = run_model(cfg)
@@ -214,22 +213,15 @@ def test_composite_key_regression_end_to_end(synthetic_url: str, tmp_path: Path)
     assert joined[0][0] == week and joined[0][1] < 1e-6
     monitored = result["monitored"]
     assert monitored["realized_metric"] == "rmse" and monitored["realized_value"] < 1e-6
+    # No estimates for a regression (CBPE needs probabilities): the summary suggests its realized RMSE instead.
+    report = summary_report(cfg)
+    assert "performance_estimates" not in report and "AND metric = 'rmse' ORDER BY day DESC" in report
 
 
 def test_two_models_retrained_for_the_same_interval_keep_their_own_rows(synthetic_url: str, tmp_path: Path) -> None:
     create_source(synthetic_url, "bigint")
-    deployment(
-        tmp_path,
-        synthetic_url,
-        "first",
-        ["entity"],
-        "binary_classification",
-        "label",
-        "sklearn.linear_model.LogisticRegression",
-    )
-    shared = deployment(
-        tmp_path, synthetic_url, "second", ["entity"], "regression", "amount", "sklearn.linear_model.LinearRegression"
-    )
+    deployment(tmp_path, synthetic_url, "first", ["entity"], *CLASSIFIER)
+    shared = deployment(tmp_path, synthetic_url, "second", ["entity"], *REGRESSION)
     context = RunContext("retrain", "scheduled__2020-03-31", TRAIN_END - DAY, TRAIN_END)  # the same run id
 
     for name in ("first", "second"):
@@ -249,9 +241,7 @@ def test_a_version_records_its_query_suites_and_config(synthetic_url: str, tmp_p
     import hashlib
 
     create_source(synthetic_url, "integer")
-    shared = deployment(
-        tmp_path, synthetic_url, "lineage", ["entity"], "regression", "amount", "sklearn.linear_model.LinearRegression"
-    )
+    shared = deployment(tmp_path, synthetic_url, "lineage", ["entity"], *REGRESSION)
     cfg = load_config("lineage", shared)
     retrain.run(Runtime(cfg, RunContext("retrain__lineage", "r1", TRAIN_END - DAY, TRAIN_END)))
 
@@ -301,11 +291,93 @@ def test_a_predictions_table_of_another_shape_is_refused_by_name(synthetic_url: 
     from pipeline.data.schema import SchemaError
 
     create_source(synthetic_url, "text")
-    shared = deployment(
-        tmp_path, synthetic_url, "reshaped", ["entity"], "regression", "amount", "sklearn.linear_model.LinearRegression"
-    )
+    shared = deployment(tmp_path, synthetic_url, "reshaped", ["entity"], *REGRESSION)
     run_model(load_config("reshaped", shared))  # creates ml.reshaped_predictions for a regression
-    classifier = load_config("reshaped", shared, task="binary_classification", dataset={"label": "label"})
+    # The same query (its label column is `amount`), now a classifier's: the table lacks a classifier's columns.
+    classifier = load_config("reshaped", shared, task="binary_classification")
 
     with pytest.raises(SchemaError, match=r"no column\(s\) \['score', 'predicted_label'\]"):
         schema.provision_predictions(Warehouse(synthetic_url), classifier)
+
+
+def test_text_key_with_late_labels_warns_and_keeps_one_row_per_fact(synthetic_url: str, tmp_path: Path) -> None:
+    """Labels known three days after the event (a churn table's delay, shortened): a fifth of the holdout
+    is unlabelled at the cutoff, which the version records; overlapping monitor windows measure a day once."""
+    create_source(synthetic_url, "text")
+    shared = deployment(
+        tmp_path,
+        synthetic_url,
+        "churn",
+        ["entity"],
+        *CLASSIFIER,
+        label_delay="3 days",
+    )
+    cfg = load_config("churn", shared)
+    trained = retrain.run(Runtime(cfg, RunContext("retrain__churn", "r1", TRAIN_END - DAY, TRAIN_END)))
+    # The 14-day holdout's first 11 days are labelled by the cutoff; the last 3 are not.
+    assert trained["metrics"]["holdout_labelled_share"] == pytest.approx(11 / 14)
+    assert trained["metrics"]["holdout_rows_not_yet_labelled"] == 3 * ROWS_PER_DAY
+    assert trained["holdout_warning"].startswith("only 79% of the holdout's rows were labelled at the cutoff")
+    [(reason,)] = query(synthetic_url, "SELECT decision_reason FROM ml.model_versions WHERE version = 1")
+    assert reason.endswith(f"; warning: {trained['holdout_warning']}")  # below training.min_labelled_share's 80%
+    lenient = load_config("churn", shared, training={"min_labelled_share": 0.75})
+    again = retrain.run(Runtime(lenient, RunContext("retrain__churn", "r2", TRAIN_END - DAY, TRAIN_END)))
+    assert again["holdout_warning"] is None and "warning" not in again["reason"]
+
+    for d in range(7):  # daily predicts cut off at each midnight of the week after TRAIN_END score its days
+        predict.run(Runtime(cfg, RunContext("predict__churn", f"p{d}", TRAIN_END + (d - 1) * DAY, TRAIN_END + d * DAY)))
+    # Two daily monitor runs whose 7-day windows overlap on five days; labels known before each cutoff.
+    for d in (9, 10):
+        monitor.measure(
+            Runtime(cfg, RunContext("monitor__churn", f"m{d}", TRAIN_END + (d - 1) * DAY, TRAIN_END + d * DAY))
+        )
+    facts = query(
+        synthetic_url,
+        "SELECT count(*), count(DISTINCT (model_version, day, metric)), count(DISTINCT day), max(data_interval_end) "
+        "FROM ml.model_performance WHERE model_name = 'churn'",
+    )
+    # Days TRAIN_END + 2 to + 6 were labelled (3 days after the event) by the second cutoff; once each.
+    assert facts[0][0] == facts[0][1] and facts[0][2] == 5 and facts[0][3] == TRAIN_END + 10 * DAY
+    assert "performance_estimates" in summary_report(cfg)
+
+
+def test_a_column_the_query_does_not_return_is_named_before_any_table_check(synthetic_url: str, tmp_path: Path) -> None:
+    create_source(synthetic_url, "text")
+    shared = deployment(tmp_path, synthetic_url, "typo", ["entity"], *CLASSIFIER)
+    schema.provision_predictions(Warehouse(synthetic_url), load_config("typo", shared))  # made for the right key
+    run = RunContext("predict__typo", "p1", TRAIN_END - DAY, TRAIN_END)
+    for section, named in (
+        ({"key": ["entity_idd"]}, r"'entity_idd' \(dataset\.key\)"),
+        ({"label_known_at": "label_knwon_at"}, r"'label_knwon_at' \(dataset\.label_known_at\)"),
+        ({"numeric_features": ["x1", "x3"]}, r"'x3' \(dataset\.numeric_features\)"),
+    ):
+        typo = load_config("typo", shared, dataset=section)
+        with pytest.raises(FeatureTableError, match=f"typo.sql returns no column {named} of typo's config"):
+            predict.plan_scoring(Runtime(typo, run))
+    assert query(synthetic_url, "SELECT count(*) FROM ml.served_batches") == [(0,)]  # nothing was written
+
+
+def test_a_retrain_older_than_the_champion_is_never_compared_on_its_training_rows(
+    synthetic_url: str, tmp_path: Path
+) -> None:
+    create_source(synthetic_url, "integer")
+    shared = deployment(tmp_path, synthetic_url, "fair", ["entity"], *REGRESSION)
+    cfg = load_config("fair", shared)
+
+    def retrain_as_of(end: dt.datetime, run_id: str, force: bool = False) -> dict:
+        return retrain.run(Runtime(cfg, RunContext("retrain__fair", run_id, end - DAY, end)), force=force)
+
+    assert retrain_as_of(TRAIN_END, "r1")["decision"] == "promoted"  # v1: trained up to TRAIN_END - 14 days
+    # `pipeline retrain --end` 20 days earlier: its holdout lies inside v1's training window.
+    old = retrain_as_of(TRAIN_END - 20 * DAY, "r2")
+    assert old["decision"] == "rejected" and old["status"] == "candidate"
+    assert old["gate"] is None and old["champion_metric"] is None  # not compared on v1's own training rows
+    assert "champion v1 is newer" in old["reason"] and "not promoted over a newer champion" in old["reason"]
+    assert "not compared with champion v1: this holdout" in old["reason"]
+    # The same cutoff as v1's: the same holdout, neither fresher; compared, the gate decides (the same model).
+    same = retrain_as_of(TRAIN_END, "r3")
+    assert same["decision"] == "promoted" and same["gate"]["promote"] and "newer" not in same["reason"]
+    forced = retrain_as_of(TRAIN_END - 20 * DAY, "r4", force=True)
+    assert forced["decision"] == "forced" and forced["reason"].startswith("champion v3 is newer")
+    champions = query(synthetic_url, "SELECT version FROM ml.model_versions WHERE status = 'champion'")
+    assert champions == [(forced["version"],)]

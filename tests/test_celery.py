@@ -6,9 +6,8 @@ each task, ``celery_taskmeta.worker``, joined to the task instances), each readi
 the run's feature batch, the server must have run the feature query once for the run
 (``pg_stat_statements``), and ``publish`` must still have swapped the interval atomically.
 
-Part of ``make test``: 68 s on the idle 2-core machine (setup with retrain and stack start, the
-predict run, stop); it took 5 to 8.5 min while several test suites shared those cores. Marked
-``celery``: ``make celery-check`` runs it alone (``pytest -m celery``).
+Part of ``make test`` (setup with retrain and stack start, the predict run, stop; far longer while other
+suites share the cores). Marked ``celery``: ``make celery-check`` runs it alone (``pytest -m celery``).
 """
 
 from __future__ import annotations

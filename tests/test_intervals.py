@@ -104,6 +104,27 @@ def test_periods_follow_the_wall_clock_across_dst(monkeypatch):
     assert periods[2][0] == dt.datetime(2013, 3, 30, 23, tzinfo=UTC)  # midnight CET
 
 
+@pytest.mark.parametrize(
+    ("kind", "cron", "timezone", "end"),
+    [
+        ("retrain", "@monthly", "America/New_York", dt.datetime(2013, 3, 1, 5, tzinfo=UTC)),  # February: 28 days
+        ("retrain", "@weekly", "UTC", dt.datetime(2013, 3, 3, tzinfo=UTC)),
+        ("monitor", "@daily", "Europe/Paris", dt.datetime(2013, 3, 31, 22, tzinfo=UTC)),  # a 23-hour day
+    ],
+)
+def test_the_cli_records_the_period_a_dag_run_of_the_same_end_covers(monkeypatch, kind, cron, timezone, end):
+    from pipeline.cli import _runtime
+    from pipeline.config import load_config
+
+    section = "MONITORING__SCHEDULE" if kind == "monitor" else f"SCHEDULE__{kind.upper()}"
+    monkeypatch.setenv(f"PIPELINE_FLIGHT_DELAY__{section}", cron)
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__SCHEDULE__TIMEZONE", timezone)
+    dag_period = pipeline_interval(load_dag(kind), end, (end, end))
+    ctx = _runtime(load_config("flight_delay"), kind, None, end).ctx  # `pipeline retrain --end`, no --start
+    assert (ctx.start, ctx.end) == dag_period
+    assert end - ctx.start > DAY or kind == "monitor"
+
+
 def test_an_explicit_data_interval_from_the_trigger_form_wins():
     dag = load_dag("predict")
     start, end = dt.datetime(2013, 4, 1, 6, tzinfo=UTC), dt.datetime(2013, 4, 3, tzinfo=UTC)

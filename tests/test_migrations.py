@@ -156,3 +156,30 @@ def test_an_empty_warehouse_gets_the_ml_schema(empty_url):
     wh = Warehouse(empty_url)
     assert schema.upgrade(wh) == schema.head()
     schema.require_current(wh)
+
+
+PERFORMANCE_ROW = """
+INSERT INTO ml.model_performance (model_name, model_version, data_interval_start, data_interval_end, day, metric,
+    value, run_id)
+VALUES ('flight_delay', 1, %(end)s::timestamptz - interval '1 day', %(end)s, '2013-03-05', %(metric)s, %(value)s,
+    %(run_id)s)
+"""
+
+
+def test_revision_0009_keeps_the_latest_measurement_of_each_fact(fresh_seeded_url):
+    wh = Warehouse(fresh_seeded_url)
+    assert schema.downgrade(wh, "0008") == "0008"
+    # Three overlapping daily monitor runs each measured 2013-03-05's ROC AUC; one measured its rows.
+    with wh.transaction() as cur:
+        for end, value in (("2013-03-06Z", 0.61), ("2013-03-08Z", 0.63), ("2013-03-07Z", 0.62)):
+            cur.execute(PERFORMANCE_ROW, {"end": end, "metric": "roc_auc", "value": value, "run_id": f"m{end[:10]}"})
+        cur.execute(PERFORMANCE_ROW, {"end": "2013-03-06Z", "metric": "rows", "value": 900, "run_id": "m1"})
+
+    assert schema.upgrade(wh) == schema.head()
+    with wh.transaction() as cur:
+        cur.execute("SELECT metric, value, run_id FROM ml.model_performance ORDER BY metric")
+        assert cur.fetchall() == [("roc_auc", 0.63, "m2013-03-08"), ("rows", 900.0, "m1")]
+        with pytest.raises(Exception, match="model_performance_pkey"):  # a second row for a fact is refused
+            cur.execute(PERFORMANCE_ROW, {"end": "2013-03-09Z", "metric": "rows", "value": 901, "run_id": "m2"})
+    assert schema.downgrade(wh, "0008") == "0008"  # the rows kept satisfy the older key
+    assert schema.upgrade(wh) == schema.head()

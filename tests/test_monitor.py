@@ -16,6 +16,7 @@ from pipeline.stages.runtime import open_warehouse
 pytestmark = pytest.mark.usefixtures("daily_utc")
 UTC = dt.UTC
 MARCH_3 = dt.datetime(2013, 3, 3, tzinfo=UTC)
+DAY = dt.timedelta(days=1)
 DAGS = Path(__file__).resolve().parents[1] / "dags"
 
 
@@ -78,6 +79,24 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
         if decision["retrain"]:
             asked.append(day)
     assert len(asked) == 2 and asked[1] - asked[0] >= cfg.monitoring.cooldown_days
+
+    # The seven-day windows ending 03-04 to 03-10 each measured 03-03: one row per fact, the latest
+    # measurement (all the day's labels known), which a rerun of the first interval (fewer labels known)
+    # does not overwrite.
+    monitor.measure(Runtime(cfg, RunContext("monitor", "m1-again", MARCH_3, MARCH_3 + DAY)))
+    with perf.transaction() as cur:
+        cur.execute(
+            "SELECT count(*), count(DISTINCT (model_version, day, metric)) FROM ml.model_performance "
+            "WHERE model_name = 'flight_delay'"
+        )
+        stored, facts = cur.fetchone()
+        cur.execute(
+            "SELECT value, data_interval_end, run_id FROM ml.model_performance "
+            "WHERE metric = 'rows' AND day = '2013-03-03'"
+        )
+        latest = cur.fetchall()
+    assert stored == facts > 1
+    assert latest == [(labelled, dt.datetime(2013, 3, 10, tzinfo=UTC), "m9")]
 
 
 def test_monitor_dag_requests_a_retrain_through_the_asset(airflow_db, monitored, monkeypatch):

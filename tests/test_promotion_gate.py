@@ -17,7 +17,7 @@ from pipeline.data import schema
 from pipeline.metrics import BINARY_CLASSIFICATION, REGRESSION, default_guardrails, holdout_metric_names
 from pipeline.models import registry
 from pipeline.models.evaluate import METRIC_FUNCTIONS, EvaluationError
-from pipeline.models.promotion import decide_promotion, resampled_metric
+from pipeline.models.promotion import PromotionEvidence, decide_challenger, decide_promotion, resampled_metric
 from pipeline.stages import RunContext, Runtime, retrain
 from pipeline.stages.runtime import open_warehouse
 
@@ -235,6 +235,27 @@ def test_a_resample_without_both_classes_is_undefined_not_an_error():
     auc = resampled_metric("roc_auc", y, np.array([0.1, 0.2, 0.9]), counts)
 
     assert np.isnan(auc[0]) and auc[1] == 1.0
+
+
+NEWER = "champion v3 is newer: its holdout ends at 2013-04-01 00:00, this retrain's cutoff is 2013-03-01 00:00 (UTC)"
+
+
+@pytest.mark.parametrize("gate_promotes", [True, False])
+def test_a_challenger_older_than_the_champion_is_promoted_only_when_forced(gate_promotes):
+    gate = {"promote": gate_promotes, "reason": "the gate's reason"}
+    evidence = PromotionEvidence("roc_auc", 0.74, 0.70, 0.5, gate=gate, newer_champion=NEWER)
+    assert decide_challenger(evidence, CLASSIFIER) == (
+        "rejected",
+        f"{NEWER}: not promoted over a newer champion (force to); gate: the gate's reason",
+    )
+    verdict, reason = decide_challenger(evidence, CLASSIFIER, force=True)
+    assert verdict == "forced" and reason.startswith(f"{NEWER}; promotion forced")
+    # Not compared (its holdout overlaps the champion's training window): the reason says why.
+    uncompared = PromotionEvidence("roc_auc", 0.74, None, 0.5, champion_problem="not compared", newer_champion=NEWER)
+    assert decide_challenger(uncompared, CLASSIFIER)[1].endswith("(force to); not compared")
+    assert decide_challenger(PromotionEvidence("roc_auc", 0.74, 0.70, 0.5, gate=gate), CLASSIFIER)[0] == (
+        "promoted" if gate_promotes else "rejected"
+    )
 
 
 def test_bad_inputs_are_named():

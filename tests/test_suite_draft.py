@@ -468,7 +468,7 @@ def test_cli_drafts_a_suite_file_and_refuses_to_overwrite_it(seeded_url, tmp_pat
     ]
     assert main(args) == 0
     suite = load_suite(out)
-    assert suite.name == "flights_scoring"
+    assert suite.name == "flight_delay_scoring"  # named after the model, not its dataset
     written = json.loads(out.read_text())
     assert written["meta"]["window"]["start"] == "2013-03-03T00:00:00+00:00"
     assert written["meta"]["kind"] == "scoring" and written["meta"]["drafted_by"] == DRAFTED_BY
@@ -485,7 +485,7 @@ def test_cli_drafts_a_suite_file_and_refuses_to_overwrite_it(seeded_url, tmp_pat
         main(["suite", "draft", "--model", "flight_delay", "--end", "2013-03-10", "--days", "2"]) == 0
     )  # training, to stdout
     printed = json.loads(capsys.readouterr().out)
-    assert printed["name"] == "flights_training" and printed["meta"]["window"]["start"].startswith("2013-03-08")
+    assert printed["name"] == "flight_delay_training" and printed["meta"]["window"]["start"].startswith("2013-03-08")
 
     assert (
         main(["suite", "draft", "--model", "flight_delay", "--end", "2030-01-01", "--days", "1", "--kind", "scoring"])

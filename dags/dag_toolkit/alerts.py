@@ -2,7 +2,8 @@
 retrain decisions, sent to the targets of the shared config's ``alerts`` section.
 
 The triggerer runs the predict deadline's callback, :class:`PipelineNotifier`, by its import path
-``dag_toolkit.alerts.PipelineNotifier``: it needs the dags folder on its ``PYTHONPATH``.
+``dag_toolkit.alerts.PipelineNotifier``: the toolkit is installed with the project's package
+(``pyproject.toml``), so every Airflow process imports it without ``PYTHONPATH``.
 """
 
 from __future__ import annotations

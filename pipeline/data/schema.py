@@ -101,25 +101,26 @@ def downgrade(warehouse: Warehouse, revision: str) -> str:
 
 
 def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
-    """Create the model's predictions table, staging table and views unless the table exists.
+    """Check that the feature query returns every configured column (:func:`query_columns`), then
+    create the model's predictions table, staging table and views unless the table exists.
 
-    The key columns take the types the feature query's result describes (it runs with ``LIMIT 0``),
-    so a ``date``, ``uuid`` or ``timestamptz`` key joins back to the feature table exactly. Under the
-    migrations' advisory lock, in one transaction: concurrent first runs create it once.
+    The key columns take the types the feature query's result describes, so a ``date``, ``uuid`` or
+    ``timestamptz`` key joins back to the feature table exactly. Under the migrations' advisory lock,
+    in one transaction: concurrent first runs create it once.
 
     Returns:
         True when the table was created now.
 
     Raises:
-        SchemaError: the feature query does not return every key column, or the table exists with
-            other columns than this model needs (its key or task changed).
+        FeatureTableError: the feature query returns no column of a configured name (a typo in the
+            key, timestamp, label, ``label_known_at`` or a feature), checked before any table.
+        SchemaError: the table exists with other columns than this model needs (its key or task changed).
         psycopg2.Error: the feature query or the DDL failed (nothing is created).
     """
     from pipeline.data.predictions import predictions_ddl
-    from pipeline.features.aggregates import build
-    from pipeline.features.build import feature_query, window_params
 
     ds, table = cfg.dataset, cfg.predictions.table
+    oids = query_columns(warehouse, cfg)
     if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
         _check_predictions_shape(warehouse, cfg)
         return False  # the usual case: no lock, so predict runs never queue behind each other
@@ -129,15 +130,6 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
         cur.execute(statement("migrations/table_exists"), {"table": table})
         if cur.fetchone()[0]:
             return False
-        for aggregate in ds.aggregates:  # an empty build creates the aggregate tables the query reads
-            build(cur, aggregate, aggregate.origin, aggregate.origin)
-        cur.execute(
-            statement("io/describe_query", query=feature_query(ds)), window_params(cfg.cutoff_rule, *_DESCRIBE_WINDOW)
-        )
-        oids = {col.name: col.type_code for col in cur.description}
-        missing = [c for c in ds.key if c not in oids]
-        if missing:
-            raise SchemaError(f"{ds.sql_path.name} returns no key column(s) {missing}: cannot create {table}")
         key_types = {}
         for column in ds.key:
             cur.execute(statement("migrations/type_name"), {"oid": oids[column]})
@@ -145,6 +137,42 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
         cur.execute(predictions_ddl(cfg.predictions, key_types, cfg.task))
     log.info("created predictions table %s (key %s)", table, ", ".join(f"{c} {t}" for c, t in key_types.items()))
     return True
+
+
+def query_columns(warehouse: Warehouse, cfg: PipelineConfig) -> dict[str, int]:
+    """The feature query's result columns (name -> PostgreSQL type OID), described without running it
+    (``LIMIT 0``), checked to hold every column the model's config names.
+
+    Raises:
+        FeatureTableError: columns are missing; the message names each with its role (``dataset.key``,
+            ``dataset.timestamp``, ``dataset.label``, ``dataset.label_known_at``, a feature, ``as_of``)
+            and lists what the query returns.
+        psycopg2.Error: the query failed.
+    """
+    from pipeline.features.aggregates import build
+    from pipeline.features.build import FeatureTableError, feature_query, window_params
+    from pipeline.schedule import CUTOFF_COLUMN
+
+    ds = cfg.dataset
+    with warehouse.transaction() as cur:
+        for aggregate in ds.aggregates:  # an empty build creates the aggregate tables the query reads
+            build(cur, aggregate, aggregate.origin, aggregate.origin)
+        cur.execute(
+            statement("io/describe_query", query=feature_query(ds)), window_params(cfg.cutoff_rule, *_DESCRIBE_WINDOW)
+        )
+        oids = {col.name: col.type_code for col in cur.description}
+    roles = {c: "dataset.key" for c in ds.key}
+    roles |= {ds.timestamp: "dataset.timestamp", CUTOFF_COLUMN: "the cutoff column"}
+    roles |= {ds.label: "dataset.label", ds.label_known_at: "dataset.label_known_at"}
+    roles |= {c: "dataset.numeric_features" for c in ds.numeric_features}
+    roles |= {c: "dataset.categorical_features" for c in ds.categorical_features}
+    missing = [f"{column!r} ({role})" for column, role in roles.items() if column not in oids]
+    if missing:
+        raise FeatureTableError(
+            f"{ds.sql_path.name} returns no column {', '.join(missing)} of {cfg.model.name}'s config ({cfg.source}); "
+            f"it returns {list(oids)}. Fix the name in the config or the query."
+        )
+    return oids
 
 
 def _check_predictions_shape(warehouse: Warehouse, cfg: PipelineConfig) -> None:

@@ -11,7 +11,7 @@ UTC, so ``timestamptz`` values cross the wire unambiguously.
   ``make bench`` (1.6x to 2x the time of a raw ``COPY ... TO STDOUT`` at 3.37M rows, against at most
   1.3x; its binary decoding runs on one thread): ``COPY ... TO STDOUT`` runs in a thread that writes
   into an OS pipe while Arrow's streaming CSV reader parses the other end, so parsing overlaps the
-  transfer and the CSV text is never held in memory. The README's Performance section has the figures.
+  transfer and the CSV text is never held in memory. ``docs/benchmarks.md`` has the figures.
 
 Types of a read: integers become ``int64`` (``Int64`` when the column holds NULLs), ``real``/``double
 precision`` ``float64``, ``numeric`` ``float64`` on purpose (a double's 15-17 significant digits: cast

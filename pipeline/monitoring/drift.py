@@ -24,7 +24,7 @@ small windows they do not: with no shift at all, sampling noise alone gives PSI 
   a ``significance`` share of unshifted windows): :func:`psi_critical`, :func:`jensen_shannon_critical`
   (asymptotic chi-square) and :func:`wasserstein_critical` (seeded bootstrap).
 
-Large windows are thus judged by the configured thresholds as before, small ones by what their size can
+Large windows are thus judged by the configured thresholds, small ones by what their size can
 show; a window (or reference) of fewer than ``min_rows`` rows is measured but never flagged (threshold
 NaN).
 

@@ -1,5 +1,5 @@
-"""One monitoring window, measured: what the ``monitor`` stage stores and the retraining study
-replays. Measure here, then decide with :func:`pipeline.monitoring.trigger.decide_retrain`."""
+"""One monitoring window, measured: what the ``monitor`` stage stores. Measure here, then decide with
+:func:`pipeline.monitoring.trigger.decide_retrain`."""
 
 from __future__ import annotations
 

@@ -64,9 +64,10 @@ def measure(rt: Runtime) -> MonitorResult:
       scored by CBPE (:func:`pipeline.monitoring.estimate.estimate_performance`, calibrated on its
       holdout) next to their realized metrics where labels are known.
 
-    Results replace the interval's rows in ``ml.feature_drift``, ``ml.model_performance`` and
-    ``ml.retrain_triggers`` and upsert the window's days in ``ml.performance_estimates``, in one
-    transaction.
+    Results replace the interval's rows in ``ml.feature_drift`` and ``ml.retrain_triggers`` (the
+    window's pooled realized value is in the trigger's evidence), and upsert the window's days in
+    ``ml.model_performance`` (one row per model version, day and metric) and
+    ``ml.performance_estimates``: the latest measurement of a day wins, in one transaction.
 
     Raises:
         NoChampionError: nothing to monitor yet.
@@ -301,9 +302,10 @@ def _trigger_evidence(
 def _store(
     rt: Runtime, champion: Champion, window: Window, evaluation: WindowEvaluation, decision: TriggerDecision
 ) -> None:
-    """Replace the interval's rows in ``ml.feature_drift``, ``ml.model_performance`` and
-    ``ml.retrain_triggers`` and upsert the drift window's days in ``ml.performance_estimates``
-    (:func:`daily_estimates`), in one transaction.
+    """Replace the interval's rows in ``ml.feature_drift`` and ``ml.retrain_triggers``, and upsert the
+    drift window's days in ``ml.model_performance`` (one row per version, day and metric) and
+    ``ml.performance_estimates`` (:func:`daily_estimates`), in one transaction; a rerun of an older
+    interval leaves the rows a later run measured as they are.
 
     Raises:
         WarehouseError: a write failed; nothing is written.
@@ -322,13 +324,26 @@ def _store(
     with rt.warehouse.bulk() as session:
         session.execute("ml/monitor_clear", interval)
         session.write_frame(drift.assign(model_version=version, window_start=window.start, **ids), "ml.feature_drift")
-        if len(evaluation.performance):
-            session.write_frame(evaluation.performance.assign(**ids), "ml.model_performance")
+        session.execute("ml/performance_upsert", ids | _performance_arrays(evaluation.performance))
         session.execute("ml/monitor_trigger_insert", interval | trigger)
         for day in estimates:
             realized_at = ctx.end if day["labelled_rows"] else None
             row = {"model_name": name, "model_version": version, "run_id": ctx.run_id, "as_of": ctx.end}
             session.execute("ml/performance_estimate_upsert", row | {"realized_at": realized_at, **day})
+
+
+def _performance_arrays(performance: pd.DataFrame) -> dict[str, list]:
+    """``sql/ml/performance_upsert.sql``'s parallel arrays from :attr:`WindowEvaluation.performance`
+    (long form: ``day``, ``model_version``, ``metric``, ``value``; NaN values become NULL)."""
+    if performance.empty:
+        return {"model_version": [], "day": [], "metric": [], "value": []}
+    values = performance["value"].astype("float64")
+    return {
+        "model_version": performance["model_version"].astype(int).tolist(),
+        "day": performance["day"].tolist(),
+        "metric": performance["metric"].astype(str).tolist(),
+        "value": [None if v != v else v for v in values.tolist()],
+    }
 
 
 def _stored_evidence(

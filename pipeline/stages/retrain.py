@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import platform
@@ -65,7 +66,10 @@ class Trained(TypedDict):
     ``champion_metric`` is None when there is no champion, or when its artifact could not be loaded:
     then ``champion_problem`` says why, and the challenger is judged against the baseline only.
     ``gate`` is the promotion gate's decision against the champion on the holdout rows
-    (:meth:`pipeline.models.promotion.GateDecision.to_dict`), None without a champion.
+    (:meth:`pipeline.models.promotion.GateDecision.to_dict`), None without a champion, or when the
+    holdout overlaps the champion's training window (``champion_problem`` says so).
+    ``newer_champion``: why the champion is newer than this challenger (:func:`_fair_comparison`), None
+    otherwise; ``holdout_warning``: too little of the holdout labelled at the cutoff, None otherwise.
     """
 
     model_name: str
@@ -80,6 +84,8 @@ class Trained(TypedDict):
     artifact_uri: str
     reproduces: int | None
     gate: dict | None
+    newer_champion: str | None
+    holdout_warning: str | None
 
 
 class Promotion(TypedDict):
@@ -276,6 +282,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     incumbent = _load_champion(rt, cfg)
     data, frame = load_batch(rt, batch)
     rows = _split(cfg, batch, frame)
+    incumbent, newer_champion = _fair_comparison(incumbent, rows.split)
     evaluation = _evaluate(cfg, rows, incumbent)
     model_bytes, model_sha = registry.serialize_model(evaluation.model)
     new = _new_version(rt, cfg, batch, rows, evaluation)
@@ -295,6 +302,8 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
         artifact_uri=record["artifact_uri"],
         reproduces=batch["reproduces"],
         gate=evaluation.gate,
+        newer_champion=newer_champion,
+        holdout_warning=_labelled_share_warning(cfg, rows),
     )
 
 
@@ -313,7 +322,8 @@ class HoldoutRows:
     """A training batch cut at its split, labels known before the cutoff only
     (:func:`pipeline.models.train.split_by_time`). ``y_train``, ``y_holdout``: shape (rows,), the
     labels (0/1, or the label's units); ``not_yet_labelled``: holdout rows left out because their
-    label was observed only at or after the cutoff."""
+    label was observed only at or after the cutoff; ``labelled_share``: the share of the batch's rows
+    stamped in the holdout whose label is known at the cutoff (0 to 1)."""
 
     split: TimeSplit
     train: pd.DataFrame
@@ -321,6 +331,7 @@ class HoldoutRows:
     y_train: np.ndarray
     y_holdout: np.ndarray
     not_yet_labelled: int
+    labelled_share: float
 
 
 @dataclass(frozen=True)
@@ -377,6 +388,41 @@ def _load_champion(rt: Runtime, cfg: PipelineConfig) -> Incumbent:
         return Incumbent(current, None, problem)
 
 
+def _fair_comparison(incumbent: Incumbent, split: TimeSplit) -> tuple[Incumbent, str | None]:
+    """The champion to compare the challenger with, and why the champion is newer (None when it is not).
+
+    The champion is newer when this retrain's cutoff (``split.holdout_end``) is earlier than the
+    champion's holdout end: a retrain of a past interval (``pipeline retrain --end``, a backfill). At the
+    same cutoff both have the same holdout and neither is fresher: the gate decides, as usual. A
+    holdout that overlaps the champion's training window ``[train_start, train_end)`` would score the
+    champion on rows it learned from: the champion is then not compared at all (returned without its
+    model, ``problem`` saying why), and the challenger is judged against the baseline only.
+    """
+    record = incumbent.record
+    if record is None:
+        return incumbent, None
+    version, newer = record["version"], None
+    if split.holdout_end < record["holdout_end"]:
+        newer = (
+            f"champion v{version} is newer: its holdout ends at {_utc(record['holdout_end'])}, this retrain's "
+            f"cutoff is {_utc(split.holdout_end)} (UTC)"
+        )
+        log.warning("%s", newer)
+    if split.holdout_start < record["train_end"] and record["train_start"] < split.holdout_end:
+        overlap = (
+            f"not compared with champion v{version}: this holdout [{_utc(split.holdout_start)}, "
+            f"{_utc(split.holdout_end)}) overlaps its training window [{_utc(record['train_start'])}, "
+            f"{_utc(record['train_end'])}) (UTC)"
+        )
+        log.warning("%s", overlap)
+        return Incumbent(record, None, "; ".join(filter(None, [incumbent.problem, overlap]))), newer
+    return incumbent, newer
+
+
+def _utc(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M")
+
+
 def _split(cfg: PipelineConfig, batch: Batch, frame: pd.DataFrame) -> HoldoutRows:
     """The batch's training and holdout rows at its split, logged with their counts.
 
@@ -388,9 +434,10 @@ def _split(cfg: PipelineConfig, batch: Batch, frame: pd.DataFrame) -> HoldoutRow
     ds = cfg.dataset
     split = TimeSplit.from_dict(batch["split"])
     train_df, holdout = split_by_time(frame, split, ds, cfg.task)
-    stamps = frame.loc[frame[ds.label].notna(), ds.timestamp]
+    in_holdout = frame[ds.timestamp] >= split.holdout_start
     # Holdout rows with a label in the table that was observed only at or after the cutoff: unlabelled.
-    not_yet_labelled = int((stamps >= split.holdout_start).sum()) - len(holdout)
+    not_yet_labelled = int((in_holdout & frame[ds.label].notna()).sum()) - len(holdout)
+    share = len(holdout) / max(1, int(in_holdout.sum()))
     log.info(
         "training %s on %d rows, holdout %d rows (%d more holdout rows not labelled before the cutoff %s)",
         cfg.model.estimator,
@@ -400,7 +447,21 @@ def _split(cfg: PipelineConfig, batch: Batch, frame: pd.DataFrame) -> HoldoutRow
         split.holdout_end,
     )
     y_train, y_holdout = train_df[ds.label].to_numpy(), holdout[ds.label].to_numpy()
-    return HoldoutRows(split, train_df, holdout, y_train, y_holdout, not_yet_labelled)
+    return HoldoutRows(split, train_df, holdout, y_train, y_holdout, not_yet_labelled, share)
+
+
+def _labelled_share_warning(cfg: PipelineConfig, rows: HoldoutRows) -> str | None:
+    """A warning (logged) when less than ``training.min_labelled_share`` of the holdout is labelled at
+    the cutoff, else None."""
+    if rows.labelled_share >= cfg.training.min_labelled_share:
+        return None
+    warning = (
+        f"only {rows.labelled_share:.0%} of the holdout's rows were labelled at the cutoff "
+        f"{_utc(rows.split.holdout_end)} UTC (training.min_labelled_share {cfg.training.min_labelled_share:.0%}): "
+        "its metrics rest on the rows labelled soonest"
+    )
+    log.warning("%s: %s", cfg.model.name, warning)
+    return warning
 
 
 def _evaluate(cfg: PipelineConfig, rows: HoldoutRows, incumbent: Incumbent) -> Evaluation:
@@ -418,7 +479,7 @@ def _evaluate(cfg: PipelineConfig, rows: HoldoutRows, incumbent: Incumbent) -> E
     model = train_model(rows.train, cfg.model, ds)
     probability = predict(model, rows.holdout, ds, task)
     metrics = holdout_metrics(task, rows.y_holdout, probability)
-    metrics |= {"holdout_rows_not_yet_labelled": rows.not_yet_labelled}
+    metrics |= {"holdout_rows_not_yet_labelled": rows.not_yet_labelled, "holdout_labelled_share": rows.labelled_share}
     baseline = baseline_metrics(task, rows.y_train, rows.y_holdout)
     champion, gate = _against_champion(cfg, rows, incumbent, probability)
     log.info(
@@ -572,8 +633,9 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
     reproduction (:func:`snapshot`) is never promoted; against a champion the promotion gate decides
     (``trained["gate"]``, computed by :func:`train` on the holdout rows, recorded with its intervals
     in ``decision_evidence``); without a usable champion the challenger must beat the baseline by
-    ``promotion.min_baseline_gain``. ``force`` promotes whatever the gate says (the reason keeps the
-    gate's).
+    ``promotion.min_baseline_gain``; a challenger older than the champion (``newer_champion``) stays a
+    candidate. ``force`` promotes whatever the gate says (the reason keeps the gate's and says when the
+    champion was newer). The reason ends with the holdout's labelled-share warning, if any.
 
     Raises:
         RegistryError: the version is not an undecided candidate.
@@ -589,8 +651,11 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
         gate=trained.get("gate"),
         champion_problem=trained.get("champion_problem"),
         reproduces=trained["reproduces"],
+        newer_champion=trained.get("newer_champion"),
     )
     verdict, reason = decide_challenger(evidence, rt.cfg.promotion, force)
+    if trained.get("holdout_warning"):
+        reason = f"{reason}; warning: {trained['holdout_warning']}"
     decision = registry.Decision(
         verdict,
         reason,

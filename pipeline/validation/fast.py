@@ -1,11 +1,11 @@
 """A pandas pre-check that confirms a batch passes its suite without importing Great Expectations.
 
-Importing GX costs about 2.5 s of CPU and validating a 1,000-row batch with it about 1 s more: most
-of a small predict run (``make bench``: ``predict_small_cpu_s``). A batch that passes needs none of
+Importing GX and validating a small batch with it is most of a small predict run's CPU (``make bench``
+measures it: ``predict_small_cpu_s``). A batch that passes needs none of
 GX's failure reporting, so :func:`confirm_pass` evaluates the suite's expectations with plain pandas
 and returns a GX-shaped result only when every one of them surely passes. Anything else (a failure,
 an expectation type or argument it does not know, an empty or all-null column, a column missing)
-returns None, and GX validates the batch as before: GX stays the only judge of a failure and the
+returns None, and GX validates the batch: GX stays the only judge of a failure and the
 only author of a failure report.
 
 So that it can only ever agree with GX, each check is GX 1.x's own rule (pandas execution engine)

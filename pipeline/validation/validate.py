@@ -3,7 +3,7 @@
 The suites live in ``expectations/*.json`` in GX 1.x's own serialization (what
 ``ExpectationSuite.to_json_dict()`` writes); :class:`pipeline.config.ValidationConfig` gives their
 paths. A batch that passes is confirmed by :func:`pipeline.validation.fast.confirm_pass` without
-importing GX (about 3.5 s of CPU saved per process); GX validates every other batch and writes every
+importing GX (the import's CPU saved per process); GX validates every other batch and writes every
 failure report. GX is imported on first use, once per process; each GX validation builds a throwaway
 in-memory context, so nothing is written to disk, and GX's progress bars and info logging are
 switched off to keep task logs readable.

@@ -1,4 +1,4 @@
--- Revision 0009: the periods of each declared aggregate (dataset.aggregates) the pipeline has built
+-- Revision 0010: the periods of each declared aggregate (dataset.aggregates) the pipeline has built
 -- (pipeline/features/aggregates.py). One row per aggregate and period: its bounds, the source rows it
 -- was built from, the definition it was built with (the SHA-256 of its build statements, period and
 -- origin: a period built with another definition is stale and rebuilt) and when.
