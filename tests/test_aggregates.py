@@ -125,3 +125,14 @@ def test_aggregate_config_is_validated(tmp_path: Path) -> None:
     ):
         with pytest.raises(ValueError, match=message):
             AggregateConfig.model_validate({**agg, **change})
+
+
+def test_window_cutoffs_take_airflows_pendulum_datetimes() -> None:
+    """A predict task's data interval arrives as pendulum datetimes, which cannot be subtracted from a
+    zoneinfo-aware origin: the cutoffs are computed on plain datetimes."""
+    import pendulum
+
+    rule = load_config("flight_delay").cutoff_rule
+    end = pendulum.datetime(2013, 3, 12, 14, tz="UTC")
+    lo, hi = rule.window(end)
+    assert window_cutoffs(rule, lo, hi) == (end, end)

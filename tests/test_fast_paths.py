@@ -12,7 +12,8 @@ import pytest
 
 from pipeline.config import load_config
 from pipeline.data.warehouse import Warehouse, WarehouseError
-from pipeline.features.build import window_params
+from pipeline.features.aggregates import refresh
+from pipeline.features.build import window_cutoffs, window_params
 
 # Fixture DDL/queries only; the code under test reads its own statements from sql/.
 GENERATED = """
@@ -56,6 +57,7 @@ def test_read_frame_on_the_feature_query(seeded_url: str) -> None:
     )
     wh = Warehouse(seeded_url)
     try:
+        refresh(wh, dataset.aggregates, *window_cutoffs(cfg.cutoff_rule, params["start"], params["end"]))
         whole = wh.read_frame(query, params, dataset.categorical_features)
     finally:
         wh.engine.dispose()
