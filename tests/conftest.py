@@ -38,6 +38,7 @@ def pytest_configure(config: pytest.Config) -> None:
         {
             "AIRFLOW_HOME": str(session_dir),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{TEST_PG_PORT}/{AIRFLOW_DB}",
