@@ -79,10 +79,11 @@ def gaps(counts: list[dict[str, Any]]) -> list[tuple[dt.datetime, dt.datetime]]:
 
 def daily_performance(warehouse: Warehouse, cfg: PipelineConfig) -> list[dict[str, Any]]:
     """The champion's performance per UTC day of its predictions, oldest first: ``day`` (a date),
-    ``model_version``, ``realized`` (the promotion metric of the day's labelled champion predictions,
-    as the latest monitor run covering the day measured it; None without labels) and ``estimated``
-    (its CBPE estimate from the scores alone, ``ml.performance_estimates``; None for a metric CBPE does
-    not estimate, or a regression)."""
+    ``realized`` (the promotion metric of the day's labelled predictions of the version then champion,
+    ``realized_version``, as the latest monitor run covering the day measured it; None without labels)
+    and ``estimated`` (the CBPE estimate from the scores alone of the latest monitor run that estimated
+    the day, of its champion ``estimated_version``'s predictions, ``ml.performance_estimates``; None for
+    a metric CBPE does not estimate, or a regression)."""
     metric = cfg.promotion_metric
     estimated = f"estimated_{metric}"
     estimates = sql.Identifier(estimated) if estimated in ESTIMATED_COLUMNS else sql.SQL("NULL::double precision")

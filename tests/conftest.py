@@ -69,7 +69,14 @@ SERVICE_FIXTURES = {
 # The longest files, started first so that ``make test``'s two workers finish together (xdist hands out
 # files in collection order): the Celery check waits on its own scheduler and workers for most of its
 # minute, and runs beside the rest. `pytest --durations=10`, printed by every run, shows the longest.
-LONGEST_FIRST = ["test_celery.py", "test_end_to_end.py", "test_cbpe.py", "test_intervals.py", "test_monitor.py"]
+LONGEST_FIRST = [
+    "test_celery.py",
+    "test_dashboard.py",
+    "test_end_to_end.py",
+    "test_cbpe.py",
+    "test_intervals.py",
+    "test_monitor.py",
+]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

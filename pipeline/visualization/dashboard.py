@@ -139,14 +139,18 @@ def _svg(figure) -> str:
 
 def performance_svg(days: list[dict[str, Any]], history: list[dict[str, Any]], metric: str) -> str:
     """The champion's realized (``#realized``) and CBPE-estimated (``#estimated``) ``metric`` per day
-    (:func:`pipeline.summary.daily_performance`), a marker per day with a value, and a vertical line
+    (:func:`pipeline.summary.daily_performance`), a marker per day with a value (a day without one is a
+    gap in the line), and a vertical line
     per change of champion (``#retrain-<n>``, n = the new version, at its ``valid_from``)."""
     import matplotlib.dates as mdates
 
     figure, ax = new_figure(9, 3.2)
-    x = [dt.datetime.combine(d["day"], dt.time(), dt.UTC) for d in days]
+    by_day = {d["day"]: d for d in days}
+    span = range((max(by_day) - min(by_day)).days + 1) if by_day else range(0)
+    every = [min(by_day) + dt.timedelta(days=i) for i in span]  # a day without a row is a gap in the line
+    x = [dt.datetime.combine(day, dt.time(), dt.UTC) for day in every]
     for key, style in (("realized", "o-"), ("estimated", "s--")):
-        y = [float("nan") if d[key] is None else d[key] for d in days]
+        y = [float("nan") if by_day.get(day, {}).get(key) is None else by_day[day][key] for day in every]
         ax.plot(x, y, style, label=key, gid=key)
     for h in history:
         ax.axvline(h["valid_from"], color="tab:red", alpha=0.6, gid=f"retrain-{h['new_version']}")
@@ -154,7 +158,7 @@ def performance_svg(days: list[dict[str, Any]], history: list[dict[str, Any]], m
     ax.set_ylabel(metric)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d"))
     ax.legend(loc="lower left", fontsize=8)
-    ax.set_title(f"{metric} per day: realized and estimated (CBPE); red: a new champion")
+    ax.set_title(f"{metric} per day (UTC): realized and estimated (CBPE); red: a new champion")
     return _svg(figure)
 
 
@@ -189,7 +193,9 @@ def counts_svg(counts: list[dict[str, Any]]) -> str:
     for i, c in enumerate(counts):
         width = c["data_interval_end"] - c["data_interval_start"]
         ax.bar(c["data_interval_start"], c["rows"], width=width, align="edge", color="tab:blue", gid=f"interval-{i}")
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%m-%d %H:%M"))
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_ylabel("predictions")
     ax.set_title("champion predictions per data interval (UTC); a gap: no predictions")
     return _svg(figure)

@@ -1,6 +1,8 @@
 -- The champion's performance per day: the realized value of one metric for the version that was
--- champion during the day, as the latest monitor run covering the day measured it, beside its CBPE
--- estimate ({estimated}: a column of ml.performance_estimates, or NULL).
+-- champion during the day, as the latest monitor run covering the day measured it, beside the CBPE
+-- estimate of the latest monitor run that estimated the day ({estimated}: a column of
+-- ml.performance_estimates, or NULL). A monitor run estimates only its own champion's predictions, so
+-- the two versions of a day may differ.
 WITH realized AS (
     SELECT DISTINCT ON (p.day) p.day, p.model_version, p.value
     FROM ml.model_performance AS p
@@ -15,6 +17,7 @@ WITH realized AS (
     WHERE model_name = %(model_name)s
     ORDER BY day, as_of DESC, model_version DESC
 )
-SELECT day, coalesce(r.model_version, e.model_version) AS model_version, r.value AS realized, e.value AS estimated
+SELECT day, r.model_version AS realized_version, r.value AS realized,
+       e.model_version AS estimated_version, e.value AS estimated
 FROM realized AS r FULL JOIN estimated AS e USING (day)
 ORDER BY day
