@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Airflow puts the DAGs folder on sys.path; tests that load DAG files (and their toolkit) do the same.
+# Airflow puts the DAGs and plugins folders on sys.path; tests that load DAG files (and their toolkit,
+# and the timetable plugin they use) do the same.
 sys.path.insert(0, str(ROOT / "dags"))
+sys.path.insert(0, str(ROOT / "plugins"))
 TEST_PG_ROOT = ROOT / ".local" / "test-postgres"
 TEST_PG_DIR = TEST_PG_ROOT / str(os.getpid())  # one cluster per session, so parallel sessions never collide
 TEST_PG_PORT = None  # chosen in pytest_configure: a free port, so checkouts never collide

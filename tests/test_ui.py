@@ -95,14 +95,16 @@ def test_rollback_form_offers_only_valid_versions_with_status_and_metric(env):
 
     dag = load_dag("rollback")
     version = dag.params.get_param("version")
-    assert version.schema["type"] == "integer" and version.schema["enum"] == [1]  # v2 is the champion
+    # v1, and the champion v2: a cleared or retried rollback run whose version is now champion validates.
+    assert version.schema["type"] == "integer" and version.schema["enum"] == [2, 1]
+    assert version.schema["values_display"]["2"].endswith("(a run changes nothing)")
     display = version.schema["values_display"]["1"]
     roc_auc = _row(env["url"], 1)["metrics"]["roc_auc"]
     assert display.startswith("v1: archived, holdout roc_auc ") and f"{roc_auc:.4f}" in display
     assert "Champion now: v2: champion" in version.description
     assert "- v1: archived" in dag.doc_md and "ml.flight_delay_predictions" in dag.doc_md
-    # A number outside the enum (the champion, a missing or a zero version) is refused before any run.
-    for bad in (0, 2, 3, "1"):
+    # A number outside the enum (a missing or a zero version) is refused before any run.
+    for bad in (0, 3, "1"):
         with pytest.raises(ParamValidationError):
             _validate(dag, bad)
     assert _validate(dag, 1)["version"] == 1

@@ -20,11 +20,13 @@ def run_context(context: dict[str, Any]):
     """The pipeline's :class:`~pipeline.stages.RunContext` of an Airflow task context, or None for
     a run without a data interval.
 
-    - A run with a logical date (scheduled, backfill or manual, whose data interval Airflow records
-      as the instant ``[logical date, logical date]``) covers the schedule period that ends at its
-      logical date, :func:`~dag_toolkit.timetables.schedule_period`: the same period for every kind
-      of run of that date.
-    - A manual run given a data interval in the trigger form (start before end) covers it.
+    - A run covers the data interval Airflow recorded for it: for a scheduled, backfill or manual run
+      with a logical date, the schedule period that ends at that date
+      (:class:`~period_timetable.CronPeriodTimetable`), the same period for every kind of run of that
+      date; a manual run given a data interval in the trigger form covers that one.
+    - A run recorded with an instant as its interval (``[logical date, logical date]``, by the trigger
+      timetable the DAGs used before) covers the schedule period that ends at its logical date,
+      :func:`~dag_toolkit.timetables.schedule_period`.
     - An asset-triggered run (monitor asked for a retrain) has neither: it runs as of the logical
       time its request carries (``as_of``), over the day before it.
     """
@@ -46,6 +48,8 @@ def run_context(context: dict[str, Any]):
         end = max(requested)
         start = end - dt.timedelta(days=1)
     dag_version = getattr(context.get("ti"), "dag_version_id", None)
+    # Plain UTC datetimes, not Airflow's pendulum ones: the stages do their own arithmetic on them.
+    start, end = (dt.datetime.fromtimestamp(t.timestamp(), dt.UTC) for t in (start, end))
     return RunContext(
         context["dag"].dag_id, context["run_id"], start, end, None if dag_version is None else str(dag_version)
     )

@@ -392,12 +392,11 @@ def _result(
     verdict = explain(decision.retrain, decision.suppressed, decision.evidence)
     sources = window.sources.evidence(window.rows)
     log.info(
-        "monitor %s v%d, drift window [%s, %s): %d rows (served: %d rows of %d batches over %s h; query: %d rows "
-        "over %s h), %d of %d voting features drifted (PSI), realized %s %s",
+        "%s: %s v%d, %d rows (served: %d rows of %d batches over %s h; query: %d rows over %s h), "
+        "%d of %d voting features drifted (PSI), realized %s %s",
+        rt.ctx.describe(drift_window=(window.start, window.end)),
         cfg.model.name,
         champion.version,
-        window.start,
-        window.end,
         len(window.rows.features),
         sources["served_rows"],
         sources["served_batches"],
