@@ -208,6 +208,9 @@ def test_the_api_shows_the_retrain_cron_and_its_asset(api, registry):
         assert dag["timetable_summary"] == f"Asset or {cron}"
         assert dag["timetable_description"].startswith("Triggered by assets or At 00:00")
     assert "flight_delay.retrain_request" in str(dag["asset_expression"])  # /details only
+    # The DAG's time zone is the model's. (The Details tab's "Timezone" shows [core] default_timezone for
+    # every DAG in Airflow 3.3: apache/airflow#49720, DagModel.timezone.)
+    assert load_dag("retrain").timezone.name == cfg.schedule.timezone
 
 
 def test_a_refused_rollback_leaves_the_date_free_for_a_retry(api):
