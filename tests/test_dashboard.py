@@ -28,8 +28,9 @@ SECRET_KEY = "key-5a1d33c8e2"  # noqa: S105
 
 def daily(monkeypatch: pytest.MonkeyPatch) -> None:
     """Both models predict ``@daily`` in UTC with lead 0 (each run scores the day after its cutoff)
-    and train small models (the classifier on 7 days)."""
+    and train small models (the classifier on 7 days, with a 3-day holdout)."""
     monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__TRAINING__WINDOW_DAYS", "7")
+    monkeypatch.setenv("PIPELINE_FLIGHT_DELAY__TRAINING__HOLDOUT_DAYS", "3")
     for model in MODELS:
         prefix = f"PIPELINE_{model.upper()}__"
         monkeypatch.setenv(prefix + "SCHEDULE__PREDICT", "@daily")
