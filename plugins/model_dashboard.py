@@ -14,6 +14,7 @@ FastAPI app is built on first use (:func:`create_app`): every Airflow process lo
 task's too, and only the API server serves pages.
 """
 
+import html
 from functools import cache
 from typing import Any
 
@@ -71,7 +72,7 @@ def create_app():
     from airflow.api_fastapi.auth.managers.models.resource_details import DagDetails
     from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_dag
     from fastapi import Depends, FastAPI, HTTPException, Request
-    from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+    from fastapi.responses import HTMLResponse, RedirectResponse
 
     from pipeline import summary
     from pipeline.visualization import dashboard
@@ -141,13 +142,18 @@ def create_app():
             raise HTTPException(404, f"no version {version} of {cfg.model.name}")
         return {k: row[k] for k in LINEAGE}
 
+    def not_a_model(request: Request, dag_id: str) -> HTMLResponse:
+        """404: a page saying ``dag_id`` is no model's DAG (``cleanup``), linking to the Models page."""
+        page = f'<p>{html.escape(dag_id)} is not a model\'s DAG. <a href="{base(request)}/">Models</a></p>'
+        return HTMLResponse(page, status_code=404)
+
     @app.get("/dag/{dag_id}")
     def dag_tab(request: Request, dag_id: str):
         """A DAG's "Model" tab: its model's page, or a note for a DAG of no model (``cleanup``)."""
         name = dag_id.partition("__")[2]
         if name in _configs()[0]:
             return RedirectResponse(f"{base(request)}/{name}")
-        return JSONResponse({"detail": f"{dag_id} is not a model's DAG"}, status_code=404)
+        return not_a_model(request, dag_id)
 
     @app.get("/task/{dag_id}/{run_id}/{task_id}")
     def task_link(request: Request, dag_id: str, run_id: str, task_id: str):
@@ -156,7 +162,7 @@ def create_app():
         name = dag_id.partition("__")[2]
         cfg = _configs()[0].get(name)
         if cfg is None:
-            return JSONResponse({"detail": f"{dag_id} is not a model's DAG"}, status_code=404)
+            return not_a_model(request, dag_id)
         with summary.reading(cfg) as warehouse:
             version = summary.version_of_run(warehouse, name, dag_id, run_id)
         page = f"{base(request)}/{name}"

@@ -162,7 +162,9 @@ def test_the_plugin_is_registered_with_its_views(client):
 
 def test_tabs_and_task_links_lead_to_the_model_and_its_cards(client):
     assert client.get("/models/dag/monitor__origin_hourly_delay").headers["location"] == "/models/origin_hourly_delay"
-    assert client.get("/models/dag/cleanup").status_code == 404
+    for path in ("/models/dag/cleanup", "/models/task/cleanup/scheduled__2013-03-04/cleanup"):
+        page = client.get(path)
+        assert page.status_code == 404 and "cleanup is not a model's DAG" in page.text
     # A retrain run's task opens the card of the version it trained; another run's, the model page.
     card = client.get("/models/task/retrain__flight_delay/retrain-0310/promote")
     assert card.headers["location"] == "/models/flight_delay/versions/2/card"
