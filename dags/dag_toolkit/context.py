@@ -4,6 +4,7 @@ from a task."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,6 +15,7 @@ from dag_toolkit.timetables import schedule_period
 from pipeline.config import load_config
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def run_context(context: dict[str, Any]):
@@ -62,6 +64,7 @@ def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) ->
     (:func:`~dag_toolkit.connections.connection_overrides`). The run's ``window_days`` param, where
     the DAG has one, overrides ``training.window_days``.
 
+    The task's log starts with the interval it covers (:meth:`~pipeline.stages.RunContext.describe`).
     An interval without source data (:class:`~pipeline.errors.EmptyIntervalError`) skips the task,
     and so the tasks after it, with the stage's message (``schedule.on_empty: skip``), or fails it
     without retries (``fail``)."""
@@ -73,8 +76,11 @@ def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) ->
 
     context = get_current_context()
     cfg = with_window_days(load_config(model, **connection_overrides()), context["params"].get("window_days"))
+    covered = run_context(context)
+    if covered is not None:
+        log.info("%s", covered.describe())  # every task's log says which interval it works on, in one form
     try:
-        return stage(Runtime(cfg, run_context(context)), *args, **kwargs)
+        return stage(Runtime(cfg, covered), *args, **kwargs)
     except EmptyIntervalError as exc:
         if exc.skip:
             raise AirflowSkipException(str(exc)) from exc
