@@ -19,6 +19,8 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PG_PORT      = $(shell $(PY) -c "from pipeline.config import load_shared; print(load_shared().warehouse.local_port)" 2>/dev/null)
 export AIRFLOW_HOME                          := $(CURDIR)/$(LOCAL)/airflow
 export AIRFLOW__CORE__DAGS_FOLDER            := $(CURDIR)/dags
+# The model dashboard and the timetables (plugins/): Airflow plugins, loaded from this folder.
+export AIRFLOW__CORE__PLUGINS_FOLDER         := $(CURDIR)/plugins
 export AIRFLOW__CORE__LOAD_EXAMPLES          := False
 AIRFLOW     := $(VENV)/bin/airflow
 
@@ -53,13 +55,21 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	touch $@
 
 .PHONY: install
-install: $(STAMP) postgres-server redis-server ## Create .venv from the pinned requirements and install the OS's PostgreSQL and Redis if missing
+install: $(STAMP) postgres-server redis-server chromium ## Create .venv from the pinned requirements and install the OS's PostgreSQL, Redis and Chromium if missing
 
 .PHONY: postgres-server
 postgres-server: ## Install the OS package postgresql (server binaries) if they are missing
 	@if ! { command -v pg_config >/dev/null && [ -x "$$(pg_config --bindir)/initdb" ]; }; then \
 	  echo "installing PostgreSQL server from the OS packages"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql libpq-dev >/dev/null; \
+	fi
+
+# The dashboard's browser tests drive the OS's Chromium through Playwright (never a browser download).
+.PHONY: chromium
+chromium: ## Install the OS package chromium (for the dashboard's browser tests) if it is missing
+	@if ! [ -x /usr/bin/chromium ]; then \
+	  echo "installing Chromium from the OS packages"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; \
 	fi
 
 .PHONY: lock

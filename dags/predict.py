@@ -16,7 +16,8 @@ Scores the entities of the window after this run's cutoff with the current champ
    and stages the rows. A retry replaces its own rows.
 4. **publish**: replaces the rows of the interval's entities in the predictions table with the staged
    ones in one transaction, whichever interval wrote them, so reruns, retries, backfills and
-   overlapping intervals never duplicate rows.
+   overlapping intervals never duplicate rows. Updates the Asset `{model}.predictions`; its event
+   carries the data interval, the scored window, the rows and the champion version.
 
 A run not finished `alerts.deadline_minutes` after it was queued (a scheduled run: after its
 interval ends) sends a deadline alert; any task that fails for good sends a failure alert.
@@ -26,8 +27,18 @@ Read the results with `SELECT * FROM {table}_latest`. Config: `{source}`.
 
 from __future__ import annotations
 
-from airflow.sdk import Asset, dag, task
-from dag_toolkit import dag_args, dag_doc, dag_id, forecast_doc, models, predict_deadline, run_stage, timetable
+from airflow.sdk import Asset, dag, get_current_context, task
+from dag_toolkit import (
+    dag_args,
+    dag_doc,
+    dag_id,
+    forecast_doc,
+    models,
+    predict_deadline,
+    predictions_event,
+    run_stage,
+    timetable,
+)
 
 from pipeline.config import PipelineConfig
 
@@ -35,6 +46,7 @@ from pipeline.config import PipelineConfig
 def predict_dag(cfg: PipelineConfig):
     """The predict DAG of one model."""
     name = cfg.model.name
+    predictions = Asset(f"{name}.predictions")
     doc = dag_doc(__doc__, cfg, schedule=cfg.schedule.predict, forecast=forecast_doc(cfg))
 
     @dag(
@@ -63,11 +75,13 @@ def predict_dag(cfg: PipelineConfig):
 
             return run_stage(name, predict.score_partition, models, spec)
 
-        @task(outlets=[Asset(f"{name}.predictions")])
+        @task(outlets=[predictions])
         def publish(models: dict, plan: list[dict], scored: list[dict]) -> dict:
             from pipeline.stages import predict
 
-            return run_stage(name, predict.publish, models, plan, list(scored))
+            published = run_stage(name, predict.publish, models, plan, list(scored))
+            get_current_context()["outlet_events"][predictions].extra = predictions_event(published)
+            return published
 
         models = resolve_models()
         plan = plan_scoring()

@@ -17,7 +17,9 @@ Retrains the `{model}` model ({task}) on its schedule, `{schedule}` ({timezone})
 4. **promote**: the challenger becomes champion unless the gate found it worse than the champion in
    `{metric}` or a guardrail metric beyond its tolerance, with confidence (`promotion.rule`; with no
    champion it must beat the baseline), or if *force_promote* is set. The decision, its reason and
-   the gate's intervals (`decision_evidence`) go to `ml.model_versions`.
+   the gate's intervals (`decision_evidence`) go to `ml.model_versions`. Updates the Asset
+   `{model}.champion`; its event carries the version, its holdout metrics, the reason and whether
+   the champion changed.
 
 The champion scores into `{table}` through `predict__{model}`. Schedule: a run at each tick of
 cron `{schedule}` ({timezone}), and one at each update of the Asset `{asset}` (sent by
@@ -30,7 +32,7 @@ Config: `{source}`.
 from __future__ import annotations
 
 from airflow.sdk import Asset, AssetOrTimeSchedule, Param, dag, get_current_context, task
-from dag_toolkit import dag_args, dag_doc, dag_id, models, run_stage, timetable
+from dag_toolkit import champion_event, dag_args, dag_doc, dag_id, models, run_stage, timetable
 
 from pipeline.config import PipelineConfig
 
@@ -43,6 +45,7 @@ def retrain_dag(cfg: PipelineConfig):
     )
 
     cron = timetable(cfg, cfg.schedule.retrain)
+    champion = Asset(f"{name}.champion")
 
     @dag(
         dag_id=dag_id("retrain", cfg),
@@ -94,11 +97,14 @@ def retrain_dag(cfg: PipelineConfig):
 
             return run_stage(name, retrain.train, batch, validation)
 
-        @task(outlets=[Asset(f"{name}.champion")])
+        @task(outlets=[champion])
         def promote(trained: dict) -> dict:
             from pipeline.stages import retrain
 
-            return run_stage(name, retrain.promote, trained, force=get_current_context()["params"]["force_promote"])
+            context = get_current_context()
+            result = run_stage(name, retrain.promote, trained, force=context["params"]["force_promote"])
+            context["outlet_events"][champion].extra = champion_event(result, result["reason"])
+            return result
 
         batch = extract_training_batch()
         promote(train_challenger(batch, validate_training_batch(batch)))

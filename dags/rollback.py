@@ -12,7 +12,9 @@ The form offers only versions that can be served: `candidate` or `archived`, nev
 `failed` or the current champion. The list is read from the registry each time this file is parsed
 (every `[dag_processor] min_file_process_interval`), so a version registered a moment ago may need a
 reparse to appear. A version that changed state since, or whose model artifact is missing or
-altered, fails the run and changes nothing.
+altered, fails the run and changes nothing. Clearing or retrying a run whose version is champion by
+now succeeds and says it had nothing to do. Each run updates the Asset `{model}.champion`; its event
+carries the version, its holdout metrics and the note.
 
 **Leave the logical date empty** in the trigger form: a rollback covers no data interval, and two
 runs with the same logical date conflict (Airflow refuses the second with a 409), so a refused
@@ -26,8 +28,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from airflow.sdk import Param, dag, get_current_context, task
-from dag_toolkit import dag_args, dag_doc, dag_id, models, registry_versions, run_stage
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from dag_toolkit import champion_event, dag_args, dag_doc, dag_id, models, registry_versions, run_stage
 
 from pipeline.config import PipelineConfig
 
@@ -36,11 +38,12 @@ def version_param(cfg: PipelineConfig, versions: list[dict] | str) -> tuple[Para
     """The ``version`` param of the model's rollback form, and a Markdown paragraph on it for the doc.
 
     With the registry read (``versions``, see :func:`dag_toolkit.forms.registry_versions`): an integer enum
-    of the candidate and archived versions, newest first, each shown in the drop-down with its status
-    and holdout metric; no default, so the form asks for a pick, and any other number is refused by
-    param validation before a run is created. With the registry unreadable at parse time (a reason
-    string) or nothing to roll back to: a free integer (``minimum`` 1, no default) whose description
-    says why; the rollback task then checks the version.
+    of the candidate and archived versions and the champion, newest first, each shown in the drop-down
+    with its status and holdout metric (the champion's "a run changes nothing": a cleared or retried
+    rollback run whose version is now champion must still pass validation); no default, so the form
+    asks for a pick, and any other number is refused by param validation before a run is created.
+    With the registry unreadable at parse time (a reason string) or nothing to roll back to: a free
+    integer (``minimum`` 1, no default) whose description says why; the rollback task then checks it.
     """
     metric = cfg.promotion_metric
     if isinstance(versions, str):
@@ -58,10 +61,15 @@ def version_param(cfg: PipelineConfig, versions: list[dict] | str) -> tuple[Para
         why = f"No version to roll back to when this DAG was parsed. {now}"
         return Param(type="integer", minimum=1, description=why), f"**Versions:** {why}"
     listed = "; ".join(label(row) for row in choices)
+    # The champion stays a valid value, shown as such: a rollback run cleared or retried after it made
+    # its version champion must still pass param validation (it then succeeds with nothing to do).
     param = Param(
         type="integer",
-        enum=[row["version"] for row in choices],
-        values_display={str(row["version"]): label(row) for row in choices},
+        enum=[row["version"] for row in versions],
+        values_display={
+            str(row["version"]): label(row) + (" (a run changes nothing)" if row["status"] == "champion" else "")
+            for row in versions
+        },
         description=f"The version to make champion. {now} Offered: {listed}.",
     )
     doc = "**Versions** (when this DAG was parsed): " + now + "\n\n" + "\n".join(f"- {label(r)}" for r in choices)
@@ -72,6 +80,7 @@ def rollback_dag(cfg: PipelineConfig):
     """The rollback DAG of one model: manual only, its version form read from the registry."""
     name = cfg.model.name
     version, versions_doc = version_param(cfg, registry_versions(cfg))
+    champion = Asset(f"{name}.champion")
     doc = dag_doc(__doc__, cfg, intervals=False, schedule=cfg.schedule.predict, versions=versions_doc)
 
     @dag(
@@ -92,7 +101,7 @@ def rollback_dag(cfg: PipelineConfig):
         **dag_args(cfg, doc),
     )
     def rollback_version():
-        @task(retries=0)
+        @task(retries=0, outlets=[champion])
         def rollback() -> dict:
             from pipeline.stages import rollback as stage
 
@@ -107,7 +116,9 @@ def rollback_dag(cfg: PipelineConfig):
                 actor=f"{context['dag'].dag_id}/{context['run_id']}",
                 note=params["note"],
             )
-            return run_stage(name, stage.rollback, request)
+            result = run_stage(name, stage.rollback, request)
+            context["outlet_events"][champion].extra = champion_event(result, f"rollback: {params['note']}")
+            return result
 
         rollback()
 

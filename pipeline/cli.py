@@ -430,10 +430,14 @@ def summary_report(cfg: PipelineConfig) -> str:
     """A short human-readable report of one model: every version with its decision and holdout
     promotion metric, the champion's holdout metrics against the baseline, the champion history, the
     predictions written, the latest monitor decision with the evidence it used, and the SQL to read
-    them. Reads only; a model that has not predicted yet has no predictions table, and says so."""
+    them. Reads only (:mod:`pipeline.summary`, as the dashboard does); a model that has not predicted
+    yet has no predictions table, and says so."""
+    from pipeline import summary
+    from pipeline.monitoring.trigger import verdict
+
     warehouse = _warehouse(cfg)
     name, table, metric = cfg.model.name, cfg.predictions.table, cfg.promotion_metric
-    versions = warehouse.fetch("ml/registry_list", {"model_name": name})
+    versions = summary.versions(warehouse, name)
     lines = [f"model {name} ({cfg.task}): {len(versions)} version(s)"]
     for v in versions:
         lines.append(
@@ -451,13 +455,15 @@ def summary_report(cfg: PipelineConfig) -> str:
         lines.append("  " + ", ".join(f"{k} {m[k]:.4f} (baseline {b[k]:.4f})" for k in holdout_metric_names(cfg.task)))
         lines.append(f"  artifacts: {champ['artifact_uri']}")
     lines.append("champion history (valid_from is logical time):")
-    for h in warehouse.fetch("ml/champion_history_list", {"model_name": name}):
+    for h in summary.champion_history(warehouse, name):
         lines.append(
             f"  {h['valid_from']:%Y-%m-%d %H:%M} {_v(h['old_version'])} -> {_v(h['new_version'])} "
             f"{h['reason']:<8} by {h['actor']}: {h['detail']}"
         )
-    if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
-        p = warehouse.fetch("ml/predictions_summary", {"model_name": name}, table=table)[0]
+    p = summary.predictions_overview(warehouse, cfg)
+    if p is None:
+        lines.append(f"predictions: none yet ({table} is created by the first predict run)")
+    else:
         lines.append(f"predictions: {p['row_count']} rows in {p['intervals']} interval(s) in {table}")
         if p["row_count"]:
             lead = cfg.predictions.lead
@@ -466,27 +472,17 @@ def summary_report(cfg: PipelineConfig) -> str:
                 f"  cutoffs (as_of) {p['first_as_of']:%Y-%m-%d %H:%M} to {p['last_as_of']:%Y-%m-%d %H:%M} UTC; every "
                 f"scored window starts at least the lead ({lead}) after its cutoff: {ahead}"
             )
-    else:
-        lines.append(f"predictions: none yet ({table} is created by the first predict run)")
-    for t in warehouse.fetch("ml/monitor_latest", {"model_name": name}):
-        verdict = (
-            "retrain requested" if t["retrain"] else ("suppressed by cooldown" if t["suppressed"] else "no retrain")
-        )
+    t = summary.latest_monitor(warehouse, name)
+    if t is not None:
         e = t["evidence"] or {}
         lines.append(
             f"monitor, window ending {t['data_interval_end']:%Y-%m-%d}: v{t['champion_version']}, "
             f"{e.get('window_rows', '?')} rows, {len(e.get('drifted_features', []))} of "
             f"{e.get('voting_features', '?')} voting features drifted (PSI), realized {e.get('realized_metric', '')} "
-            f"{_num(e.get('realized_value'))} (pooled): {verdict}"
+            f"{_num(e.get('realized_value'))} (pooled)"
         )
         if "trigger" in e:  # the rule's inputs (pipeline.monitoring.trigger.decide_retrain)
-            perf, age = e["trigger"]["performance"], e["trigger"]["age"]
-            lines.append(
-                f"  rule: realized {e['trigger']['metric']} {_num(perf['realized'])} on {perf['labelled_rows']} "
-                f"labelled rows (min {perf['min_labelled_rows']}) vs limit {_num(perf['limit'])} (holdout "
-                f"{_num(perf['champion_holdout'])}, margin {perf['margin']}); champion age {age['age_days']:.1f} "
-                f"of {age['max_age_days']} days"
-            )
+            lines.append(f"  {verdict(t['retrain'], t['suppressed'], e['trigger'])}")
         lines += [f"  - {reason}" for reason in t["reasons"]]
     order = "score DESC" if cfg.task == BINARY_CLASSIFICATION else "prediction DESC"
     lines += [

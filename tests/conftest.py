@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-# Airflow puts the DAGs folder on sys.path; tests that load DAG files (and their toolkit) do the same.
+# Airflow puts the DAGs and plugins folders on sys.path; tests that load DAG files (and their toolkit,
+# and the timetable plugin they use) do the same.
 sys.path.insert(0, str(ROOT / "dags"))
+sys.path.insert(0, str(ROOT / "plugins"))
 TEST_PG_ROOT = ROOT / ".local" / "test-postgres"
 TEST_PG_DIR = TEST_PG_ROOT / str(os.getpid())  # one cluster per session, so parallel sessions never collide
 TEST_PG_PORT = None  # chosen in pytest_configure: a free port, so checkouts never collide
@@ -38,6 +40,7 @@ def pytest_configure(config: pytest.Config) -> None:
         {
             "AIRFLOW_HOME": str(session_dir),
             "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "True",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{TEST_PG_PORT}/{AIRFLOW_DB}",
@@ -68,7 +71,14 @@ SERVICE_FIXTURES = {
 # The longest files, started first so that ``make test``'s two workers finish together (xdist hands out
 # files in collection order): the Celery check waits on its own scheduler and workers for most of its
 # minute, and runs beside the rest. `pytest --durations=10`, printed by every run, shows the longest.
-LONGEST_FIRST = ["test_celery.py", "test_end_to_end.py", "test_cbpe.py", "test_intervals.py", "test_monitor.py"]
+LONGEST_FIRST = [
+    "test_celery.py",
+    "test_dashboard.py",
+    "test_end_to_end.py",
+    "test_cbpe.py",
+    "test_intervals.py",
+    "test_monitor.py",
+]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

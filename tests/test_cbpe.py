@@ -199,10 +199,15 @@ def test_the_monitor_stores_estimates_next_to_realized_values(fresh_seeded_url, 
     assert again["estimated_at"] == MARCH_3 + DAY and again["as_of"] == again["realized_at"] == MARCH_3 + 2 * DAY
     assert again["run_id"] == "m2" and again["estimated_roc_auc"] == pytest.approx(row["estimated_roc_auc"])
 
-    # `pipeline status` shows the rule's inputs of the latest decision.
+    # `pipeline summary` shows the latest decision's verdict, every rule with its numbers.
     from pipeline.cli import summary_report
+    from pipeline.monitoring.trigger import verdict
+    from pipeline.summary import latest_monitor
 
-    assert "  rule: realized roc_auc " in summary_report(cfg) and "labelled rows (min 500)" in summary_report(cfg)
+    latest = latest_monitor(open_warehouse(cfg), "flight_delay")
+    line = verdict(latest["retrain"], latest["suppressed"], latest["evidence"]["trigger"])
+    assert f"\n  {line}\n" in summary_report(cfg)
+    assert line.startswith("no retrain: ") and "champion age " in line and " of 28 days" in line
 
 
 def test_a_regression_has_no_estimates(fresh_seeded_url, tmp_path, make_config):

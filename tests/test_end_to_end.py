@@ -41,6 +41,24 @@ def run(kind: str, logical_date: dt.datetime | None, model: str = "flight_delay"
     return dagrun, {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
 
 
+def rest_api():
+    """An in-process client of Airflow's REST API (the API server's app), as an admin with a JWT."""
+    from airflow.api_fastapi.app import create_app, get_auth_manager
+    from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+    from fastapi.testclient import TestClient
+
+    app = create_app(apps="core")
+    token = get_auth_manager().generate_jwt(SimpleAuthManagerUser(username="admin", role="admin"))
+    return TestClient(app, base_url="http://localhost/api/v2", headers={"Authorization": f"Bearer {token}"})
+
+
+def asset_event(api, dag_id: str, run_id: str) -> dict:
+    """The extra of the one asset event the run ``run_id`` of ``dag_id`` emitted, as the REST API shows it."""
+    events = api.get("/assets/events", params={"source_dag_id": dag_id, "source_run_id": run_id}).json()
+    assert events["total_entries"] == 1, events
+    return events["asset_events"][0]["extra"]
+
+
 def keys(stack, under: str) -> set[str]:
     s3 = boto3.client("s3", endpoint_url=stack["endpoint"])
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=stack["bucket"], Prefix=f"{stack['prefix']}/{under}")
@@ -79,6 +97,15 @@ def test_retrain_then_predict_then_rerun(stack, monkeypatch):
     assert champion["holdout_start"] == dt.datetime(2013, 2, 24, tzinfo=UTC)
     assert champion["metrics"]["roc_auc"] > champion["baseline_metrics"]["roc_auc"]
     assert champion["dag_id"] == "retrain__flight_delay" and champion["run_id"] == dagrun.run_id
+    api = rest_api()
+    event = asset_event(api, "retrain__flight_delay", dagrun.run_id)  # the Asset flight_delay.champion
+    assert event == {
+        "version": 1,
+        "status": "champion",
+        "changed": True,
+        "reason": champion["decision_reason"],
+        "metrics": {k: round(v, 4) if isinstance(v, float) else v for k, v in champion["metrics"].items()},
+    }
     assert {
         f"flight_delay/1/{name}"
         for name in (
@@ -113,6 +140,20 @@ def test_retrain_then_predict_then_rerun(stack, monkeypatch):
         distinct = count(wh, "SELECT count(DISTINCT flight_id) FROM ml.flight_delay_predictions")
         assert rows == distinct == expected, f"attempt {attempt}"
     assert count(wh, "SELECT count(DISTINCT run_id) FROM ml.flight_delay_predictions") == 1
+    # The run's page: the period it covers as its data interval, and the window it scored in the event
+    # of the Asset flight_delay.predictions it updated.
+    page = api.get(f"/dags/predict__flight_delay/dagRuns/{dagrun.run_id}").json()
+    assert (page["logical_date"], page["data_interval_start"], page["data_interval_end"]) == (
+        "2013-03-05T00:00:00Z",
+        "2013-03-04T00:00:00Z",
+        "2013-03-05T00:00:00Z",
+    )
+    assert asset_event(api, "predict__flight_delay", dagrun.run_id) == {
+        "data_interval": ["2013-03-04T00:00:00+00:00", "2013-03-05T00:00:00+00:00"],
+        "scored_window": ["2013-03-05T00:00:00+00:00", "2013-03-06T00:00:00+00:00"],
+        "rows": expected,
+        "version": 1,
+    }
     assert (
         count(
             wh,
@@ -201,9 +242,15 @@ def test_rollback_shadow_scoring_and_reproducible_retraining(stack, monkeypatch)
         wh.fetch("ml/registry_list", {"model_name": "flight_delay"}),
         wh.fetch("ml/champion_history_list", {"model_name": "flight_delay"}),
     )
-    for version in (42, 1):  # refused by the form, which offers neither an unknown version nor the champion
-        with pytest.raises(ParamValidationError, match="version"):
-            run("rollback", None, version=version, note="bad")
+    event = asset_event(rest_api(), "rollback__flight_delay", dagrun.run_id)  # the Asset flight_delay.champion
+    assert (event["version"], event["changed"], event["reason"]) == (1, True, "rollback: v2 misbehaves")
+    with pytest.raises(ParamValidationError, match="version"):  # refused by the form: an unknown version
+        run("rollback", None, version=42, note="bad")
+    # A rollback run cleared or retried after it made its version champion: nothing to do, and it says so.
+    dagrun, states = run("rollback", None, version=1, note="again")
+    assert dagrun.state == "success", states
+    event = asset_event(rest_api(), "rollback__flight_delay", dagrun.run_id)
+    assert (event["version"], event["changed"], event["status"]) == (1, False, "champion")
     # A model with nothing to roll back to gets a free field; the task refuses.
     dagrun, states = run("rollback", None, "origin_hourly_delay", version=2, note="bad")
     assert dagrun.state == "failed" and states["rollback"] == "failed"

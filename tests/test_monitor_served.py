@@ -115,7 +115,7 @@ def test_a_window_served_by_two_champions_is_measured_on_what_each_served(served
     assert sources["query_rows"] == 0
     features = drift[drift["kind"] != "prediction"]
     assert set(features["rows"]) == {len(expected)}  # the drift's rows are exactly the served rows
-    message = [r.getMessage() for r in caplog.records if r.getMessage().startswith("monitor ")][-1]
+    message = [r.getMessage() for r in caplog.records if "drift window" in r.getMessage()][-1]
     assert f"served: {len(expected)} rows of 4 batches over 72.0 h; query: 0 rows over 0.0 h" in message
 
     # Two runs scored 03-04: the later publish (after the weather changed) is what was served.
@@ -178,7 +178,7 @@ def test_drift_from_served_batches_ignores_later_source_changes_and_the_fallback
     assert (sources["served_hours"], sources["query_hours"]) == (0.0, 72.0)
     assert sources["query_spans"] == [[M3.isoformat(), M6.isoformat()]]
     assert 0 < sources["query_rows"] == evidence["window_rows"] < drift_before["rows"].max()  # flights deleted
-    message = [r.getMessage() for r in caplog.records if r.getMessage().startswith("monitor ")][-1]
+    message = [r.getMessage() for r in caplog.records if "drift window" in r.getMessage()][-1]
     assert f"query: {sources['query_rows']} rows over 72.0 h" in message and "0 rows of 0 batches" in message
     # The scores are still the published ones (none rescored); the features are the sources' now.
     assert evidence["score_sources"]["rescored"] == 0

@@ -180,3 +180,42 @@ def test_airflow_s_pendulum_datetimes_work():
     now = pendulum.datetime(2013, 6, 10, tz="UTC")  # what a DAG run's data interval end is
     decision = decide_retrain(evidence(age_days=30), MON, pendulum.datetime(2013, 6, 1, tz="UTC"), now)
     assert decision.retrain and decision.evidence["age"]["age_days"] == pytest.approx(30)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "last", "line"),
+    [
+        (
+            {"rows": 378, "age_days": 3.0},
+            None,
+            "no retrain: 378 labelled rows < 500 minimum; champion age 3.0 of 28 days",
+        ),
+        (
+            {"realized": 0.69123, "age_days": 29.04},
+            None,
+            "RETRAIN: realized roc_auc 0.691 < limit 0.700 on 1000 labelled rows; champion age 29.0 > 28 days",
+        ),
+        (
+            {"realized": 0.8, "rows": 600, "metric": "rmse", "holdout": 9.5},
+            None,
+            "no retrain: realized rmse 0.800 <= limit 9.520 on 600 labelled rows; champion age 10.0 of 28 days",
+        ),
+        (
+            {"realized": None},
+            None,
+            "no retrain: realized roc_auc undefined on 1000 labelled rows; champion age 10.0 of 28 days",
+        ),
+        (
+            {"realized": 0.5, "prediction_drift": score_psi(0.41)},
+            NOW - dt.timedelta(days=2),
+            "suppressed by cooldown: realized roc_auc 0.500 < limit 0.700 on 1000 labelled rows; champion age 10.0 "
+            "of 28 days; prediction drift: score PSI 0.410 > 0.25; last request 2013-06-08, cooldown 7 days",
+        ),
+    ],
+)
+def test_the_verdict_is_one_line_with_every_rule_s_numbers_rounded(kwargs, last, line):
+    from pipeline.monitoring.trigger import verdict
+
+    cfg = with_trigger(prediction_drift=True) if "prediction_drift" in kwargs else MON
+    decision = decide_retrain(evidence(**kwargs), cfg, last, NOW)
+    assert verdict(decision.retrain, decision.suppressed, decision.evidence) == line

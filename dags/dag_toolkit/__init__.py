@@ -10,6 +10,7 @@
 - :mod:`~dag_toolkit.connections`: warehouse and S3 credentials from Airflow Connections, masked in logs.
 - :mod:`~dag_toolkit.alerts`: the failure, deadline and monitor-decision alerts.
 - :mod:`~dag_toolkit.docs`: each DAG's documentation, filled in for its model.
+- :mod:`~dag_toolkit.events`: the extras of the champion and predictions asset events.
 - :mod:`~dag_toolkit.forms`: the rollback form's versions, read from the registry at parse time.
 
 Each DAG file builds one DAG per model (``retrain__<model>``, ...) from :func:`models`: the model files
@@ -24,12 +25,14 @@ from dag_toolkit.connections import connection_overrides
 from dag_toolkit.context import run_context, run_stage
 from dag_toolkit.defaults import DEFAULT_ARGS, RETRY_POLICY, dag_args, dag_id, models
 from dag_toolkit.docs import dag_doc, forecast_doc
+from dag_toolkit.events import champion_event, predictions_event
 from dag_toolkit.forms import registry_versions
 from dag_toolkit.timetables import schedule_period, timetable
 
 __all__ = [
     "DEFAULT_ARGS",
     "RETRY_POLICY",
+    "champion_event",
     "connection_overrides",
     "dag_args",
     "dag_doc",
@@ -38,6 +41,7 @@ __all__ = [
     "models",
     "notify_decision",
     "predict_deadline",
+    "predictions_event",
     "registry_versions",
     "run_context",
     "run_stage",

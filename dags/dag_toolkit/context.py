@@ -4,6 +4,7 @@ from a task."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -14,17 +15,20 @@ from dag_toolkit.timetables import schedule_period
 from pipeline.config import load_config
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 def run_context(context: dict[str, Any]):
     """The pipeline's :class:`~pipeline.stages.RunContext` of an Airflow task context, or None for
     a run without a data interval.
 
-    - A run with a logical date (scheduled, backfill or manual, whose data interval Airflow records
-      as the instant ``[logical date, logical date]``) covers the schedule period that ends at its
-      logical date, :func:`~dag_toolkit.timetables.schedule_period`: the same period for every kind
-      of run of that date.
-    - A manual run given a data interval in the trigger form (start before end) covers it.
+    - A run covers the data interval Airflow recorded for it: for a scheduled, backfill or manual run
+      with a logical date, the schedule period that ends at that date
+      (:class:`~period_timetable.CronPeriodTimetable`), the same period for every kind of run of that
+      date; a manual run given a data interval in the trigger form covers that one.
+    - A run recorded with an instant as its interval (``[logical date, logical date]``, by the trigger
+      timetable the DAGs used before) covers the schedule period that ends at its logical date,
+      :func:`~dag_toolkit.timetables.schedule_period`.
     - An asset-triggered run (monitor asked for a retrain) has neither: it runs as of the logical
       time its request carries (``as_of``), over the day before it.
     """
@@ -46,6 +50,8 @@ def run_context(context: dict[str, Any]):
         end = max(requested)
         start = end - dt.timedelta(days=1)
     dag_version = getattr(context.get("ti"), "dag_version_id", None)
+    # Plain UTC datetimes, not Airflow's pendulum ones: the stages do their own arithmetic on them.
+    start, end = (dt.datetime.fromtimestamp(t.timestamp(), dt.UTC) for t in (start, end))
     return RunContext(
         context["dag"].dag_id, context["run_id"], start, end, None if dag_version is None else str(dag_version)
     )
@@ -58,6 +64,7 @@ def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) ->
     (:func:`~dag_toolkit.connections.connection_overrides`). The run's ``window_days`` param, where
     the DAG has one, overrides ``training.window_days``.
 
+    The task's log starts with the interval it covers (:meth:`~pipeline.stages.RunContext.describe`).
     An interval without source data (:class:`~pipeline.errors.EmptyIntervalError`) skips the task,
     and so the tasks after it, with the stage's message (``schedule.on_empty: skip``), or fails it
     without retries (``fail``)."""
@@ -69,8 +76,11 @@ def run_stage(model: str, stage: Callable[..., T], *args: Any, **kwargs: Any) ->
 
     context = get_current_context()
     cfg = with_window_days(load_config(model, **connection_overrides()), context["params"].get("window_days"))
+    covered = run_context(context)
+    if covered is not None:
+        log.info("%s", covered.describe())  # every task's log says which interval it works on, in one form
     try:
-        return stage(Runtime(cfg, run_context(context)), *args, **kwargs)
+        return stage(Runtime(cfg, covered), *args, **kwargs)
     except EmptyIntervalError as exc:
         if exc.skip:
             raise AirflowSkipException(str(exc)) from exc

@@ -201,3 +201,46 @@ def decide_retrain(
 def _number(value: float | None) -> float | None:
     """``value`` as a float, or None when it is None or NaN."""
     return None if value is None or math.isnan(float(value)) else float(value)
+
+
+def verdict(retrain: bool, suppressed: bool, record: dict[str, Any]) -> str:
+    """One decision in one line, every rule with its numbers rounded, as the monitor logs it and the
+    summary and the dashboard show it: for example ``no retrain: 378 labelled rows < 500 minimum;
+    champion age 3.0 of 28 days``.
+
+    Args:
+        retrain, suppressed: the decision (:class:`TriggerDecision`).
+        record: its ``evidence`` (:func:`decide_retrain`), as stored in ``ml.retrain_triggers.evidence``'s
+            ``trigger`` key.
+    """
+    perf, age, metric = record["performance"], record["age"], record["metric"]
+    better, worse = (">=", "<") if record["higher_is_better"] else ("<=", ">")
+    if perf["labelled_rows"] < perf["min_labelled_rows"]:
+        parts = [f"{perf['labelled_rows']} labelled rows < {perf['min_labelled_rows']} minimum"]
+    elif perf["realized"] is None or perf["limit"] is None:
+        parts = [f"realized {metric} undefined on {perf['labelled_rows']} labelled rows"]
+    else:
+        sign = worse if perf["fired"] else better
+        parts = [
+            f"realized {metric} {perf['realized']:.3f} {sign} limit {perf['limit']:.3f} "
+            f"on {perf['labelled_rows']} labelled rows"
+        ]
+    limit = "no maximum" if age["max_age_days"] is None else f"{age['max_age_days']:g}"
+    parts.append(f"champion age {age['age_days']:.1f} {'>' if age['fired'] else 'of'} {limit} days")
+    drift = record["feature_drift"]
+    if drift["enabled"]:
+        parts.append(
+            f"feature drift: {len(drift['drifted'])} of {drift['voting_features']} features drifted "
+            f"(trigger at {drift['trigger_share']:.0%})"
+        )
+    score = record["prediction_drift"]
+    if score["enabled"] and score["score_psi"] is not None:
+        parts.append(
+            f"prediction drift: score PSI {score['score_psi']:.3f} "
+            f"{'>' if score['crossed'] else '<='} {score['limit']:.3g}"
+        )
+    head = "RETRAIN" if retrain else "suppressed by cooldown" if suppressed else "no retrain"
+    if suppressed:
+        cooldown = record["cooldown"]
+        parts.append(f"last request {cooldown['last_trigger'][:10]}, cooldown {cooldown['cooldown_days']:g} days")
+    return f"{head}: {'; '.join(parts)}"

@@ -95,7 +95,7 @@ def measure(rt: Runtime) -> MonitorResult:
     evidence = _trigger_evidence(cfg, champion, window, evaluation)
     decision = decide_retrain(evidence, cfg.monitoring, _last_trigger(rt), rt.ctx.end)
     _store(rt, champion, window, evaluation, decision)
-    return _result(rt, champion, window, evaluation, evidence, decision)
+    return _result(rt, champion, window, evaluation, decision)
 
 
 @dataclass(frozen=True)
@@ -396,22 +396,22 @@ def _result(
     champion: Champion,
     window: Window,
     evaluation: WindowEvaluation,
-    evidence: TriggerEvidence,
     decision: TriggerDecision,
 ) -> MonitorResult:
-    """The run's result, logged in one line: counts, drift, both realized values and the verdict."""
+    """The run's result, logged in two lines: the window's counts, drift and realized value, then the
+    verdict with every rule's numbers (:func:`pipeline.monitoring.trigger.verdict`)."""
+    from pipeline.monitoring.trigger import verdict as explain
+
     cfg = rt.cfg
     drifted = evaluation.drifted_features(cfg.voting_features)
-    verdict = "RETRAIN" if decision.retrain else ("suppressed by cooldown" if decision.suppressed else "no retrain")
+    verdict = explain(decision.retrain, decision.suppressed, decision.evidence)
     sources = window.sources.evidence(window.rows)
     log.info(
-        "monitor %s v%d [%s, %s): %d rows (served: %d rows of %d batches over %s h; query: %d rows over %s h), "
-        "%d of %d voting features drifted (PSI), realized %s %s; %s over the "
-        "last %d days %s on %d labelled rows (holdout %s) -> %s %s",
+        "%s: %s v%d, %d rows (served: %d rows of %d batches over %s h; query: %d rows over %s h), "
+        "%d of %d voting features drifted (PSI), realized %s %s",
+        rt.ctx.describe(drift_window=(window.start, window.end)),
         cfg.model.name,
         champion.version,
-        window.start,
-        window.end,
         len(window.rows.features),
         sources["served_rows"],
         sources["served_batches"],
@@ -421,19 +421,13 @@ def _result(
         len(drifted),
         len(cfg.voting_features),
         evaluation.realized_metric,
-        evaluation.realized,
-        evidence.metric,
-        cfg.monitoring.trigger.performance_window_days,
-        evidence.realized,
-        evidence.labelled_rows,
-        evidence.champion_holdout,
-        verdict,
-        decision.reasons,
+        _rounded(evaluation.realized),
     )
+    log.info("verdict: %s", verdict)
     return MonitorResult(
         retrain=decision.retrain,
         suppressed=decision.suppressed,
-        verdict=f"{verdict}: {'; '.join(decision.reasons) or 'no threshold crossed'}",
+        verdict=verdict,
         reasons=decision.reasons,
         as_of=window.end.isoformat(),
         champion_version=champion.version,
@@ -499,6 +493,10 @@ def _day(group: pd.DataFrame, calibrator: object, label: str) -> dict[str, objec
         "labelled_rows": len(labelled),
         **{f"realized_{m}": _finite(realized.get(m, np.nan)) for m in _DAILY_METRICS},
     }
+
+
+def _rounded(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def _finite(value: float) -> float | None:

@@ -45,7 +45,8 @@ class Scored(TypedDict):
 
 
 class Published(TypedDict):
-    """The interval's published predictions; ``rows`` counts every version's."""
+    """The interval's published predictions; ``rows`` counts every version's. ``start`` and ``end``:
+    the data interval; ``window_start`` and ``window_end``: the scored window (ISO)."""
 
     table: str
     rows: int
@@ -55,6 +56,8 @@ class Published(TypedDict):
     partitions: int
     start: str
     end: str
+    window_start: str
+    window_end: str
 
 
 def resolve_models(rt: Runtime) -> ServingModels:
@@ -117,7 +120,9 @@ def plan_scoring(rt: Runtime) -> list[PartitionSpec]:
     check_cutoff(frame, rt.ctx.end, (lo, hi))
     pc = cfg.predictions
     partitions = max(1, min(pc.max_partitions, math.ceil(len(frame) / pc.rows_per_partition)))
-    log.info("cutoff %s: %d entities in [%s, %s): %d scoring partition(s)", rt.ctx.end, len(frame), lo, hi, partitions)
+    log.info(
+        "%s: %d entities, %d scoring partition(s)", rt.ctx.describe(scored_window=(lo, hi)), len(frame), partitions
+    )
     batch = write_batch(
         rt.store,
         rt.ctx.key(f"{BATCH_FOLDER}/{uuid.uuid4().hex}"),
@@ -175,7 +180,14 @@ def score_partition(rt: Runtime, models: ServingModels, spec: PartitionSpec) -> 
     name = "scoring" if partitions == 1 else f"scoring-{partition + 1}-of-{partitions}"
     rt.validate(frame, "scoring", name, ctx.start, ctx.end, interval_rows=spec["rows"] if partitions > 1 else None)
     staged = stage_partition(rt.warehouse, cfg.predictions, ds.key, _scored_chunks(rt, models, frame), **ids)
-    log.info("partition %d/%d: %d entities, %d predictions staged", partition + 1, partitions, len(frame), staged)
+    log.info(
+        "%s: partition %d/%d: %d entities, %d predictions staged",
+        ctx.describe(scored_window=scored_window(rt)),
+        partition + 1,
+        partitions,
+        len(frame),
+        staged,
+    )
     return Scored(partition=partition, rows=len(frame), staged=staged, batch=spec["batch"], file=spec["file"]["key"])
 
 
@@ -226,6 +238,7 @@ def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], score
     if len(batches) != 1:
         raise IncompleteRunError(f"the scored partitions come from {len(batches)} feature batches: {sorted(batches)}")
 
+    window = scored_window(rt)
     rows = publish_staged(
         rt.warehouse,
         rt.cfg.predictions,
@@ -239,7 +252,10 @@ def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], score
         rows=sum(s["staged"] for s in scored),
         batch=plan[0]["batch"],
         batch_rows=plan[0]["rows"],
-        window=scored_window(rt),
+        window=window,
+    )
+    log.info(
+        "%s: %d predictions published to %s", rt.ctx.describe(scored_window=window), rows, rt.cfg.predictions.table
     )
     return Published(
         table=rt.cfg.predictions.table,
@@ -250,6 +266,8 @@ def publish(rt: Runtime, models: ServingModels, plan: list[PartitionSpec], score
         partitions=len(plan),
         start=rt.ctx.start.isoformat(),
         end=rt.ctx.end.isoformat(),
+        window_start=window[0].isoformat(),
+        window_end=window[1].isoformat(),
     )
 
 

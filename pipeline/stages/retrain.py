@@ -89,13 +89,16 @@ class Trained(TypedDict):
 
 
 class Promotion(TypedDict):
-    """The promotion decision recorded for a challenger."""
+    """The promotion decision recorded for a challenger, its holdout ``metrics``, and whether it
+    ``changed`` the champion (it is champion now)."""
 
     model_name: str
     version: int
     decision: str
     reason: str
     status: str
+    changed: bool
+    metrics: dict
 
 
 def extract(rt: Runtime) -> Batch:
@@ -123,6 +126,15 @@ def extract(rt: Runtime) -> Batch:
             f"{split.holdout_start}) and {holdout_rows} in the holdout [{split.holdout_start}, "
             f"{split.holdout_end}): nothing to train on"
         )
+    log.info(
+        "%s: %d rows, %d labelled for training, %d for the holdout",
+        rt.ctx.describe(
+            training_window=(split.train_start, split.holdout_start), holdout=(split.holdout_start, split.holdout_end)
+        ),
+        len(frame),
+        train_rows,
+        holdout_rows,
+    )
     data, digest = to_parquet(frame)
     return _stored_batch(rt, data, digest, len(frame), split.to_dict(), None)
 
@@ -675,6 +687,8 @@ def promote(rt: Runtime, trained: Trained, force: bool = False) -> Promotion:
         decision=row["decision"],
         reason=row["decision_reason"],
         status=row["status"],
+        changed=row["status"] == "champion",
+        metrics=row["metrics"],
     )
 
 

@@ -53,6 +53,18 @@ class RunContext:
                 "date, the run then covers the schedule period that ends at it."
             )
 
+    def describe(self, **windows: tuple[dt.datetime, dt.datetime]) -> str:
+        """The interval a stage covers, in the words every stage logs it with: ``data interval [start,
+        end), cutoff end`` followed by each of ``windows`` (``scored_window=(lo, hi)`` reads ``scored
+        window [lo, hi)``), all in UTC ISO form."""
+
+        def iso(t: dt.datetime) -> str:
+            return t.astimezone(dt.UTC).isoformat()
+
+        parts = [f"data interval [{iso(self.start)}, {iso(self.end)})", f"cutoff {iso(self.end)}"]
+        parts += [f"{name.replace('_', ' ')} [{iso(lo)}, {iso(hi)})" for name, (lo, hi) in windows.items()]
+        return ", ".join(parts)
+
     @property
     def actor(self) -> str:
         """``<dag id>/<run id>``: who made a registry change."""

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 
-def _figure(width: float = 5, height: float = 4):
+def new_figure(width: float = 5, height: float = 4):
+    """A matplotlib figure of ``width`` x ``height`` inches at 100 dpi (Agg backend) and its one axes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -30,7 +31,7 @@ def roc_curve_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
     Returns a 5 x 4 inch PNG at 100 dpi."""
     from sklearn.metrics import RocCurveDisplay
 
-    figure, ax = _figure()
+    figure, ax = new_figure()
     RocCurveDisplay.from_predictions(y_true, probability, ax=ax, plot_chance_level=True)
     ax.set_title("ROC curve (holdout)")
     return _png(figure)
@@ -40,7 +41,7 @@ def calibration_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
     """Reliability diagram over 10 quantile bins of the holdout scores (sklearn CalibrationDisplay)."""
     from sklearn.calibration import CalibrationDisplay
 
-    figure, ax = _figure()
+    figure, ax = new_figure()
     CalibrationDisplay.from_predictions(y_true, probability, n_bins=10, strategy="quantile", ax=ax)
     ax.set_title("Calibration (holdout, quantile bins)")
     return _png(figure)
@@ -48,7 +49,7 @@ def calibration_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
 
 def score_histogram_png(y_true: np.ndarray, probability: np.ndarray) -> bytes:
     """Histogram of holdout scores, one series per true class, 40 bins over [0, 1]."""
-    figure, ax = _figure()
+    figure, ax = new_figure()
     bins = np.linspace(0, 1, 41)
     for label, colour in ((0, "tab:blue"), (1, "tab:orange")):
         ax.hist(probability[y_true == label], bins=bins, alpha=0.6, color=colour, label=f"label {label}")
@@ -66,7 +67,7 @@ def prediction_error_png(y_true: np.ndarray, prediction: np.ndarray, kind: str) 
     1,000 points drawn, sampled with a fixed seed)."""
     from sklearn.metrics import PredictionErrorDisplay
 
-    figure, ax = _figure()
+    figure, ax = new_figure()
     PredictionErrorDisplay.from_predictions(y_true, prediction, kind=kind, ax=ax, subsample=1000, random_state=0)
     ax.set_title(kind.replace("_", " ") + " (holdout)")
     return _png(figure)
@@ -81,7 +82,7 @@ def feature_importance_png(importance: pd.DataFrame, metric: str) -> bytes:
         metric: the metric's name, for the axis label.
     """
     ordered = importance.sort_values("mean")
-    figure, ax = _figure(6, max(3, 0.25 * len(ordered)))
+    figure, ax = new_figure(6, max(3, 0.25 * len(ordered)))
     ax.barh(ordered["feature"], ordered["mean"], xerr=ordered["std"], color="tab:green")
     ax.set_xlabel(f"holdout {metric} worsening when shuffled")
     ax.set_title("Permutation feature importance")
