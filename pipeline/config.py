@@ -22,9 +22,18 @@ import datetime as dt
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 from pipeline.errors import PermanentError
@@ -100,6 +109,16 @@ class _Section(BaseModel):
 
 def _resolve(path: Path) -> Path:
     return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _existing_file(path: Path) -> Path:
+    if not _resolve(path).is_file():
+        raise ValueError(f"file not found: {_resolve(path)}")
+    return path
+
+
+SqlFile = Annotated[Path, AfterValidator(_existing_file)]
+"""A SQL file's path, relative to the repository root or absolute, that must exist."""
 
 
 class WarehouseConfig(_Section):
@@ -259,12 +278,12 @@ class AggregateConfig(_Section):
         description="The aggregate's name: lowercase words joined by underscores, unique among the models that "
         "share a warehouse. Its built periods are recorded under it in ml.aggregate_periods."
     )
-    build_sql: Path = Field(
+    build_sql: SqlFile = Field(
         description="SQL file of the statements that rebuild every period in [start, end) idempotently (delete "
         "those periods' rows, insert them anew; create the table if missing). Bind parameters: start, end "
         "(timestamptz on the period grid), period (interval) and origin (timestamptz). Run in one transaction."
     )
-    source_sql: Path = Field(
+    source_sql: SqlFile = Field(
         description="SQL file of one query over the sources, with the same bind parameters: one row per period in "
         "[start, end) that holds source data, as (period_start timestamptz, source_rows bigint). A period without "
         "source data after the first one with data is a missing source period: an error that names it."
@@ -299,13 +318,6 @@ class AggregateConfig(_Section):
             raise ValueError(f"{v!r} is not lowercase words joined by single underscores")
         return v
 
-    @field_validator("build_sql", "source_sql")
-    @classmethod
-    def _aggregate_sql_exists(cls, v: Path) -> Path:
-        if not _resolve(v).is_file():
-            raise ValueError(f"file not found: {_resolve(v)}")
-        return v
-
     @field_validator("origin")
     @classmethod
     def _aware(cls, v: dt.datetime) -> dt.datetime:
@@ -321,7 +333,7 @@ class AggregateConfig(_Section):
 
 class DatasetConfig(_Section):
     name: str = Field(description="The dataset's name, used in log lines, messages and drafted suites' names.")
-    feature_sql: Path = Field(
+    feature_sql: SqlFile = Field(
         description="The feature query (SQL file): receives the entity window and the cutoff rule as bind parameters "
         "(start, end, lead, horizon, origin) and computes each row's features as of its own cutoff (as_of)."
     )
@@ -366,13 +378,6 @@ class DatasetConfig(_Section):
     @classmethod
     def _key_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
-
-    @field_validator("feature_sql")
-    @classmethod
-    def _sql_exists(cls, v: Path) -> Path:
-        if not _resolve(v).is_file():
-            raise ValueError(f"file not found: {_resolve(v)}")
-        return v
 
     @model_validator(mode="after")
     def _columns(self) -> DatasetConfig:

@@ -54,8 +54,7 @@ class CutoffRule(NamedTuple):
         """The cutoff of the predict run that scores an entity stamped ``timestamp`` (timezone-aware), in
         UTC. Computed in UTC, as ``date_bin`` does: Python's arithmetic on datetimes of one zone is
         wall-clock arithmetic, which is an hour off across a DST change."""
-        u = timestamp.astimezone(dt.UTC)  # a plain datetime: pendulum's (Airflow's) cannot subtract a zoneinfo one
-        t = dt.datetime(u.year, u.month, u.day, u.hour, u.minute, u.second, u.microsecond, tzinfo=dt.UTC)
+        t = timestamp.astimezone(dt.UTC)
         return t - (t - self.lead - self.origin.astimezone(dt.UTC)) % self.horizon - self.lead
 
     def window(self, cutoff: dt.datetime) -> tuple[dt.datetime, dt.datetime]:

@@ -46,7 +46,7 @@ def latest_monitor(warehouse: Warehouse, model_name: str) -> dict[str, Any] | No
 
 def has_predictions_table(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
     """Whether the model's predictions table exists (the first predict run creates it)."""
-    return warehouse.fetch("migrations/table_exists", {"table": cfg.predictions.table})[0]["present"]
+    return warehouse.table_exists(cfg.predictions.table)
 
 
 def predictions_overview(warehouse: Warehouse, cfg: PipelineConfig) -> dict[str, Any] | None:

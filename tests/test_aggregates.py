@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -129,10 +130,16 @@ def test_aggregate_config_is_validated(tmp_path: Path) -> None:
 
 def test_window_cutoffs_take_airflows_pendulum_datetimes() -> None:
     """A predict task's data interval arrives as pendulum datetimes, which cannot be subtracted from a
-    zoneinfo-aware origin: the cutoffs are computed on plain datetimes."""
+    zoneinfo-aware origin: the run context hands the stages plain datetimes, from which the window's
+    cutoffs are computed."""
     import pendulum
+    from dag_toolkit.context import run_context
 
     rule = load_config("flight_delay").cutoff_rule
     end = pendulum.datetime(2013, 3, 12, 14, tz="UTC")
-    lo, hi = rule.window(end)
+    dag = SimpleNamespace(dag_id="predict__flight_delay")
+    ctx = run_context(
+        {"dag": dag, "run_id": "r", "data_interval_start": end.subtract(hours=1), "data_interval_end": end}
+    )
+    lo, hi = rule.window(ctx.end)
     assert window_cutoffs(rule, lo, hi) == (end, end)

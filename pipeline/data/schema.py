@@ -121,7 +121,7 @@ def provision_predictions(warehouse: Warehouse, cfg: PipelineConfig) -> bool:
 
     ds, table = cfg.dataset, cfg.predictions.table
     oids = query_columns(warehouse, cfg)
-    if warehouse.fetch("migrations/table_exists", {"table": table})[0]["present"]:
+    if warehouse.table_exists(table):
         _check_predictions_shape(warehouse, cfg)
         return False  # the usual case: no lock, so predict runs never queue behind each other
     with warehouse.engine.begin() as conn:

@@ -214,6 +214,10 @@ class Warehouse:
         with self.transaction() as cur:
             return fetch(cur, name, params, **identifiers)
 
+    def table_exists(self, name: str) -> bool:
+        """Whether the table ``schema.table`` exists."""
+        return self.fetch("migrations/table_exists", {"table": name})[0]["present"]
+
     @contextmanager
     def bulk(self) -> Iterator[BulkSession]:
         """A :class:`BulkSession`: one ADBC transaction for statements and bulk writes,

@@ -121,6 +121,8 @@ def refresh(
 def _refresh_one(
     warehouse: Warehouse, agg: AggregateConfig, first_cutoff: dt.datetime, last_cutoff: dt.datetime
 ) -> Refreshed:
+    from pipeline.features.batch import merge_spans  # batch imports build, which imports this module
+
     result = Refreshed(agg.name)
     start, end = needed(agg, first_cutoff, last_cutoff)
     if start >= end:
@@ -136,7 +138,8 @@ def _refresh_one(
         counts = _source_rows(cur, agg, todo[0], todo[-1] + agg.period)
         present = [p for p in todo if counts.get(p, 0) > 0]
         began, total = time.perf_counter(), len(present)
-        for run in _runs(agg, present):
+        for lo, hi in merge_spans([(p, p + agg.period) for p in present]):  # runs of consecutive periods
+            run = _periods(agg, lo, hi)
             for i in range(0, len(run), BUILD_CHUNK):
                 chunk = run[i : i + BUILD_CHUNK]
                 seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
@@ -191,17 +194,6 @@ def _bounds(agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> dict:
 def _periods(agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     count = (end - start) // agg.period
     return [start + i * agg.period for i in range(count)]
-
-
-def _runs(agg: AggregateConfig, periods: list[dt.datetime]) -> list[list[dt.datetime]]:
-    """``periods`` (sorted) split into runs of consecutive periods."""
-    runs: list[list[dt.datetime]] = []
-    for p in periods:
-        if runs and runs[-1][-1] + agg.period == p:
-            runs[-1].append(p)
-        else:
-            runs.append([p])
-    return runs
 
 
 def _source_rows(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:

@@ -98,7 +98,7 @@ def clean_staging(rt: Runtime, cutoff: dt.datetime) -> int:
     from pipeline.data.predictions import table_names
 
     staging = table_names(rt.cfg.predictions, rt.cfg.dataset.key)["staging"]
-    if not rt.warehouse.fetch("migrations/table_exists", {"table": staging})[0]["present"]:
+    if not rt.warehouse.table_exists(staging):
         return 0
     rows = rt.warehouse.fetch(
         "ml/cleanup_staging", {"model_name": rt.cfg.model.name, "cutoff": cutoff}, staging=staging

@@ -252,7 +252,7 @@ def _predictions_made(rt: Runtime, start: dt.datetime) -> pd.DataFrame:
     from pipeline.data.warehouse import statement
 
     cfg, ds = rt.cfg, rt.cfg.dataset
-    if not rt.warehouse.fetch("migrations/table_exists", {"table": cfg.predictions.table})[0]["present"]:
+    if not rt.warehouse.table_exists(cfg.predictions.table):
         return pd.DataFrame(columns=[*ds.key, "model_version", "is_champion", "prediction"])
     key = sql.SQL(", ").join(map(sql.Identifier, ds.key))
     query = statement("ml/predictions_in_window", table=cfg.predictions.table, key=key)
