@@ -392,8 +392,8 @@ def check_leakage(
         typer.Option(parser=_timestamp, metavar="TIME", help="...up to here (default: the last stamp)"),
     ] = None,
 ) -> None:
-    """Check that the model's features use only data known before each row's cutoff: change or delete
-    the source rows stamped at or after sampled cutoffs (dataset.sources) in a transaction that is rolled
+    """Check that the model's features use only data known by each row's cutoff: change or delete
+    the source rows stamped after sampled cutoffs (dataset.sources) in a transaction that is rolled
     back, and compare. Prints the leaks; exits 1 on a leak. Writes nothing."""
     from pipeline.features.leakage import LeakFound
     from pipeline.features.leakage import check_leakage as check

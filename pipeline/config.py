@@ -235,7 +235,7 @@ class SourceConfig(_Section):
     )
     mode: Literal["delete", "change"] = Field(
         description="delete: rows that exist only once observed (weather observations) are deleted when stamped "
-        "at or after the cutoff; change: rows known earlier (a flight's schedule) get their later-observed "
+        "after the cutoff; change: rows known earlier (a flight's schedule) get their later-observed "
         "``columns`` changed."
     )
     columns: list[str] = Field(
@@ -349,8 +349,8 @@ class DatasetConfig(_Section):
     label_known_at: str = Field(
         "label_known_at",
         description="Column of the feature query holding when each row's label was observed (timestamptz; NULL "
-        "while unknown). Training uses a label only when it was known before the retrain run's cutoff, the monitor "
-        "only when known before its own.",
+        "while unknown). Training uses a label only when it was known by the retrain run's cutoff (at or before "
+        "it), the monitor only when known by its own.",
     )
     numeric_features: list[str] = Field(
         default_factory=list,
@@ -540,7 +540,7 @@ class PredictionsConfig(_Section):
         dt.timedelta(0),
         ge=dt.timedelta(0),
         description="A predict run whose data interval ends at T (its cutoff) scores the entities whose timestamp "
-        "lies in [T + lead, T + lead + horizon), from data known before T. ISO 8601 (PT1H) or HH:MM:SS.",
+        "lies in [T + lead, T + lead + horizon), from data known by T (at or before it). ISO 8601 (PT1H) or HH:MM:SS.",
     )
     horizon: dt.timedelta | None = Field(
         None,

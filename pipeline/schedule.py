@@ -39,7 +39,7 @@ class CutoffRule(NamedTuple):
     is ``date_bin(horizon, t - lead, origin)`` (PostgreSQL's ``date_bin``: the start of the
     ``horizon``-wide bin, counted from ``origin``, that holds ``t - lead``). Every feature query receives
     the three as bind parameters ``%(lead)s``, ``%(horizon)s`` (interval) and ``%(origin)s``
-    (timestamptz), returns that cutoff as column ``as_of``, and uses only data known before it, for
+    (timestamptz), returns that cutoff as column ``as_of``, and uses only data known by it (at or before it), for
     training rows as for scoring ones: one query, so training and serving cannot skew.
 
     ``origin`` is a tick of ``schedule.predict`` (``schedule.start_date`` at 00:00 in

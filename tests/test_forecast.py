@@ -93,7 +93,7 @@ def test_the_feature_query_returns_each_rows_cutoff_on_a_dst_day(seeded_url):
     assert len(known) and (known <= frame.loc[known.index, CFG.dataset.timestamp] + dt.timedelta(minutes=15)).all()
 
 
-def test_known_labels_drops_labels_observed_at_or_after_the_cutoff():
+def test_known_labels_keeps_labels_observed_by_the_cutoff_and_drops_later_ones():
     ds, cutoff = CFG.dataset, dt.datetime(2013, 3, 10, 5, tzinfo=UTC)
     stamps = ["2013-03-10 00:00", "2013-03-10 03:00", "2013-03-10 04:40", "2013-03-10 04:50", "2013-03-10 04:00"]
     frame = pd.DataFrame(
@@ -106,13 +106,14 @@ def test_known_labels_drops_labels_observed_at_or_after_the_cutoff():
         }
     )
     masked = known_labels(frame, ds, cutoff)
-    # 05:00 is not before the 05:00 cutoff; a cancelled flight (no label, no time) stays unlabelled
-    assert masked[ds.label].isna().tolist() == [False, False, True, True, True]
+    # observed at 05:00 is known by the 05:00 cutoff (known-at is closed), 05:05 is not; a cancelled flight (no
+    # label, no time) stays unlabelled
+    assert masked[ds.label].isna().tolist() == [False, False, False, True, True]
     assert frame[ds.label].notna().sum() == 4  # the input is not changed
     split = TimeSplit(cutoff - dt.timedelta(days=1), cutoff - dt.timedelta(hours=3), cutoff)
     train, holdout = split_by_time(frame, split, ds, CFG.task)  # the same rule, at the holdout's end
     assert train[ds.timestamp].tolist() == [frame[ds.timestamp][0]]
-    assert holdout[ds.timestamp].tolist() == [frame[ds.timestamp][1]]
+    assert holdout[ds.timestamp].tolist() == [frame[ds.timestamp][1], frame[ds.timestamp][2]]
 
 
 @pytest.fixture

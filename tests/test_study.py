@@ -201,7 +201,7 @@ def test_monitor_decides_on_the_evidence_it_had_and_follows_its_rule(cfg, table,
     cooldown = dt.timedelta(days=cfg.monitoring.cooldown_days)
     assert all(later - earlier >= cooldown for earlier, later in zip(triggered, triggered[1:], strict=False))
     assert decisions["suppressed"].any()
-    # the realized metric is recomputed from the monitor policy's own predictions with labels known before the day
+    # the realized metric is recomputed from the monitor policy's own predictions with labels known by the day
     mine = result.predictions[result.predictions["policy"] == "monitor"].merge(
         table[[*ds.key, ds.label_known_at]], on=ds.key
     )
@@ -210,7 +210,7 @@ def test_monitor_decides_on_the_evidence_it_had_and_follows_its_rule(cfg, table,
         window = mine[
             (mine[ds.timestamp] >= day - dt.timedelta(days=7))  # calendar days (local midnight to local midnight)
             & (mine[ds.timestamp] < day)
-            & (mine[ds.label_known_at] < day)
+            & (mine[ds.label_known_at] <= day)
             & mine[ds.label].notna()
         ]
         assert row.labelled_rows == len(window)

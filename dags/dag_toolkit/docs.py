@@ -52,7 +52,7 @@ def forecast_doc(cfg: PipelineConfig) -> str:
     return (
         f"\n**Forecast.** Lead `{_span(rule.lead)}`, horizon `{_span(rule.horizon)}` (`predictions.lead`, "
         f"`predictions.horizon`). A run cut off at T, the end of its data interval, scores the {ds.name} whose "
-        f"`{ds.timestamp}` lies in [T+{lead}, T+{far}), with features computed from data known before T "
+        f"`{ds.timestamp}` lies in [T+{lead}, T+{far}), with features computed from data known by T "
         "(each row's `as_of` is T). Its rows record `as_of`, `window_start` and `window_end` next to the "
         "data interval.\n"
     )

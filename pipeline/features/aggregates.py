@@ -5,7 +5,7 @@ A model declares each aggregate in ``dataset.aggregates`` (:class:`~pipeline.con
 SQL that rebuilds given periods idempotently, SQL that counts the source rows per period, the period
 (a day, say), when a period is known (its end plus ``known_after``) and how far back a cutoff reads it
 (``lookback``). This is how feature platforms keep long trailing windows cheap (Chronon's and Tecton's
-tiles): a point-in-time value is the sum of the periods known before the cutoff, plus the raw events
+tiles): a point-in-time value is the sum of the periods known by the cutoff, plus the raw events
 since the last of them, so a run's cost follows its new data, not the history behind it.
 
 :func:`refresh` runs before each extraction (:func:`pipeline.features.build.extract_feature_table`).

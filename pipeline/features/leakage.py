@@ -1,8 +1,8 @@
-"""The leakage check: does a model's feature query use only data known before each row's cutoff?
+"""The leakage check: does a model's feature query use only data known by each row's cutoff?
 
 For sampled cutoffs T spread over the data, the check runs the model's feature query for the window
 that a predict run cut off at T scores (``cfg.cutoff_rule.window(T)``), then, inside one transaction
-that is always rolled back, deletes or changes every source row stamped at or after T (the tables and
+that is always rolled back, deletes or changes every source row stamped after T (the tables and
 stamps of ``dataset.sources``), rebuilds the declared aggregates' periods around T from the changed
 sources (``dataset.aggregates``; built from the unchanged ones before the first run too, so a period
 read before it is known shows up), runs the query again, and compares every feature of every entity.
@@ -63,8 +63,8 @@ _PERTURB = {
     "B": sql.SQL("NOT {column}"),
     "D": sql.SQL("{column} + interval '41 days 13 hours'"),
 }
-# Known at or after the cutoff; a NULL stamp means never known.
-_STAMPED = sql.SQL("(({stamp}) >= %(cutoff)s::timestamptz OR ({stamp}) IS NULL)")
+# Known after the cutoff (a fact known at the cutoff may be used by it); a NULL stamp means never known.
+_STAMPED = sql.SQL("(({stamp}) > %(cutoff)s::timestamptz OR ({stamp}) IS NULL)")
 
 
 class LeakageCheckError(PermanentError, ValueError):
@@ -78,7 +78,7 @@ class LeakFound(PermanentError):
 
 @dataclass(frozen=True)
 class Leak:
-    """One feature of one entity that moved when the data stamped at or after ``cutoff`` changed."""
+    """One feature of one entity that moved when the data stamped after ``cutoff`` changed."""
 
     feature: str
     cutoff: dt.datetime
@@ -163,7 +163,7 @@ def check_leakage(
     start: dt.datetime | None = None,
     end: dt.datetime | None = None,
 ) -> LeakageReport:
-    """Check that the model's features use only source data known before each row's cutoff.
+    """Check that the model's features use only source data known by each row's cutoff (at or before it).
 
     The span of the data (``[start, end)``, by default the first to the last stamp over
     ``dataset.sources``) is cut into ``samples`` equal strata, and in each a cutoff T is drawn
@@ -223,7 +223,7 @@ def check_leakage(
         )
     for source, rows in report.changed_rows.items():
         if rows == 0:
-            log.warning("%s: no row stamped at or after any cutoff; is its stamp right?", source)
+            log.warning("%s: no row stamped after any cutoff; is its stamp right?", source)
     log.info("%s; every change rolled back, nothing written", report.summary())
     return report
 

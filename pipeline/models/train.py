@@ -58,7 +58,8 @@ def known_labels(frame: pd.DataFrame, dataset: DatasetConfig, cutoff: dt.datetim
     which retraining, the study and the monitor see labels, so none of them uses a label from after its
     own cutoff.
 
-    A label is known at ``cutoff`` when its ``dataset.label_known_at`` is strictly before ``cutoff``; a
+    A label is known at ``cutoff`` when its ``dataset.label_known_at`` is at or before ``cutoff`` (a fact
+    known at t may be used by a cutoff at t, as for the features: docs/features.md); a
     null ``label_known_at`` means never known (the label is null too). A frame without that column (a
     training snapshot stored before the column existed; :func:`extract_feature_table` requires it of
     every new batch) is returned as it is, with a warning.
@@ -74,7 +75,7 @@ def known_labels(frame: pd.DataFrame, dataset: DatasetConfig, cutoff: dt.datetim
     if dataset.label_known_at not in out.columns:
         log.warning("no %s column (an older snapshot): its labels are taken as known", dataset.label_known_at)
         return out
-    known = out[dataset.label_known_at].notna() & (out[dataset.label_known_at] < cutoff)
+    known = out[dataset.label_known_at].notna() & (out[dataset.label_known_at] <= cutoff)
     out[dataset.label] = out[dataset.label].where(known)
     return out
 

@@ -40,7 +40,7 @@ class TriggerEvidence:
 
     - ``metric``: the metric compared (the model's promotion metric: ``roc_auc``, ``rmse``, ...);
     - ``realized``: the champion's realized value of it over the last
-      ``monitoring.trigger.performance_window_days`` of labelled predictions (labels known before the
+      ``monitoring.trigger.performance_window_days`` of labelled predictions (labels known by the
       decision's cutoff); None when there is none or it is undefined (ROC AUC on one class);
     - ``labelled_rows``: how many labelled champion predictions ``realized`` pools;
     - ``champion_holdout``: the champion's own holdout value of ``metric``

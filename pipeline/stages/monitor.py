@@ -56,7 +56,7 @@ def measure(rt: Runtime) -> MonitorResult:
       :func:`pipeline.models.train.known_labels`).
     - Evidence (:class:`pipeline.monitoring.trigger.TriggerEvidence`): the promotion metric of the
       champion predictions of the last ``monitoring.trigger.performance_window_days`` whose labels
-      were known before the cutoff, the champion's holdout value of it (``ml.model_versions.metrics``)
+      were known by the cutoff, the champion's holdout value of it (``ml.model_versions.metrics``)
       and its holdout end.
     - Decision: :func:`pipeline.monitoring.trigger.decide_retrain` with the cooldown counted from the
       last requested retrain in ``ml.retrain_triggers``.
@@ -101,7 +101,7 @@ def measure(rt: Runtime) -> MonitorResult:
 @dataclass(frozen=True)
 class Champion:
     """The champion being monitored: its registry ``record``, fitted ``model``, the ``train`` and
-    ``holdout`` rows of its stored training snapshot (labels known before its cutoff), and its
+    ``holdout`` rows of its stored training snapshot (labels known by its cutoff), and its
     ``holdout_predictions`` (shape (holdout rows,), float64: the probability of class 1, or the
     predicted value in the label's units)."""
 
@@ -152,7 +152,7 @@ class Window:
     window's start (``monitoring.window_days`` before ``end``); ``performance_start``, the trigger's
     (``monitoring.trigger.performance_window_days`` before); ``rows``, the drift window's rows
     (:class:`~pipeline.monitoring.window.WindowRows`: the served feature rows, the query's for the
-    times no batch covers, and the labels known before ``end``) and ``sources``, where they came from;
+    times no batch covers, and the labels known by ``end``) and ``sources``, where they came from;
     ``made``, the predictions made for ``[min(start, performance_start), end)`` (key,
     ``model_version``, ``is_champion``, ``prediction``); ``joined``, those predictions with their
     entity's timestamp and label (:func:`pipeline.monitoring.performance.join_labels`; None when the
@@ -446,7 +446,7 @@ def daily_estimates(
     Args:
         joined: the predictions made (:func:`pipeline.monitoring.performance.join_labels`):
             ``model_version``, ``is_champion``, ``prediction`` (probability of class 1), the entity's
-            ``timestamp`` (tz-aware) and ``label`` (null while not known before the cutoff).
+            ``timestamp`` (tz-aware) and ``label`` (null while not known by the cutoff).
         champion: the champion's version; only its champion predictions are estimated, with the
             calibration fitted on its holdout.
         holdout_scores, holdout_labels: shape (n,): its holdout scores and 0/1 labels.

@@ -331,10 +331,10 @@ class Incumbent:
 
 @dataclass(frozen=True)
 class HoldoutRows:
-    """A training batch cut at its split, labels known before the cutoff only
+    """A training batch cut at its split, labels known by the cutoff only
     (:func:`pipeline.models.train.split_by_time`). ``y_train``, ``y_holdout``: shape (rows,), the
     labels (0/1, or the label's units); ``not_yet_labelled``: holdout rows left out because their
-    label was observed only at or after the cutoff; ``labelled_share``: the share of the batch's rows
+    label was observed only after the cutoff; ``labelled_share``: the share of the batch's rows
     stamped in the holdout whose label is known at the cutoff (0 to 1)."""
 
     split: TimeSplit
@@ -447,7 +447,7 @@ def _split(cfg: PipelineConfig, batch: Batch, frame: pd.DataFrame) -> HoldoutRow
     split = TimeSplit.from_dict(batch["split"])
     train_df, holdout = split_by_time(frame, split, ds, cfg.task)
     in_holdout = frame[ds.timestamp] >= split.holdout_start
-    # Holdout rows with a label in the table that was observed only at or after the cutoff: unlabelled.
+    # Holdout rows with a label in the table that was observed only after the cutoff: unlabelled.
     not_yet_labelled = int((in_holdout & frame[ds.label].notna()).sum()) - len(holdout)
     share = len(holdout) / max(1, int(in_holdout.sum()))
     log.info(

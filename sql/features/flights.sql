@@ -1,20 +1,21 @@
 -- Point-in-time feature table of the flight-delay model: one row per flight whose scheduled departure
 -- lies in [start, end). Each row's cutoff, as_of, is the cutoff of the hourly predict run that scores
 -- it: date_bin(horizon, scheduled departure - lead, origin). Every feature uses only source data known
--- strictly before that row's as_of (docs/features.md gives each definition and why it is known then).
+-- by that row's as_of, at or before it (docs/features.md gives each definition and why it is known then).
 -- Source facts and when they become known:
 --   the schedule (flights rows: time_hour, minute, carrier, route, tailnum) and the planes table: in advance;
 --   a departure and its dep_delay: at the actual departure, scheduled + dep_delay minutes;
---   "not left 15 minutes after schedule" (a delay over 15 minutes): at scheduled + 15 minutes;
+--   "not left by 15 minutes after schedule" (a delay over 15 minutes): at scheduled + 15 minutes;
 --   a weather row at time_hour h (observations up to minute 51 of the hour): at h + 1 hour.
 -- Label: dep_delayed_15 (dep_delay over 15 minutes), NULL for a cancelled flight. label_known_at: the
 -- actual departure, or scheduled + 15 minutes when the flight has not left by then; NULL when cancelled.
 -- Trailing delay rates read the daily aggregate features.flight_outcomes_daily (dataset.aggregates; the
 -- pipeline builds each UTC day once it is over) for the whole days before the cutoff's day, plus the raw
--- outcomes of the cutoff's day known before the cutoff. Everything else reads the last 30 hours of flights
+-- outcomes of the cutoff's day known by the cutoff. Everything else reads the last 30 hours of flights
 -- through the time_hour index, and the aircraft's previous departure through (tailnum, time_hour).
--- Windows are set-based: source events and query rows (one per key and as_of) are unioned and a
--- window frame ending 1 microsecond before each query row aggregates the events strictly before it.
+-- Windows are set-based: source events, summed per bucket of the cutoff grid (see grid), and query rows
+-- (one per key and as_of) are unioned, and a window frame ending 1 microsecond before each query row
+-- aggregates the buckets before it: the events known by its cutoff.
 WITH target AS (  -- the flights to return, with their cutoff and its UTC day
     SELECT f.*,
            f.time_hour + make_interval(mins => f.minute) AS sched,
@@ -38,8 +39,11 @@ span AS (  -- the range of cutoffs and scheduled hours in this window, and the f
     FROM target
 ),
 -- Events are summed per bucket of the cutoff grid before the windows: buckets as wide as the largest duration
--- that divides both the horizon and an hour, from origin. Every cutoff and every frame edge (1, 3, 6 hours,
--- a UTC day) falls on a bucket boundary, so a bucket is wholly before a cutoff or wholly not: exact.
+-- that divides both the horizon and an hour, from origin. A bucket is closed at its end and open at its
+-- start, (c, c + b], and labelled by its start c: date_bin(b, ts - 1 microsecond) (timestamptz counts
+-- microseconds), so an event known at a cutoff falls in the bucket that ends there and counts for it. Every
+-- cutoff and every frame edge (1, 3, 6 hours, a UTC day) falls on a bucket boundary, so a bucket is wholly
+-- known by a cutoff or wholly not: exact.
 grid AS (SELECT make_interval(secs => gcd(extract(epoch FROM %(horizon)s::interval)::bigint, 3600)) AS b),
 recent AS (  -- flights scheduled from 30 hours before the first cutoff to the last one: every event read below
     SELECT f.flight_id, f.carrier, f.flight, f.origin, f.dest, f.hour,
@@ -49,11 +53,11 @@ recent AS (  -- flights scheduled from 30 hours before the first cutoff to the l
     FROM nycflights13.flights AS f, span AS s
     WHERE f.time_hour >= s.first_as_of - interval '30 hours' AND f.time_hour < s.last_as_of + interval '1 hour'
 ),
--- Trailing delay rates. A flight's outcome "delayed over 15 minutes" is known at its departure, or at
--- scheduled + 15 minutes when it has not left by then (then it is delayed, or later cancelled: counted
--- as delayed, since the cancellation is not known yet). The rates over 7 and 28 days sum the daily
--- aggregate over the 7 and 28 whole UTC days before the cutoff's day, and the outcomes of the cutoff's
--- day known before the cutoff.
+-- Trailing delay rates. A flight's outcome "delayed over 15 minutes" (the label's dep_delay > 15) is known
+-- at its departure when it leaves by scheduled + 15 minutes (not delayed), else at scheduled + 15 minutes
+-- (delayed, or later cancelled: counted as delayed, since the cancellation is not known yet). The rates over
+-- 7 and 28 days sum the daily aggregate over the 7 and 28 whole UTC days before the cutoff's day, and the
+-- outcomes of the cutoff's day known by the cutoff.
 rate_keys AS (  -- each scored flight's six keys
     SELECT t.flight_id, t.as_of, t.as_of_day AS day, g.grp, g.k COLLATE "C" AS k
     FROM target AS t
@@ -83,16 +87,17 @@ whole_days AS (  -- per key and cutoff day: the daily aggregate's sums over the 
     ) AS w
     WHERE is_query
 ),
-today_rows AS (  -- the outcomes of the cutoffs' days known before the last cutoff, summed per bucket of the cutoff
+today_rows AS (  -- the outcomes of the cutoffs' days known by the last cutoff, summed per bucket of the cutoff
                  -- grid (see grid), and one query per flight and key
-    SELECT g.grp, g.k COLLATE "C" AS k, date_bin(grid.b, o.known_at, %(origin)s::timestamptz) AS ts, sum(o.delayed) AS y,
+    SELECT g.grp, g.k COLLATE "C" AS k, date_bin(grid.b, o.known_at - interval '1 microsecond', %(origin)s::timestamptz) AS ts,
+           sum(o.delayed) AS y,
            count(*) AS n, NULL::bigint AS flight_id,
            date_bin(interval '1 day', o.known_at, timestamptz '2000-01-01 00:00:00+00') AS day
     FROM (
         SELECT r.*,
-               CASE WHEN r.dep_at < r.sched + interval '15 minutes' THEN r.dep_at
+               CASE WHEN r.dep_at <= r.sched + interval '15 minutes' THEN r.dep_at
                     ELSE r.sched + interval '15 minutes' END AS known_at,
-               CASE WHEN r.dep_at < r.sched + interval '15 minutes' THEN 0 ELSE 1 END AS delayed
+               CASE WHEN r.dep_at <= r.sched + interval '15 minutes' THEN 0 ELSE 1 END AS delayed
         FROM recent AS r
     ) AS o
     CROSS JOIN span AS s
@@ -101,12 +106,12 @@ today_rows AS (  -- the outcomes of the cutoffs' days known before the last cuto
                                ('route', o.origin || '-' || o.dest), ('carrier_hour', o.carrier || '@' || o.hour),
                                ('flight', o.carrier || o.flight || '@' || o.origin))
         AS g (grp, k)
-    WHERE o.known_at >= s.first_day AND o.known_at < s.last_as_of
+    WHERE o.known_at >= s.first_day AND o.known_at <= s.last_as_of
     GROUP BY 1, 2, 3, 6, 7
     UNION ALL
     SELECT grp, k, as_of, NULL::bigint, 0, flight_id, day FROM rate_keys
 ),
-today AS (  -- per flight and key: the outcomes of the cutoff's day known before the cutoff
+today AS (  -- per flight and key: the outcomes of the cutoff's day known by the cutoff
     SELECT flight_id, grp, k, day, y, n
     FROM (
         SELECT grp, k, flight_id, day, sum(y) OVER w AS y, sum(n) OVER w AS n
@@ -146,18 +151,18 @@ rates AS (  -- one row per scored flight, the six keys' rates side by side
     LEFT JOIN whole_days AS wd ON wd.grp = td.grp AND wd.k = td.k AND wd.day = td.day
     GROUP BY td.flight_id
 ),
--- Recent state before the cutoff, of the origin airport, of the carrier at the origin, and of the flights
+-- Recent state at the cutoff, of the origin airport, of the carrier at the origin, and of the flights
 -- to the same destination: departures (at their actual time) and flights that are due but have not left.
--- A flight is overdue at t when scheduled in [t - 3 h, t) and not departed before t: it enters at its
+-- A flight is overdue at t when scheduled in (t - 3 h, t] and not departed by t: it enters at its
 -- schedule (+1) and leaves at its departure or 3 h after schedule (-1), whichever is first;
 -- overdue_15 / overdue_60 count it from 15 / 60 minutes after schedule. Only the events that can fall
--- in a frame are kept: departures up to 6 h before the first cutoff (of flights scheduled in the 30 hours
--- before it), flights scheduled up to 3 h before it.
+-- in a frame are kept: departures from 6 h before the first cutoff (of flights scheduled in the 30 hours
+-- before it), flights scheduled from 3 h before it.
 state_events AS (
     SELECT origin, dest, carrier, dep_at AS ts, 1 AS departed, dep_delay::int AS dep_delay,
            CASE WHEN dep_delay > 15 THEN 1 ELSE 0 END AS delayed, 0 AS pending, 0 AS pending_15, 0 AS pending_60
     FROM recent, span
-    WHERE dep_at >= first_as_of - interval '6 hours' AND dep_at < last_as_of
+    WHERE dep_at > first_as_of - interval '6 hours' AND dep_at <= last_as_of
     UNION ALL
     SELECT origin, dest, carrier, sched + e.after, 0, NULL::int, NULL::int,
            CASE WHEN e.after = interval '0' THEN 1 ELSE 0 END,
@@ -167,16 +172,16 @@ state_events AS (
     CROSS JOIN span
     CROSS JOIN LATERAL (VALUES (interval '0'), (interval '15 minutes'), (interval '60 minutes')) AS e (after)
     WHERE (dep_at IS NULL OR dep_at > sched + e.after)
-      AND sched >= first_as_of - interval '3 hours' AND sched < last_as_of
+      AND sched > first_as_of - interval '3 hours' AND sched <= last_as_of
     UNION ALL
     SELECT origin, dest, carrier, least(dep_at, sched + interval '3 hours'), 0, NULL::int, NULL::int,
            -1, CASE WHEN least(dep_at, sched + interval '3 hours') > sched + interval '15 minutes' THEN -1 ELSE 0 END,
            CASE WHEN least(dep_at, sched + interval '3 hours') > sched + interval '60 minutes' THEN -1 ELSE 0 END
     FROM recent, span
-    WHERE (dep_at IS NULL OR dep_at > sched) AND sched >= first_as_of - interval '3 hours' AND sched < last_as_of
+    WHERE (dep_at IS NULL OR dep_at > sched) AND sched > first_as_of - interval '3 hours' AND sched <= last_as_of
 ),
 state_rows AS (  -- the events summed per bucket of the cutoff grid (see grid), and one query per key and cutoff
-    SELECT g.grp, g.k COLLATE "C" AS k, date_bin(grid.b, e.ts, %(origin)s::timestamptz) AS ts,
+    SELECT g.grp, g.k COLLATE "C" AS k, date_bin(grid.b, e.ts - interval '1 microsecond', %(origin)s::timestamptz) AS ts,
            sum(e.departed) AS departed, sum(e.dep_delay) AS delay_sum, count(e.dep_delay) AS delay_n,
            sum(e.delayed) AS delayed, sum(e.pending) AS pending, sum(e.pending_15) AS pending_15,
            sum(e.pending_60) AS pending_60, false AS is_query
@@ -259,7 +264,7 @@ slots AS (
     WHERE f.time_hour >= s.first_time_hour - interval '1 hour' AND f.time_hour < s.last_time_hour + interval '2 hours'
     GROUP BY f.origin, f.time_hour
 ),
--- The weather row last observed before each cutoff: a row at time_hour h is known at h + 1 hour.
+-- The weather row last observed by each cutoff: a row at time_hour h is known at h + 1 hour.
 weather AS (
     SELECT q.origin, q.as_of, w.temp, w.dewp, w.humid, w.wind_dir, w.wind_speed, w.wind_gust, w.precip,
            w.pressure, w.visib, extract(epoch FROM q.as_of - (w.time_hour + interval '1 hour')) / 60.0 AS weather_age_min,
@@ -270,7 +275,7 @@ weather AS (
         WHERE x.origin = q.origin AND x.time_hour <= q.as_of - interval '1 hour'
         ORDER BY x.time_hour DESC LIMIT 1
     ) AS w ON true
-    LEFT JOIN LATERAL (  -- the rows of the 3 hours known before the cutoff
+    LEFT JOIN LATERAL (  -- the rows of the 3 hours known by the cutoff
         SELECT sum(x.precip) AS precip_3h, min(x.visib) AS visib_min_3h
         FROM nycflights13.weather AS x
         WHERE x.origin = q.origin AND x.time_hour <= q.as_of - interval '1 hour'
@@ -305,7 +310,7 @@ SELECT
     -- congestion: flights scheduled at the origin in the departure hour, the hours around it, and the day
     so.n::double precision                                                 AS sched_origin_hour,
     (coalesce(sb.n, 0) + so.n + coalesce(sa.n, 0))::double precision       AS sched_origin_3h,
-    -- state of the origin airport, of the carrier there and of the flights to the destination before the cutoff
+    -- state of the origin airport, of the carrier there and of the flights to the destination at the cutoff
     coalesce(sf.origin_departed_1h, 0)                                     AS origin_departed_1h,
     coalesce(sf.origin_departed_3h, 0)                                     AS origin_departed_3h,
     sf.origin_mean_delay_1h,
@@ -326,7 +331,7 @@ SELECT
     sf.nyc_mean_delay_1h,
     sf.nyc_delayed_share_3h,
     coalesce(sf.nyc_overdue_15, 0)                                         AS nyc_overdue_15,
-    -- trailing delay rates (outcomes known before the cutoff)
+    -- trailing delay rates (outcomes known by the cutoff)
     rt.carrier_delay_rate_7d,
     rt.carrier_delay_rate_28d,
     rt.origin_delay_rate_7d,
@@ -342,10 +347,10 @@ SELECT
     rt.flight_number_delay_rate_28d,
     -- the aircraft's previous departure: its schedule, and what is known of it at the cutoff
     extract(epoch FROM t.sched - ac.prev_sched)::double precision / 60.0   AS prev_gap_min,
-    CASE WHEN ac.prev_dep_at < t.as_of THEN ac.prev_dep_delay END          AS prev_dep_delay,
-    CASE WHEN ac.prev_sched < t.as_of AND (ac.prev_dep_at IS NULL OR ac.prev_dep_at >= t.as_of)
+    CASE WHEN ac.prev_dep_at <= t.as_of THEN ac.prev_dep_delay END         AS prev_dep_delay,
+    CASE WHEN ac.prev_sched <= t.as_of AND (ac.prev_dep_at IS NULL OR ac.prev_dep_at > t.as_of)
          THEN extract(epoch FROM t.as_of - ac.prev_sched)::double precision / 60.0 END AS prev_overdue_min,
-    -- the weather as last observed before the cutoff
+    -- the weather as last observed by the cutoff
     w.temp,
     w.dewp,
     w.humid,

@@ -4,11 +4,11 @@
 -- when the slot's last flight has left, and not before the slot ends (label_known_at).
 --
 -- Point in time: each row's cutoff is as_of = date_bin(horizon, slot_start - lead, origin), the
--- cutoff of the predict run that scores the slot, and every feature uses only data known strictly
+-- cutoff of the predict run that scores the slot, and every feature uses only data known by it, at or
 -- before it (docs/features.md, "The regression model"):
 -- - the slot's schedule and the next hour's (published in advance), and the calendar;
--- - the origin airport's recent state: departures before the cutoff, by the hour of the actual
---   departure (hourly buckets that end at or before the cutoff), and the flights overdue at the cutoff;
+-- - the origin airport's recent state: departures by the cutoff, in hourly buckets (h, h + 1 hour] of the
+--   actual departure that end at or before the cutoff, and the flights overdue at the cutoff;
 -- - trailing mean departure delays over 7 and 28 days, and at the slot's hour of day;
 -- - the weather as last observed: the row of hour h holds observations up to minute 51, so it is
 --   used from h + 1 hour on; each column's latest value in the last 6 rows (older is stale: NULL).
@@ -32,11 +32,13 @@ cut AS (
     FROM schedule AS s
     WHERE s.slot_start < %(end)s::timestamptz
 ),
--- Departures per origin and hour of the actual departure, from 30 days before the first cutoff (the
--- 28-day windows, plus the longest delays) to an hour after the last one (early departures).
+-- Departures per origin and hour (h, h + 1 hour] of the actual departure, labelled h: date_trunc of the
+-- departure minus 1 microsecond (timestamptz counts microseconds), so a departure at a cutoff falls in the
+-- hour that ends there. From 30 days before the first cutoff (the 28-day windows, plus the longest delays)
+-- to an hour after the last one (early departures).
 departures AS (
     SELECT f.origin,
-           date_trunc('hour', d.departed_at)        AS hour,
+           date_trunc('hour', d.departed_at - interval '1 microsecond') AS hour,
            count(*)                                 AS departed,
            sum(f.dep_delay::bigint)                 AS delay_sum,
            count(*) FILTER (WHERE f.dep_delay > 15) AS delayed
@@ -47,7 +49,7 @@ departures AS (
     WHERE f.time_hour >= %(start)s::timestamptz - %(lead)s - %(horizon)s - interval '30 days'
       AND f.time_hour < %(end)s::timestamptz - %(lead)s + interval '1 hour'
       AND f.dep_delay IS NOT NULL
-    GROUP BY f.origin, date_trunc('hour', d.departed_at)
+    GROUP BY f.origin, date_trunc('hour', d.departed_at - interval '1 microsecond')
 ),
 -- Every hour of every origin (hours without departures count zero), so that a window of n rows is
 -- n hours.
@@ -119,7 +121,7 @@ SELECT
         greatest(c.last_departure, c.slot_start + interval '1 hour')
     END                                                                     AS label_known_at
 FROM cut AS c
--- The last full hour before the cutoff.
+-- The last full hour ending by the cutoff.
 LEFT JOIN rolling AS r
        ON r.origin = c.origin AND r.hour = date_trunc('hour', c.as_of) - interval '1 hour'
 -- The slot's hour of day, the day before, when that hour had ended by the cutoff.
@@ -127,7 +129,7 @@ LEFT JOIN rolling AS p
        ON p.origin = c.origin AND p.hour = c.slot_start - interval '1 day'
       AND p.hour + interval '1 hour' <= c.as_of
 LEFT JOIN schedule AS nh ON nh.origin = c.origin AND nh.slot_start = c.slot_start + interval '1 hour'
--- Flights scheduled in the 6 hours before the cutoff that had not left by it (or were cancelled).
+-- Flights scheduled in the 6 hours up to the cutoff, (T - 6 h, T], that had not left by it (or were cancelled).
 LEFT JOIN LATERAL (
     SELECT count(*)::double precision AS overdue_flights,
            coalesce(sum(extract(epoch FROM c.as_of - s.scheduled_at)) / 60, 0)::double precision AS overdue_minutes
@@ -135,12 +137,12 @@ LEFT JOIN LATERAL (
     CROSS JOIN LATERAL (SELECT f.time_hour + make_interval(mins => f.minute) AS scheduled_at) AS s
     WHERE f.origin = c.origin
       AND f.time_hour >= c.as_of - interval '7 hours'
-      AND f.time_hour < c.as_of
-      AND s.scheduled_at >= c.as_of - interval '6 hours'
-      AND s.scheduled_at < c.as_of
-      AND (f.dep_delay IS NULL OR s.scheduled_at + f.dep_delay * interval '1 minute' >= c.as_of)
+      AND f.time_hour <= c.as_of
+      AND s.scheduled_at > c.as_of - interval '6 hours'
+      AND s.scheduled_at <= c.as_of
+      AND (f.dep_delay IS NULL OR s.scheduled_at + f.dep_delay * interval '1 minute' > c.as_of)
 ) AS od ON true
--- The weather last observed, in the 6 hourly rows before the cutoff: each column's latest non-null value (a row
+-- The weather last observed, in the 6 hourly rows known by the cutoff: each column's latest non-null value (a row
 -- may lack one, pressure most often), but the gust of the latest row (NULL there: no gusts).
 LEFT JOIN LATERAL (
     SELECT (array_agg(w.temp ORDER BY w.time_hour DESC) FILTER (WHERE w.temp IS NOT NULL))[1]             AS temp,

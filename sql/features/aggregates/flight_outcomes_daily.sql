@@ -21,9 +21,9 @@ INSERT INTO features.flight_outcomes_daily (grp, k, period_start, flights, delay
 SELECT g.grp, g.k, date_bin(%(period)s::interval, o.known_at, %(origin)s::timestamptz), count(*), sum(o.delayed)
 FROM (
     SELECT f.carrier, f.flight, f.origin, f.dest, f.hour,
-           CASE WHEN f.dep_at < f.sched + interval '15 minutes' THEN f.dep_at
+           CASE WHEN f.dep_at <= f.sched + interval '15 minutes' THEN f.dep_at
                 ELSE f.sched + interval '15 minutes' END AS known_at,
-           CASE WHEN f.dep_at < f.sched + interval '15 minutes' THEN 0 ELSE 1 END AS delayed
+           CASE WHEN f.dep_at <= f.sched + interval '15 minutes' THEN 0 ELSE 1 END AS delayed
     FROM (
         SELECT x.*, x.time_hour + make_interval(mins => x.minute) AS sched,
                x.time_hour + make_interval(mins => x.minute) + make_interval(mins => x.dep_delay::int) AS dep_at
