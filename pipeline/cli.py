@@ -53,6 +53,11 @@ def _timestamp(text: str) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+def _optional_date(text: str) -> dt.date | None:
+    """``YYYY-MM-DD``, or ``none`` (any case) for no date."""
+    return None if text.strip().lower() == "none" else dt.date.fromisoformat(text)
+
+
 Timestamp = Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME")]
 End = Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME", help="data interval end (exclusive), UTC")]
 Start = Annotated[
@@ -358,10 +363,20 @@ def study(
     threads: Annotated[
         int, typer.Option(help="OpenMP/BLAS threads per fit (0: every core; one is fastest on a busy 2-core machine)")
     ] = 1,
+    split: Annotated[
+        dt.date | None,
+        typer.Option(
+            parser=_optional_date,
+            metavar="DATE|none",
+            help="out of sample: choose the trigger's parameters on [START, SPLIT), report on [SPLIT, END); none: skip",
+        ),
+    ] = "2013-08-01",
 ) -> None:
     """Replay the predict cutoffs from START to END through the feature query, training, promotion gate and
-    trigger rule, and compare retraining policies (results.json and an HTML report). Dates are midnights in
-    the model's schedule.timezone."""
+    trigger rule, and compare retraining policies (results.json and an HTML report). Then, out of sample,
+    choose the trigger's margin and maximum age on [START, SPLIT) and compare it on [SPLIT, END) with weekly,
+    monthly, a bootstrap margin and calendars of equal cost. Dates are midnights in the model's
+    schedule.timezone."""
     from zoneinfo import ZoneInfo
 
     from pipeline.experiments import retraining
@@ -373,8 +388,11 @@ def study(
         cfg = with_model_params(cfg, max_iter=max_iter)
     tz = ZoneInfo(cfg.schedule.timezone)
     first, stop = (dt.datetime.combine(d, dt.time(), tz) for d in (start, end))
+    middle = None if split is None else dt.datetime.combine(split, dt.time(), tz)
+    if middle is not None and not first < middle < stop:
+        raise ConfigError(f"--split {split} is not strictly between --start {start} and --end {end}")
     chosen = [p.strip() for p in policies.split(",") if p.strip()]
-    print(retraining.run(cfg, out or retraining.DEFAULT_OUT, first, stop, chosen, threads))
+    print(retraining.run(cfg, out or retraining.DEFAULT_OUT, first, stop, chosen, threads, middle))
 
 
 @app.command("check-leakage")

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import psycopg2
 import pytest
+from scipy.stats import rankdata
 from sklearn.metrics import roc_auc_score
 
 from pipeline.cli import main
@@ -26,12 +27,24 @@ from pipeline.config import load_config
 from pipeline.data.seed import seed
 from pipeline.data.warehouse import Warehouse
 from pipeline.experiments import retraining
-from pipeline.experiments.retraining import POLICIES, describe, markdown_table, replay, save
+from pipeline.experiments.out_of_sample import equal_cost_days, out_of_sample
+from pipeline.experiments.retraining import (
+    BOOTSTRAP_SEED,
+    POLICIES,
+    ReplayTable,
+    calendar_policy,
+    describe,
+    markdown_table,
+    replay,
+    save,
+)
 
 NY = ZoneInfo("America/New_York")
 START = dt.datetime(2013, 3, 1, tzinfo=NY)
 END = dt.datetime(2013, 4, 6, tzinfo=NY)
 FLIP = dt.datetime(2013, 3, 12, tzinfo=NY)
+SPLIT = dt.datetime(2013, 3, 15, tzinfo=NY)  # out of sample: select on [START, SPLIT), report on [SPLIT, END)
+SMALL_GRID = {"margin": (0.01, 0.05), "max_age_days": (5, None)}
 ROWS_PER_DAY = 150
 
 
@@ -88,7 +101,13 @@ def one_thread():
 
 
 @pytest.fixture(scope="module")
-def fits(table, cfg):
+def replay_table(table, cfg) -> ReplayTable:
+    """The table as the study holds it: one set of fits for every replay of it (the full replay's first)."""
+    return ReplayTable(table, cfg)
+
+
+@pytest.fixture(scope="module")
+def fits(replay_table, cfg):
     """The replay's result, and the cutoff of every fit it made (train_model wrapped to record them)."""
     made = []
     original = retraining.train_model
@@ -99,13 +118,20 @@ def fits(table, cfg):
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(retraining, "train_model", recording)
-        result = replay(table, cfg, START, END)
+        result = replay(replay_table, cfg, START, END)
     return result, made
 
 
 @pytest.fixture(scope="module")
 def result(fits):
     return fits[0]
+
+
+@pytest.fixture(scope="module")
+def oos(fits, replay_table, cfg):
+    """The out-of-sample part on the same table after the full replay (so it can reuse its fits), with a
+    small grid; the selection span holds FLIP, so the grid's points differ."""
+    return out_of_sample(replay_table, cfg, START, SPLIT, END, grid=SMALL_GRID)
 
 
 def events(result, policy: str) -> pd.DataFrame:
@@ -245,8 +271,9 @@ def test_daily_auc_and_cbpe_estimate(cfg, result):
     assert len(before) == 11 and (before["estimated_roc_auc"] - before["roc_auc"]).abs().mean() < 0.05
 
 
-def test_results_json_and_report_are_written(cfg, result, tmp_path):
-    report = save(result, tmp_path, describe(cfg, START, END, POLICIES, 0) | {"code_version": "test"})
+def test_results_json_and_report_are_written(cfg, result, oos, tmp_path):
+    meta = describe(cfg, START, END, POLICIES, 0, SPLIT, SMALL_GRID) | {"code_version": "test"}
+    report = save(result, tmp_path, meta, oos)
     assert report == tmp_path / "report.html"
     html = report.read_text()
     names = ["auc_over_time.png", "auc_per_month.png", "retrain_events.png", "estimated_vs_realized.png",
@@ -261,6 +288,116 @@ def test_results_json_and_report_are_written(cfg, result, tmp_path):
     assert len(doc["events"]) == len(result.events) and len(doc["decisions"]) == len(result.decisions)
     assert {"cutoff", "promoted", "gate_reason", "gate", "reasons"} <= set(doc["events"][0])
     assert doc["table"] == markdown_table(result)
+    # out of sample: the report span's table, the selection grid, the spans
+    records = {row["policy"]: row for row in doc["out_of_sample"]}
+    calendars = sorted(p for p in records if p.startswith("every_"))
+    assert list(records) == ["weekly", "monthly", "monitor_selected", "monitor_bootstrap", *calendars] and calendars
+    for policy, row in records.items():
+        assert {"policy", "retrains", "promotions", "pooled_roc_auc", "mean_daily_roc_auc"} <= set(row), policy
+        mine = oos.report.predictions[oos.report.predictions["policy"] == policy].dropna(subset=[cfg.dataset.label])
+        assert row["pooled_roc_auc"] == pytest.approx(roc_auc_score(mine[cfg.dataset.label].astype(int), mine["score"]))
+        assert row["retrains"] == (oos.report.events["policy"] == policy).sum()
+    assert records["monitor_bootstrap"]["bootstrap_margin"] and records["monitor_bootstrap"]["margin"] is None
+    assert doc["out_of_sample_table"] == markdown_table(oos.report)
+    assert [row["chosen"] for row in doc["selection"]].count(True) == 1 and len(doc["selection"]) == 4
+    assert doc["meta"]["report_span"] == [SPLIT.date().isoformat(), END.date().isoformat()]
+    assert doc["meta"]["selection_span"] == [START.date().isoformat(), SPLIT.date().isoformat()]
+    assert "<h2>Out of sample</h2>" in html and html.count("<td>chosen</td>") == 1
+    assert all(f"<th>{row['label']}</th>" in html for row in doc["out_of_sample"])
+
+
+def test_selection_chooses_the_grid_point_with_the_best_pooled_auc_on_the_selection_span(cfg, oos):
+    label = cfg.dataset.label
+    p = oos.selection.predictions
+    assert (p["as_of"] >= START).all() and (p["as_of"] < SPLIT).all()
+    grid = oos.grid.set_index("policy")
+    assert len(grid) == len(SMALL_GRID["margin"]) * len(SMALL_GRID["max_age_days"])
+    pooled = {}
+    for policy, mine in p[p[label].notna()].groupby("policy"):
+        pooled[policy] = roc_auc_score(mine[label].astype(int), mine["score"])
+        assert grid.loc[policy, "pooled_roc_auc"] == pytest.approx(pooled[policy])
+        assert grid.loc[policy, "retrains"] == (oos.selection.events["policy"] == policy).sum()
+    # the best pooled AUC; on a tie (to 1e-12), the fewer retrains; then the first in the grid's order
+    best = max(grid.index, key=lambda name: (round(pooled[name], 12), -grid.loc[name, "retrains"]))
+    assert list(grid.index[grid["chosen"]]) == [best]
+    assert grid["pooled_roc_auc"].nunique() > 1  # the grid's points differ, so the choice means something
+    # the report span's monitor_selected is the chosen point; the bootstrap variant keeps the configured age
+    table = oos.table.set_index("policy")
+    assert table.loc["monitor_selected", "margin"] == grid.loc[best, "margin"]
+    assert table.loc["monitor_selected", "max_age_days"] == grid.loc[best, "max_age_days"]
+    assert table.loc["monitor_bootstrap", "max_age_days"] == cfg.monitoring.trigger.max_age_days
+    assert (oos.report.predictions["as_of"] >= SPLIT).all()
+    assert (oos.report.predictions["model_cutoff"] >= SPLIT).all()  # every policy starts from the model as of SPLIT
+
+
+def test_calendars_of_equal_cost_retrain_as_often_as_their_monitor_policy(oos):
+    days = [d for d in local_days(SPLIT, END - dt.timedelta(days=1))]
+    table = oos.table.set_index("policy")
+    calendars = table[table["every_days"].notna()]
+    assert sorted(name for names in calendars["equal_cost_to"] for name in names) == sorted(
+        ["monitor_selected", "monitor_bootstrap"]
+    )
+    assert table.loc[["monitor_selected", "monitor_bootstrap"], "retrains"].max() > 0  # a cost to match
+
+    def count(n: int) -> int:  # retrains of "every n days" on the report span, day by day
+        return sum((day - SPLIT).days % n == 0 for day in days[1:])
+
+    for policy, row in calendars.iterrows():
+        assert row["retrains"] == count(row["every_days"]) == (oos.report.events["policy"] == policy).sum()
+        for monitor in row["equal_cost_to"]:
+            target = table.loc[monitor, "retrains"]
+            gaps = {n: abs(count(n) - target) for n in range(1, len(days) + 1)}
+            assert gaps[row["every_days"]] == min(gaps.values())
+            assert row["every_days"] == min(n for n, gap in gaps.items() if gap == min(gaps.values()))
+
+
+@pytest.mark.parametrize("days", [1, 2, 30, 153])
+def test_equal_cost_days_is_the_closest_count(days):
+    for retrains in range(days + 1):
+        counts = {n: sum(i % n == 0 for i in range(1, days)) for n in range(1, days + 1)}
+        n = equal_cost_days(retrains, days)
+        assert abs(counts[n] - retrains) == min(abs(c - retrains) for c in counts.values())
+    with pytest.raises(ValueError):
+        equal_cost_days(-1, days)
+
+
+def test_every_n_days_retrains_from_the_span_start(cfg, replay_table):
+    stop = dt.datetime(2013, 3, 20, tzinfo=NY)  # across the change to daylight saving time (2013-03-10)
+    result = replay(replay_table, cfg, START, stop, [calendar_policy(4)])
+    assert list(result.events["cutoff"]) == [dt.datetime(2013, 3, d, tzinfo=NY) for d in (5, 9, 13, 17)]
+    assert list(result.events["policy"]) == ["every_4_days"] * 4
+
+
+def test_bootstrap_margin_is_the_champion_holdouts_percentile_interval_at_the_window_size(cfg, oos, replay_table):
+    decisions = oos.report.decisions
+    mine = decisions[(decisions["policy"] == "monitor_bootstrap")]
+    assert mine["margin"].notna().any() and mine.loc[mine["labelled_rows"] < 500, "margin"].isna().all()
+    row = mine[mine["margin"].notna()].iloc[0]  # the first: its window is smaller than the holdout
+    champion = next(m for m in replay_table.models.values() if m.name == row["champion"])
+    y, scores, m = champion.y_holdout, champion.holdout_scores, int(row["labelled_rows"])
+    assert m < y.size
+    resamples, confidence = cfg.promotion.bootstrap_samples, cfg.promotion.confidence
+    assert resamples * max(y.size, m) <= 4_000_000  # drawn in one piece, so the draws below are the same
+    rows = np.random.default_rng(BOOTSTRAP_SEED).integers(0, y.size, (resamples, m))
+    # each resample's ROC AUC by the rank-sum (Mann-Whitney) formula, average ranks for ties
+    ranks, positive = rankdata(scores[rows], axis=1), y[rows] == 1
+    n1, n0 = positive.sum(axis=1), (~positive).sum(axis=1)
+    aucs = ((ranks * positive).sum(axis=1) - n1 * (n1 + 1) / 2) / (n1 * n0)
+    assert (n1 > 0).all() and (n0 > 0).all()
+    expected = roc_auc_score(y, scores) - np.percentile(aucs, 50 * (1 - confidence))
+    assert row["margin"] == pytest.approx(expected, rel=1e-9)
+    assert row["margin"] != pytest.approx(cfg.monitoring.trigger.margin, abs=1e-4)
+    # and the decisions follow the rule with that margin
+    for d in mine[mine["margin"].notna()].itertuples():
+        fired = d.realized is not None and d.realized < d.champion_holdout - d.margin
+        assert fired == any(reason.startswith("performance") for reason in d.reasons), d
+
+
+def test_out_of_sample_reuses_the_full_replays_fits(result, oos):
+    full = {START, *result.events["cutoff"]}
+    later = {SPLIT, *oos.selection.events["cutoff"], *oos.report.events["cutoff"]}
+    assert oos.timings["new_fits"] == len(later - full)
+    assert later & full  # some were reused
 
 
 def test_bad_arguments_are_refused(cfg, table):
@@ -274,20 +411,34 @@ def test_bad_arguments_are_refused(cfg, table):
         replay(table, cfg, END, START)
     with pytest.raises(ValueError, match="not their cutoff"):
         replay(table.assign(as_of=table["as_of"] + pd.Timedelta(hours=1)), cfg, START, END)
+    with pytest.raises(ValueError, match="strictly between"):
+        out_of_sample(ReplayTable(table, cfg), cfg, START, END, END)
 
 
 def test_cli_replays_real_data_from_the_warehouse(seeded_url, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", seeded_url)
     args = ["study", "--out", str(tmp_path), "--start", "2013-03-01", "--end", "2013-03-05", "--max-iter", "5"]
-    assert main(args) == 0
-    table = capsys.readouterr().out.strip().splitlines()
-    assert table[0].startswith("| policy | retrains") and [row.split(" | ")[0] for row in table[2:]] == [
+    assert main([*args, "--split", "2013-03-03"]) == 0
+    full, out_of_sample = (t.splitlines() for t in capsys.readouterr().out.strip().split("\n\n"))
+    assert full[0].startswith("| policy | retrains") and [row.split(" | ")[0] for row in full[2:]] == [
         f"| {p}" for p in POLICIES
     ]
     doc = json.loads((tmp_path / "results.json").read_text())
     assert doc["meta"]["model"]["params"]["max_iter"] == 5
     assert {row["policy"]: row["retrains"] for row in doc["summary"]}["weekly"] == 1  # Sunday 2013-03-03
     assert (tmp_path / "report.html").is_file()
+    # out of sample: chosen on March 1 and 2, reported on March 3 and 4
+    assert doc["meta"]["split"] == "2013-03-03" and len(doc["selection"]) == 16
+    assert [row["label"] for row in doc["out_of_sample"]] == [row.split(" | ")[0][2:] for row in out_of_sample[2:]]
+    assert [row["policy"] for row in doc["out_of_sample"]][:4] == [
+        "weekly",
+        "monthly",
+        "monitor_selected",
+        "monitor_bootstrap",
+    ]
+    assert main([*args, "--split", "2013-03-05"]) == 2  # not inside the span: refused before the extraction
+    assert main([*args, "--split", "none", "--policies", "never"]) == 0
+    assert "out_of_sample" not in json.loads((tmp_path / "results.json").read_text())
 
 
 def test_seed_leaves_planner_statistics(empty_url):

@@ -27,15 +27,19 @@ class StudyResult:
       decision's dict: its comparisons and intervals), ``challenger_holdout`` and
       ``champion_on_holdout`` (the promotion metric of both on the challenger's holdout),
       ``holdout_rows``, ``fit_seconds`` (wall seconds of the shared fit).
-    - ``decisions``: one row per monitor decision of the ``monitor`` policy: ``day``, ``champion``,
-      ``champion_holdout`` (its own holdout metric), ``realized`` (the metric over the trigger's window
-      with labels known before the day, or None), ``labelled_rows``, ``retrain``, ``suppressed``
-      (bool), ``reasons`` (list of str).
-    - ``summary``: one row per policy, in the order asked: ``policy``, ``retrains`` (int, challengers
-      trained after the first model), ``promotions`` (int), ``train_seconds`` (wall seconds of all its
-      fits, the first model's included), ``pooled_roc_auc`` (all its predictions pooled),
-      ``mean_daily_roc_auc`` (mean of its daily ROC AUCs).
-    - ``timings``: wall seconds of the replay's parts, and ``unique_fits``.
+    - ``decisions``: one row per monitor decision of each monitor policy: ``policy``, ``day``,
+      ``champion``, ``champion_holdout`` (its own holdout metric), ``realized`` (the metric over the
+      trigger's window with labels known before the day, or None), ``labelled_rows``, ``margin`` (the
+      trigger margin the decision used, in the metric's units; NaN for a bootstrap margin on a window
+      with fewer than ``min_labelled_rows``), ``retrain``, ``suppressed`` (bool), ``reasons`` (list of
+      str).
+    - ``summary``: one row per policy, in the order asked: ``policy`` (its id), ``label`` (its display
+      name), ``retrains`` (int, challengers trained after the first model), ``promotions`` (int),
+      ``train_seconds`` (wall seconds of all its fits, the first model's included), ``pooled_roc_auc``
+      (all its predictions pooled), ``mean_daily_roc_auc`` (mean of its daily ROC AUCs).
+    - ``timings``: wall seconds of the replay's parts; ``unique_fits`` (models the replay used),
+      ``new_fits`` (of those, fitted by this replay rather than reused from an earlier replay of the
+      same table) and ``fit_seconds_unique``.
     """
 
     predictions: pd.DataFrame
@@ -45,3 +49,47 @@ class StudyResult:
     decisions: pd.DataFrame
     summary: pd.DataFrame
     timings: dict[str, Any] = field(default_factory=dict)
+
+    def combine(self, other: StudyResult) -> StudyResult:
+        """This replay and ``other``, a replay of the same span with other policies, as one result: the
+        tables concatenated (this one's rows first), the timings added key by key."""
+        frames = ("predictions", "daily", "monthly", "events", "decisions", "summary")
+        timings = {k: self.timings.get(k, 0) + other.timings.get(k, 0) for k in self.timings | other.timings}
+        return StudyResult(
+            *(pd.concat([getattr(self, f), getattr(other, f)], ignore_index=True) for f in frames), timings
+        )
+
+
+@dataclass
+class OutOfSampleResult:
+    """The out-of-sample part of the study (:func:`pipeline.experiments.retraining.out_of_sample`): the
+    trigger's parameters chosen on the selection span ``[start, split)``, the policies compared on the
+    report span ``[split, end)``.
+
+    - ``split``: the local midnight between the spans; the report span's first model is trained as of it.
+    - ``grid``: one row per selection grid point: ``policy`` (its id in ``selection``), ``margin``
+      (ROC AUC units), ``max_age_days`` (int, or None: no age trigger), ``retrains``, ``promotions``,
+      ``train_seconds``, ``pooled_roc_auc``, ``mean_daily_roc_auc`` (on the selection span) and
+      ``chosen`` (bool, True on one row).
+    - ``selection``: the selection span's :class:`StudyResult` (the grid's policies).
+    - ``report``: the report span's :class:`StudyResult`: ``weekly``, ``monthly``, ``monitor_selected``,
+      ``monitor_bootstrap`` and the calendars ``every_<N>_days``.
+    - ``table``: ``report.summary`` with each policy's parameters: ``margin`` (the fixed margin, or
+      None), ``bootstrap_margin`` (bool), ``mean_margin`` (monitor policies: the mean margin of their
+      decisions), ``max_age_days`` (monitor policies), ``every_days`` and ``equal_cost_to`` (calendars:
+      N and the monitor policies whose retrain count they match, else None).
+    - ``timings``: ``selection_seconds``, ``report_span_seconds`` (wall) and ``new_fits`` (fits the
+      out-of-sample part added to the full replay's).
+    """
+
+    split: Any
+    grid: pd.DataFrame
+    selection: StudyResult
+    report: StudyResult
+    table: pd.DataFrame
+    timings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def chosen(self) -> dict[str, Any]:
+        """The chosen grid point's row as a dict."""
+        return self.grid[self.grid["chosen"]].iloc[0].to_dict()

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -335,24 +336,33 @@ def _paired_bootstrap(
     Returns:
         shape (m, len(names)), float64, m <= resamples: the resamples in which every metric is defined.
     """
-    rng = np.random.default_rng(seed)
-    n = y.size
-    chunk = max(1, _CELLS_PER_CHUNK // n)
-    out = []
-    for start in range(0, resamples, chunk):
-        size = min(chunk, resamples - start)
-        counts = _resample_counts(rng, n, size)
-        out.append(
+    differences = np.concatenate(
+        [
             np.column_stack([resampled_metric(m, y, a, counts) - resampled_metric(m, y, b, counts) for m in names])
-        )
-    differences = np.concatenate(out)
+            for counts in resample_counts(np.random.default_rng(seed), y.size, resamples)
+        ]
+    )
     return differences[np.isfinite(differences).all(axis=1)]
 
 
-def _resample_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
-    """shape (size, n), float64: how often each row is drawn in each of ``size`` resamples of n rows."""
-    rows = rng.integers(0, n, (size, n)) + (np.arange(size) * n)[:, None]
-    return np.bincount(rows.ravel(), minlength=size * n).reshape(size, n).astype("float64")
+def resample_counts(rng: np.random.Generator, n: int, resamples: int, draws: int | None = None) -> Iterator[np.ndarray]:
+    """Bootstrap resamples of n rows as count matrices, in chunks of at most about 4 million cells.
+
+    Each resample draws ``draws`` row positions (default ``n``: the ordinary bootstrap; fewer or more:
+    the m-out-of-n bootstrap, Bickel, Götze & van Zwet (1997), Statistica Sinica 7(1)) uniformly with
+    replacement from ``range(n)``: a chunk of ``size`` resamples is ``rng.integers(0, n, (size, draws))``,
+    and the chunks are drawn from ``rng`` in turn.
+
+    Yields:
+        shape (size, n), float64: how often each row is drawn in each resample of the chunk (rows sum
+        to ``draws``); the chunks' sizes add up to ``resamples``.
+    """
+    draws = n if draws is None else draws
+    chunk = max(1, _CELLS_PER_CHUNK // max(n, draws))
+    for start in range(0, resamples, chunk):
+        size = min(chunk, resamples - start)
+        rows = rng.integers(0, n, (size, draws)) + (np.arange(size) * n)[:, None]
+        yield np.bincount(rows.ravel(), minlength=size * n).reshape(size, n).astype("float64")
 
 
 def resampled_metric(name: str, y: np.ndarray, prediction: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
+from numpy.typing import ArrayLike
 
 from pipeline.config import MonitoringConfig
 from pipeline.metrics import TRIGGER_DRIFT_METRIC, get_metric
@@ -196,6 +197,72 @@ def decide_retrain(
     if cooling:
         return TriggerDecision(False, reasons, suppressed=True, evidence=record)
     return TriggerDecision(True, reasons, evidence=record)
+
+
+def bootstrap_margin(
+    metric: str,
+    y_holdout: ArrayLike,
+    holdout_scores: ArrayLike,
+    rows: int,
+    confidence: float,
+    resamples: int,
+    seed: int = 0,
+) -> float:
+    """A performance margin without a parameter: how far the champion's ``metric`` on ``rows`` labelled
+    predictions may fall short of its holdout value by sampling noise alone.
+
+    The champion's holdout (its labels and its scores, the rows its holdout value was measured on) is
+    resampled with replacement at the realized window's size: ``resamples`` resamples of ``rows`` draws
+    each from its n rows (the m-out-of-n bootstrap, m = ``rows``: Bickel, Götze & van Zwet (1997),
+    Statistica Sinica 7(1); drawn by :func:`pipeline.models.promotion.resample_counts` with
+    ``np.random.default_rng(seed)``), and ``metric`` is computed on each
+    (:func:`~pipeline.models.promotion.resampled_metric`; resamples where it is undefined are left
+    out). The margin is the distance from the holdout value to the worse end of the percentile interval
+    at ``confidence`` (Efron, B. & Tibshirani, R. J. (1993), *An Introduction to the Bootstrap*, ch. 13):
+    ``holdout - percentile(50 (1 - confidence))`` when higher is better, ``percentile(50 (1 + confidence))
+    - holdout`` when lower is better. ``realized < holdout - margin`` (:func:`decide_retrain`) then says:
+    the realized value lies below the interval a window of this size drawn from the champion's own
+    holdout would give.
+
+    Args:
+        metric: a registered metric with a resampled form (``roc_auc``, ``log_loss``, ``rmse``, ...).
+        y_holdout: shape (n,), the champion's holdout labels; holdout_scores: shape (n,), its
+            predictions on them.
+        rows: the realized window's labelled rows (m), at least 1.
+        confidence: the interval's level, in (0, 1) (``promotion.confidence``).
+        resamples: bootstrap resamples (``promotion.bootstrap_samples``).
+        seed: seeds the draws: the same inputs and seed give the same margin.
+
+    Returns:
+        The margin in the metric's units (ROC AUC units for the classifier); not clipped, so a negative
+        value (only possible on a degenerate holdout) would make the rule stricter than ``holdout``.
+
+    Raises:
+        ValueError: ``rows`` < 1, ``confidence`` outside (0, 1), an unknown metric or one without a
+            resampled form.
+        EvaluationError: no resample defines the metric (a single class in the holdout).
+    """
+    import numpy as np
+
+    from pipeline.models.evaluate import METRIC_FUNCTIONS, EvaluationError
+    from pipeline.models.promotion import resample_counts, resampled_metric
+
+    if rows < 1 or not 0 < confidence < 1:
+        raise ValueError(f"rows must be at least 1 and confidence in (0, 1), got {rows} and {confidence}")
+    higher_is_better = get_metric(metric).higher_is_better
+    y = np.asarray(y_holdout, dtype="float64").reshape(-1)
+    scores = np.asarray(holdout_scores, dtype="float64").reshape(-1)
+    rng = np.random.default_rng(seed)
+    values = np.concatenate(
+        [resampled_metric(metric, y, scores, counts) for counts in resample_counts(rng, y.size, resamples, rows)]
+    )
+    values = values[np.isfinite(values)]
+    if not values.size:
+        raise EvaluationError(f"no resample of {rows} of the {y.size} holdout rows defines {metric}")
+    holdout = float(METRIC_FUNCTIONS[metric](y, scores))
+    if higher_is_better:
+        return holdout - float(np.percentile(values, 50 * (1 - confidence)))
+    return float(np.percentile(values, 50 * (1 + confidence))) - holdout
 
 
 def _number(value: float | None) -> float | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.experiments.result import StudyResult
+from pipeline.experiments.result import OutOfSampleResult, StudyResult
 from pipeline.visualization.plots import _png
 
 TEMPLATE = Path(__file__).with_name("study_report.html.j2")
@@ -187,13 +187,16 @@ def study_plots(result: StudyResult, meta: dict[str, Any]) -> dict[str, bytes]:
     }
     if result.daily["estimated_roc_auc"].notna().any():
         plots["estimated_vs_realized.png"] = estimated_vs_realized_png(result.daily)
-    if len(result.decisions):
+    monitor = result.decisions[result.decisions["policy"] == "monitor"]
+    if len(monitor):
         margin = meta["monitoring"]["trigger"]["margin"]
-        plots["monitor_decisions.png"] = monitor_decisions_png(result.decisions, margin)
+        plots["monitor_decisions.png"] = monitor_decisions_png(monitor, margin)
     return plots
 
 
-def write_report(result: StudyResult, out: Path, meta: dict[str, Any], table: str) -> Path:
+def write_report(
+    result: StudyResult, out: Path, meta: dict[str, Any], table: str, oos: OutOfSampleResult | None = None
+) -> Path:
     """Write the plots as PNG files and ``report.html`` (plots embedded as data URIs, so the page stands
     alone) into ``out``.
 
@@ -201,8 +204,11 @@ def write_report(result: StudyResult, out: Path, meta: dict[str, Any], table: st
         result: the study's result.
         out: an existing folder.
         meta: as for :func:`study_plots`, plus anything to show as run details (``model``, ``training``,
-            ``rows``, ``code_version``, ``timezone``, ``lead``, ``horizon``).
+            ``rows``, ``code_version``, ``timezone``, ``lead``, ``horizon``; with ``oos``,
+            ``selection_span`` and ``report_span``).
         table: the Markdown result table, shown verbatim.
+        oos: the out-of-sample part, shown as two tables (the report span's policies with their
+            monthly ROC AUC, and the selection grid), or None.
 
     Returns:
         The path of ``report.html``. Every value is HTML-escaped by jinja2's autoescaping.
@@ -215,9 +221,17 @@ def write_report(result: StudyResult, out: Path, meta: dict[str, Any], table: st
         images.append((name, "data:image/png;base64," + base64.b64encode(png).decode()))
     months = sorted(result.monthly["month"].unique())
     monthly = result.monthly.pivot(index="policy", columns="month", values="roc_auc")
+    oos_months, oos_monthly = [], None
+    if oos is not None:
+        oos_months = sorted(oos.report.monthly["month"].unique())
+        oos_monthly = oos.report.monthly.pivot(index="policy", columns="month", values="roc_auc")
     template = Environment(autoescape=True).from_string(TEMPLATE.read_text())
     html = template.render(
         meta=meta,
+        oos=None if oos is None else oos.table.astype(object).where(oos.table.notna(), None).to_dict("records"),
+        oos_months=oos_months,
+        oos_monthly=oos_monthly,
+        grid=None if oos is None else oos.grid.to_dict("records"),
         summary=result.summary.to_dict("records"),
         months=months,
         monthly=monthly,
