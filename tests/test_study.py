@@ -290,8 +290,8 @@ def test_results_json_and_report_are_written(cfg, result, oos, tmp_path):
     assert doc["table"] == markdown_table(result)
     # out of sample: the report span's table, the selection grid, the spans
     records = {row["policy"]: row for row in doc["out_of_sample"]}
-    calendars = sorted(p for p in records if p.startswith("every_"))
-    assert list(records) == ["weekly", "monthly", "monitor_selected", "monitor_bootstrap", *calendars] and calendars
+    assert list(records)[:4] == ["weekly", "monthly", "monitor_selected", "monitor_bootstrap"]
+    assert list(records)[4:] and all(p.startswith("every_") for p in list(records)[4:])  # the calendars
     for policy, row in records.items():
         assert {"policy", "retrains", "promotions", "pooled_roc_auc", "mean_daily_roc_auc"} <= set(row), policy
         mine = oos.report.predictions[oos.report.predictions["policy"] == policy].dropna(subset=[cfg.dataset.label])
@@ -331,7 +331,7 @@ def test_selection_chooses_the_grid_point_with_the_best_pooled_auc_on_the_select
 
 
 def test_calendars_of_equal_cost_retrain_as_often_as_their_monitor_policy(oos):
-    days = [d for d in local_days(SPLIT, END - dt.timedelta(days=1))]
+    days = local_days(SPLIT, END - dt.timedelta(days=1))
     table = oos.table.set_index("policy")
     calendars = table[table["every_days"].notna()]
     assert sorted(name for names in calendars["equal_cost_to"] for name in names) == sorted(
@@ -340,7 +340,7 @@ def test_calendars_of_equal_cost_retrain_as_often_as_their_monitor_policy(oos):
     assert table.loc[["monitor_selected", "monitor_bootstrap"], "retrains"].max() > 0  # a cost to match
 
     def count(n: int) -> int:  # retrains of "every n days" on the report span, day by day
-        return sum((day - SPLIT).days % n == 0 for day in days[1:])
+        return sum((day.date() - SPLIT.date()).days % n == 0 for day in days[1:])
 
     for policy, row in calendars.iterrows():
         assert row["retrains"] == count(row["every_days"]) == (oos.report.events["policy"] == policy).sum()
@@ -437,8 +437,6 @@ def test_cli_replays_real_data_from_the_warehouse(seeded_url, tmp_path, monkeypa
         "monitor_bootstrap",
     ]
     assert main([*args, "--split", "2013-03-05"]) == 2  # not inside the span: refused before the extraction
-    assert main([*args, "--split", "none", "--policies", "never"]) == 0
-    assert "out_of_sample" not in json.loads((tmp_path / "results.json").read_text())
 
 
 def test_seed_leaves_planner_statistics(empty_url):

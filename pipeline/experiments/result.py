@@ -29,7 +29,7 @@ class StudyResult:
       ``holdout_rows``, ``fit_seconds`` (wall seconds of the shared fit).
     - ``decisions``: one row per monitor decision of each monitor policy: ``policy``, ``day``,
       ``champion``, ``champion_holdout`` (its own holdout metric), ``realized`` (the metric over the
-      trigger's window with labels known before the day, or None), ``labelled_rows``, ``margin`` (the
+      trigger's window with labels known by the day, or None), ``labelled_rows``, ``margin`` (the
       trigger margin the decision used, in the metric's units; NaN for a bootstrap margin on a window
       with fewer than ``min_labelled_rows``), ``retrain``, ``suppressed`` (bool), ``reasons`` (list of
       str).

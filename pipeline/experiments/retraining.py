@@ -13,8 +13,8 @@ What is replayed, and how:
   runs of March to December (for the demo's hourly flight model in New York time, lead 1 h) and for
   every retrain's training table.
 - **Labels: known before use** (:func:`known_labels`, the rule of every stage). A row's label is usable
-  at time t only when ``label_known_at < t``: a retrain cut off at R trains and evaluates on the rows
-  whose label was known before R; the monitor as of R measures realized performance on those only. The
+  at time t only when ``label_known_at <= t``: a retrain cut off at R trains and evaluates on the rows
+  whose label was known by R; the monitor as of R measures realized performance on those only. The
   study's own scores (pooled, daily and monthly ROC AUC) use every label that ever arrived.
 - **Scoring.** Each predict cutoff T (every tick of the cutoff rule in ``[start, end)``) scores the
   entities of ``cfg.cutoff_rule.window(T)`` (the rows whose ``as_of`` is T) with the policy's champion
@@ -24,7 +24,7 @@ What is replayed, and how:
 - **Retraining.** Retrain cutoffs R are midnights in ``schedule.timezone`` (New York for the demo).
   A retrain as of R is the retrain stage's: a challenger is trained (:func:`train_model`) on the
   labelled rows stamped in ``[R - window_days - holdout_days, R - holdout_days)``, evaluated with the
-  champion on the holdout ``[R - holdout_days, R)`` (labels known before R in both), and the promotion
+  champion on the holdout ``[R - holdout_days, R)`` (labels known by R in both), and the promotion
   gate (``decide_promotion`` with the model's ``promotion`` section) decides; the champion changes
   only when the challenger is promoted. Every policy uses the configured gate (the noninferiority rule
   by default) except ``weekly_improvement``, which uses the old "promote if better" rule
@@ -34,7 +34,7 @@ What is replayed, and how:
   the ``@weekly`` retrain schedule's ticks. ``monitor``: each midnight after ``start``, the monitor's
   decision as of that midnight: ``decide_retrain`` with the real ``monitoring`` config on the policy's
   own predictions stamped in the last ``monitoring.trigger.performance_window_days`` whose labels were
-  known before R (pooled, whichever champion made them, as the monitor pools live predictions), the
+  known by R (pooled, whichever champion made them, as the monitor pools live predictions), the
   champion's own holdout metric, its age (from its holdout end) and the cooldown. The drift triggers
   (off by default) are not replayed. Besides these five, a policy can retrain every N days from the
   replay's start (:func:`calendar_policy`), or be the monitor with other trigger parameters

@@ -13,6 +13,11 @@ retraining's ROC AUC with about a third of its retrains:
   ``realized > holdout + margin`` when lower is better, as :data:`pipeline.metrics.METRICS` says);
 - **age**: the champion's holdout ended more than ``max_age_days`` before the decision.
 
+That replay also chose the margin and the maximum age, so the study checks the rule out of sample too
+(``docs/study.md``, "Out of sample"): parameters chosen on March to July, reported on August to December,
+next to a margin without a parameter, :func:`bootstrap_margin` (the champion's holdout resampled at the
+realized window's size).
+
 Drift is measured and recorded either way; it asks for a retrain only when switched on
 (``trigger.feature_drift``, ``trigger.prediction_drift``). Drift counts only where
 :mod:`pipeline.monitoring.drift` flagged it, above the sample-size aware effective threshold (never on
