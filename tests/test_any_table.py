@@ -314,10 +314,12 @@ def test_text_key_with_late_labels_warns_and_keeps_one_row_per_fact(synthetic_ur
     )
     cfg = load_config("churn", shared)
     trained = retrain.run(Runtime(cfg, RunContext("retrain__churn", "r1", TRAIN_END - DAY, TRAIN_END)))
-    # The 14-day holdout's first 11 days are labelled by the cutoff; the last 3 are not.
-    assert trained["metrics"]["holdout_labelled_share"] == pytest.approx(11 / 14)
-    assert trained["metrics"]["holdout_rows_not_yet_labelled"] == 3 * ROWS_PER_DAY
-    assert trained["holdout_warning"].startswith("only 79% of the holdout's rows were labelled at the cutoff")
+    # The 14-day holdout's first 11 days are labelled by the cutoff, and so is the row stamped at the first
+    # midnight of the last 3 days: its label is known exactly at the cutoff (known-at is closed). The rest are not.
+    labelled = 11 * ROWS_PER_DAY + 1
+    assert trained["metrics"]["holdout_labelled_share"] == pytest.approx(labelled / (14 * ROWS_PER_DAY))
+    assert trained["metrics"]["holdout_rows_not_yet_labelled"] == 3 * ROWS_PER_DAY - 1
+    assert trained["holdout_warning"].startswith("only 80% of the holdout's rows were labelled at the cutoff")
     [(reason,)] = query(synthetic_url, "SELECT decision_reason FROM ml.model_versions WHERE version = 1")
     assert reason.endswith(f"; warning: {trained['holdout_warning']}")  # below training.min_labelled_share's 80%
     lenient = load_config("churn", shared, training={"min_labelled_share": 0.75})

@@ -44,7 +44,7 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
         == 3 * len(cfg.dataset.numeric_features) + 2 * len(cfg.dataset.categorical_features) + 3
     )  # + score's psi, wasserstein, jensen_shannon
     assert features > 0 and after_first["retrain_triggers"] == 1
-    # Realized performance exists for the day that was predicted, on the labels observed before the
+    # Realized performance exists for the day that was predicted, on the labels observed by the
     # monitor's cutoff (03-04 00:00 UTC): a flight is labelled at departure, or 15 minutes after
     # schedule if it has not left by then.
     perf = open_warehouse(cfg)
@@ -53,7 +53,7 @@ def test_monitor_writes_once_per_interval_and_respects_the_cooldown(monitored):
         rows = cur.fetchone()[0]
         cur.execute(
             "SELECT count(*), count(*) FILTER (WHERE f.time_hour + make_interval(mins => f.minute) "
-            "    + least(f.dep_delay, 15) * interval '1 minute' < '2013-03-04Z') "
+            "    + least(f.dep_delay, 15) * interval '1 minute' <= '2013-03-04Z') "
             "FROM ml.flight_delay_predictions p JOIN nycflights13.flights f USING (flight_id) "
             "WHERE f.dep_delay IS NOT NULL"
         )
