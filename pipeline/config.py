@@ -620,9 +620,10 @@ class TriggerConfig(_Section):
     """When the monitor asks for a retrain (:func:`pipeline.monitoring.trigger.decide_retrain`).
 
     Default rule (the replay of 2013, ``make study``: within 0.0013 ROC AUC of weekly retraining with under
-    half of its retrains in sample; out of sample, as good as a calendar of equal cost, not better): the champion's realized promotion metric over the last ``performance_window_days``
-    (at least ``min_labelled_rows`` labelled predictions) is worse than its own holdout value by more
-    than ``margin``, or the champion's data is older than ``max_age_days``. Drift is always measured
+    half of its retrains in sample; out of sample, as good as a calendar of equal cost, not better): the
+    champion's realized promotion metric over the last ``performance_window_days`` (at least
+    ``min_labelled_rows`` labelled predictions) is worse than its own holdout value by more than
+    ``margin``, or the champion's data is older than ``max_age_days``. Drift is always measured
     and stored; it asks for a retrain only where switched on here."""
 
     performance_window_days: int = Field(
