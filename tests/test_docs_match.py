@@ -1,12 +1,15 @@
 """The docs name what the code has: the migration list (docs/warehouse.md, "Schema migrations") every
 schema revision, and the architecture block (docs/architecture.md, "The code") every package and module
-of ``pipeline/``. The README points to both pages."""
+of ``pipeline/``, and the features page (docs/features.md) every feature of the demo models. The README
+points to the first two pages."""
 
 from __future__ import annotations
 
 import re
 
-from pipeline.config import PROJECT_ROOT
+import pytest
+
+from pipeline.config import PROJECT_ROOT, load_config
 
 DOCS = PROJECT_ROOT / "docs"
 PACKAGE = PROJECT_ROOT / "pipeline"
@@ -56,3 +59,11 @@ def test_the_architecture_block_names_every_package_and_module() -> None:
     assert not missing, f"docs/architecture.md's code block does not name {missing}"
     assert packages <= entries.keys(), f"docs/architecture.md's code block lacks {packages - entries.keys()}"
     assert "migrations/" in entries["data/"]
+
+
+@pytest.mark.parametrize("model", ["flight_delay", "origin_hourly_delay"])
+def test_the_features_page_defines_every_feature_of_the_demo_models(model: str) -> None:
+    page = (DOCS / "features.md").read_text()
+    ds = load_config(model).dataset
+    undefined = [f for f in (*ds.numeric_features, *ds.categorical_features) if f"`{f}`" not in page]
+    assert not undefined, f"docs/features.md does not define {undefined}"
