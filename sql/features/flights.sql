@@ -113,8 +113,8 @@ today_rows AS (  -- the outcomes of the cutoffs' days known by the last cutoff, 
 ),
 today AS (  -- per flight and key: the outcomes of the cutoff's day known by the cutoff
     SELECT flight_id, grp, k, day, y, n
-    FROM (
-        SELECT grp, k, flight_id, day, sum(y) OVER w AS y, sum(n) OVER w AS n
+    FROM (  -- the window sums integers (the bucket counts fit): accumulated in bigint, not numeric
+        SELECT grp, k, flight_id, day, sum(y::int) OVER w AS y, sum(n::int) OVER w AS n
         FROM today_rows
         WINDOW w AS (PARTITION BY grp, k, day ORDER BY ts RANGE BETWEEN UNBOUNDED PRECEDING AND '1 microsecond' PRECEDING)
     ) AS w
@@ -206,20 +206,20 @@ state AS (
            delay_sum_6h::double precision / nullif(delay_n_6h, 0) AS mean_delay_6h,
            delayed_3h::double precision / nullif(departed_3h, 0) AS delayed_share_3h, overdue_15,
            CASE WHEN grp = 'origin' THEN overdue END AS overdue, CASE WHEN grp = 'origin' THEN overdue_60 END AS overdue_60
-    FROM (
+    FROM (  -- the window sums integers (the bucket sums fit): accumulated in bigint, not numeric
         SELECT grp, k, ts AS as_of, is_query,
-               sum(departed) OVER w1 AS departed_1h,
-               sum(delay_sum) OVER w1 AS delay_sum_1h,
-               sum(delay_n) OVER w1 AS delay_n_1h,
-               sum(departed) OVER w3 AS departed_3h,
-               sum(delay_sum) OVER w3 AS delay_sum_3h,
-               sum(delay_n) OVER w3 AS delay_n_3h,
-               sum(delayed) OVER w3 AS delayed_3h,
-               sum(delay_sum) OVER w6 AS delay_sum_6h,
-               sum(delay_n) OVER w6 AS delay_n_6h,
-               sum(pending) OVER wall AS overdue,
-               sum(pending_15) OVER wall AS overdue_15,
-               sum(pending_60) OVER wall AS overdue_60
+               sum(departed::int) OVER w1 AS departed_1h,
+               sum(delay_sum::int) OVER w1 AS delay_sum_1h,
+               sum(delay_n::int) OVER w1 AS delay_n_1h,
+               sum(departed::int) OVER w3 AS departed_3h,
+               sum(delay_sum::int) OVER w3 AS delay_sum_3h,
+               sum(delay_n::int) OVER w3 AS delay_n_3h,
+               sum(delayed::int) OVER w3 AS delayed_3h,
+               sum(delay_sum::int) OVER w6 AS delay_sum_6h,
+               sum(delay_n::int) OVER w6 AS delay_n_6h,
+               sum(pending::int) OVER wall AS overdue,
+               sum(pending_15::int) OVER wall AS overdue_15,
+               sum(pending_60::int) OVER wall AS overdue_60
         FROM state_rows
         WINDOW w1 AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN '1 hour' PRECEDING AND '1 microsecond' PRECEDING),
                w3 AS (PARTITION BY grp, k ORDER BY ts RANGE BETWEEN '3 hours' PRECEDING AND '1 microsecond' PRECEDING),
@@ -228,34 +228,35 @@ state AS (
     ) AS w
     WHERE is_query
 ),
-state_by_flight AS (  -- one row per scored flight: the state of its origin, carrier there, destination and NYC
+state_by_flight AS (  -- one row per scored flight: the state of its origin, carrier there, destination and NYC,
+                      -- each group's row joined on its key and the flight's cutoff
     SELECT t.flight_id,
-           max(s.departed_1h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_departed_1h,
-           max(s.departed_3h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_departed_3h,
-           max(s.mean_delay_1h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_mean_delay_1h,
-           max(s.mean_delay_3h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_mean_delay_3h,
-           max(s.mean_delay_6h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_mean_delay_6h,
-           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'origin') AS origin_delayed_share_3h,
-           max(s.overdue::double precision) FILTER (WHERE g.grp = 'origin') AS origin_overdue,
-           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'origin') AS origin_overdue_15,
-           max(s.overdue_60::double precision) FILTER (WHERE g.grp = 'origin') AS origin_overdue_60,
-           max(s.departed_3h::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_departed_3h,
-           max(s.mean_delay_3h::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_mean_delay_3h,
-           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_delayed_share_3h,
-           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'carrier_origin') AS carrier_origin_overdue_15,
-           max(s.departed_3h::double precision) FILTER (WHERE g.grp = 'dest') AS dest_departed_3h,
-           max(s.mean_delay_3h::double precision) FILTER (WHERE g.grp = 'dest') AS dest_mean_delay_3h,
-           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'dest') AS dest_delayed_share_3h,
-           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'dest') AS dest_overdue_15,
-           max(s.mean_delay_1h::double precision) FILTER (WHERE g.grp = 'nyc') AS nyc_mean_delay_1h,
-           max(s.delayed_share_3h::double precision) FILTER (WHERE g.grp = 'nyc') AS nyc_delayed_share_3h,
-           max(s.overdue_15::double precision) FILTER (WHERE g.grp = 'nyc') AS nyc_overdue_15
+           so.departed_1h::double precision AS origin_departed_1h,
+           so.departed_3h::double precision AS origin_departed_3h,
+           so.mean_delay_1h::double precision AS origin_mean_delay_1h,
+           so.mean_delay_3h::double precision AS origin_mean_delay_3h,
+           so.mean_delay_6h::double precision AS origin_mean_delay_6h,
+           so.delayed_share_3h::double precision AS origin_delayed_share_3h,
+           so.overdue::double precision AS origin_overdue,
+           so.overdue_15::double precision AS origin_overdue_15,
+           so.overdue_60::double precision AS origin_overdue_60,
+           sc.departed_3h::double precision AS carrier_origin_departed_3h,
+           sc.mean_delay_3h::double precision AS carrier_origin_mean_delay_3h,
+           sc.delayed_share_3h::double precision AS carrier_origin_delayed_share_3h,
+           sc.overdue_15::double precision AS carrier_origin_overdue_15,
+           sd.departed_3h::double precision AS dest_departed_3h,
+           sd.mean_delay_3h::double precision AS dest_mean_delay_3h,
+           sd.delayed_share_3h::double precision AS dest_delayed_share_3h,
+           sd.overdue_15::double precision AS dest_overdue_15,
+           sn.mean_delay_1h::double precision AS nyc_mean_delay_1h,
+           sn.delayed_share_3h::double precision AS nyc_delayed_share_3h,
+           sn.overdue_15::double precision AS nyc_overdue_15
     FROM target AS t
-    CROSS JOIN LATERAL (VALUES ('origin', t.origin), ('dest', t.dest), ('carrier_origin', t.carrier || '@' || t.origin),
-                               ('nyc', 'NYC'))
-        AS g (grp, k)
-    JOIN state AS s ON s.grp = g.grp AND s.k = g.k COLLATE "C" AND s.as_of = t.as_of
-    GROUP BY t.flight_id
+    LEFT JOIN state AS so ON so.grp = 'origin' AND so.k = t.origin COLLATE "C" AND so.as_of = t.as_of
+    LEFT JOIN state AS sc
+        ON sc.grp = 'carrier_origin' AND sc.k = (t.carrier || '@' || t.origin) COLLATE "C" AND sc.as_of = t.as_of
+    LEFT JOIN state AS sd ON sd.grp = 'dest' AND sd.k = t.dest COLLATE "C" AND sd.as_of = t.as_of
+    LEFT JOIN state AS sn ON sn.grp = 'nyc' AND sn.k = 'NYC' AND sn.as_of = t.as_of
 ),
 -- Congestion: flights scheduled at the origin (the schedule is published in advance, cancelled ones included).
 slots AS (
