@@ -579,12 +579,14 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except click.exceptions.Exit as exc:
+    # typer parses the command line with its own copy of click (typer._click), whose errors derive from
+    # typer.exceptions.TyperException; the commands raise click's own.
+    except (click.exceptions.Exit, typer.Exit) as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
+    except (click.ClickException, typer.exceptions.TyperException) as exc:
+        print(f"error: {exc.format_message()}", file=sys.stderr)
         return exc.exit_code
-    except click.Abort:
+    except (click.Abort, typer.Abort):
         return 1
     except EmptyIntervalError as exc:
         if not exc.skip:

@@ -91,6 +91,13 @@ def test_cli_reports_a_bad_config_by_key(monkeypatch, capsys):
     assert "promotion.metric" in err and "flight_delay.yaml" in err
 
 
+def test_cli_usage_errors_exit_2_naming_the_option(capsys):
+    assert main(["study", "--no-such-option"]) == 2
+    assert "--no-such-option" in capsys.readouterr().err
+    assert main(["predict", "--model", "flight_delay", "--end", "not-a-date"]) == 2
+    assert "--end" in capsys.readouterr().err
+
+
 def test_cli_predict_without_warehouse_is_a_clear_error(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("PIPELINE_WAREHOUSE__LOCAL_DIR", str(tmp_path / "nowhere"))
     assert main(["predict", "--model", "flight_delay", "--end", "2013-03-05"]) == 1
