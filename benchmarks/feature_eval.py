@@ -4,7 +4,7 @@ The feature query (``dataset.feature_sql`` of ``config/models/flight_delay.yaml`
 2013, each row as of its own cutoff (the hourly predict run's, ``predictions.lead`` ahead). Then, at each
 retrain cutoff R from March to December (every Sunday 00:00 New York, or the first of each month with
 ``--every monthly``), the configured estimator is fitted on the rows scheduled in ``[R - window, R)``
-whose label was known before R (``label_known_at < R``; ``training.window_days``), and scores the
+whose label was known by R (:func:`~pipeline.models.train.known_labels`; ``training.window_days``), and scores the
 flights of the next period ``[R, R')``, whose features are as of their own hourly cutoffs, exactly as
 scoring computes them. Reported over all scored flights with a label: pooled ROC AUC, the mean of
 daily ROC AUCs (days in New York time), and per-month AUC; for each categorical encoding:
@@ -57,7 +57,7 @@ from pipeline.config import PipelineConfig, load_config  # noqa: E402
 from pipeline.data import local_pg  # noqa: E402
 from pipeline.data.warehouse import Warehouse  # noqa: E402
 from pipeline.features.build import extract_feature_table, feature_sql  # noqa: E402
-from pipeline.models.train import build_pipeline, make_estimator  # noqa: E402
+from pipeline.models.train import build_pipeline, known_labels, make_estimator  # noqa: E402
 
 log = logging.getLogger("feature_eval")
 NY = ZoneInfo("America/New_York")
@@ -137,7 +137,8 @@ def evaluate(frame: pd.DataFrame, cfg: PipelineConfig, encoding: str, every: str
     points = cutoffs(every)
     window = dt.timedelta(days=cfg.training.window_days)
     for cutoff, following in zip(points, points[1:], strict=False):
-        train = frame[(ts >= cutoff - window) & (ts < cutoff) & (frame[dataset.label_known_at] < cutoff)]
+        train = known_labels(frame[(ts >= cutoff - window) & (ts < cutoff)], dataset, cutoff)
+        train = train[train[dataset.label].notna()]
         test = frame[(ts >= cutoff) & (ts < following) & frame[dataset.label].notna()]
         if encoding == "onehot":
             model = build_pipeline(cfg.model, dataset.model_copy(update={"numeric_features": numeric}))

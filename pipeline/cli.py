@@ -357,7 +357,11 @@ def study(
         typer.Option(parser=dt.date.fromisoformat, metavar="DATE", help="replay end (local midnight), exclusive"),
     ] = "2014-01-01",
     policies: Annotated[
-        str, typer.Option(help="comma-separated subset of never,monthly,weekly,weekly_improvement,monitor")
+        str,
+        typer.Option(
+            help="comma-separated subset of never,monthly,weekly,weekly_improvement,monitor, for the full replay "
+            "(the out-of-sample part replays its own: --split none skips it)"
+        ),
     ] = "never,monthly,weekly,weekly_improvement,monitor",
     max_iter: Annotated[int | None, typer.Option(help="override model.params.max_iter")] = None,
     threads: Annotated[

@@ -328,7 +328,7 @@ def test_text_key_with_late_labels_warns_and_keeps_one_row_per_fact(synthetic_ur
 
     for d in range(7):  # daily predicts cut off at each midnight of the week after TRAIN_END score its days
         predict.run(Runtime(cfg, RunContext("predict__churn", f"p{d}", TRAIN_END + (d - 1) * DAY, TRAIN_END + d * DAY)))
-    # Two daily monitor runs whose 7-day windows overlap on five days; labels known before each cutoff.
+    # Two daily monitor runs whose 7-day windows overlap on five days; labels known by each cutoff.
     for d in (9, 10):
         monitor.measure(
             Runtime(cfg, RunContext("monitor__churn", f"m{d}", TRAIN_END + (d - 1) * DAY, TRAIN_END + d * DAY))

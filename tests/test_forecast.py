@@ -1,6 +1,6 @@
 """Forecasts, not hindcasts: a predict run cut off at T scores the window [T + lead, T + lead + horizon)
 with features as of T, its rows record as_of and the window, the schedule and the cutoff rule must
-agree, and training and the monitor use only labels observed before their own cutoff."""
+agree, and training and the monitor use only labels observed by their own cutoff."""
 
 from __future__ import annotations
 
@@ -176,7 +176,7 @@ def test_predict_runs_score_the_window_after_their_cutoff_once(champion, monkeyp
     assert all(r[6] and r[7] for r in rows)  # as_of <= departure - lead; every flight inside its run's window
 
     # The monitor cut off at the last tick measures the predictions made for its window against the
-    # labels observed before that cutoff only.
+    # labels observed by that cutoff only.
     result = monitor.measure(Runtime(cfg, RunContext("monitor__flight_delay", "m1", last - dt.timedelta(days=1), last)))
     ds = cfg.dataset
     table = extract_feature_table(

@@ -100,7 +100,7 @@ def test_delays_of_flights_not_yet_departed_leak(fresh_seeded_url: str, tmp_path
         ["naive_delay_3h"],
     )
     report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=3, seed=1, start=DECEMBER, end=LAST_WEATHER)
-    # Only the naive feature moves: the model's own features count departures before the cutoff only.
+    # Only the naive feature moves: the model's own features count departures known by the cutoff only.
     assert set(report.leaking_features) == {"naive_delay_3h"}, report.table()
     leak = report.leaks[0]
     assert set(leak.key) == {"origin", "slot_start"} and leak.before != leak.after
@@ -123,7 +123,7 @@ def test_a_daily_aggregate_read_before_its_day_is_over_leaks(fresh_seeded_url: s
     before = _snapshot(fresh_seeded_url)
     report = check_leakage(Warehouse(fresh_seeded_url), cfg, samples=2, seed=3, start=DECEMBER, end=LAST_WEATHER)
     # Only the leaky feature moves: the model's own rates read the days before the cutoff's day, and
-    # that day's outcomes known before the cutoff.
+    # that day's outcomes known by the cutoff.
     assert set(report.leaking_features) == {"carrier_rate_today_tile"}, report.table()
     assert all(leak.before is not None for leak in report.leaks)
     # The periods rebuilt from the changed sources were rolled back: rebuilding every period from the

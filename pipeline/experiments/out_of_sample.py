@@ -35,11 +35,11 @@ from pipeline.experiments.result import OutOfSampleResult, StudyResult
 from pipeline.experiments.retraining import (
     Policy,
     ReplayTable,
-    _age,
-    _local_days,
-    _local_midnights,
+    age_label,
     bootstrap_policy,
     calendar_policy,
+    local_days,
+    local_midnights,
     monitor_policy,
     replay,
 )
@@ -47,8 +47,7 @@ from pipeline.experiments.retraining import (
 log = logging.getLogger(__name__)
 
 # The out-of-sample selection's grid (select_trigger): every margin (ROC AUC units) with every maximum age
-# (days; None: no age trigger), 16 monitor policies replayed on the selection span. It brackets the
-# configured rule (margin 0.015, 28 days) and the values tried by hand before (docs/study.md).
+# (days; None: no age trigger), 16 monitor policies replayed on the selection span, around the configured rule.
 SELECTION_GRID: dict[str, tuple] = {"margin": (0.01, 0.015, 0.02, 0.03), "max_age_days": (21, 28, 42, None)}
 
 
@@ -105,7 +104,7 @@ def select_trigger(
     points = [(m, a) for m in grid["margin"] for a in grid["max_age_days"]]
     if not points:
         raise ValueError(f"the selection grid is empty: {dict(grid)}")
-    policies = [monitor_policy(f"monitor_margin_{m:g}_max_age_{_age(a)}", m, a) for m, a in points]
+    policies = [monitor_policy(f"monitor_margin_{m:g}_max_age_{age_label(a)}", m, a) for m, a in points]
     log.info(
         "selection: replaying %d trigger variants on [%s, %s): margins %s x maximum ages %s",
         len(points),
@@ -132,7 +131,7 @@ def select_trigger(
         log.info(
             "selection: margin %g, max age %s: %d retrain(s), pooled ROC AUC %.4f%s",
             row.margin,
-            _age(row.max_age_days),
+            age_label(row.max_age_days),
             row.retrains,
             row.pooled_roc_auc,
             " (chosen)" if row.chosen else "",
@@ -176,7 +175,7 @@ def out_of_sample(
         ValueError: ``split`` not strictly between ``start`` and ``end``; as :func:`replay`.
         TrainingDataError: as :func:`replay`.
     """
-    start, split, end = _local_midnights(cfg, start, split, end)
+    start, split, end = local_midnights(cfg, start, split, end)
     check_split(start, split, end)
     began = time.perf_counter()
     fitted = len(table.models)
@@ -190,7 +189,7 @@ def out_of_sample(
     log.info("report: replaying [%s, %s) from a model as of %s", split.date(), end.date(), split.date())
     report = replay(table, cfg, split, end, ["weekly", "monthly", *monitors])
     retrains = report.summary.set_index("policy")["retrains"]
-    days = len(_local_days(split, end))
+    days = len(local_days(split, end))
     every: dict[int, list[str]] = {}
     for policy in monitors:
         every.setdefault(equal_cost_days(int(retrains[policy.name]), days), []).append(policy.name)

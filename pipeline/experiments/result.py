@@ -52,9 +52,12 @@ class StudyResult:
 
     def combine(self, other: StudyResult) -> StudyResult:
         """This replay and ``other``, a replay of the same span with other policies, as one result: the
-        tables concatenated (this one's rows first), the timings added key by key."""
+        tables concatenated (this one's rows first), the timings added key by key, except the models each
+        replay used (``unique_fits``, ``fit_seconds_unique``), which the two may share: left out."""
         frames = ("predictions", "daily", "monthly", "events", "decisions", "summary")
-        timings = {k: self.timings.get(k, 0) + other.timings.get(k, 0) for k in self.timings | other.timings}
+        shared = {"unique_fits", "fit_seconds_unique"}
+        keys = (self.timings | other.timings).keys() - shared
+        timings = {k: self.timings.get(k, 0) + other.timings.get(k, 0) for k in keys}
         return StudyResult(
             *(pd.concat([getattr(self, f), getattr(other, f)], ignore_index=True) for f in frames), timings
         )
@@ -62,7 +65,7 @@ class StudyResult:
 
 @dataclass
 class OutOfSampleResult:
-    """The out-of-sample part of the study (:func:`pipeline.experiments.retraining.out_of_sample`): the
+    """The out-of-sample part of the study (:func:`pipeline.experiments.out_of_sample.out_of_sample`): the
     trigger's parameters chosen on the selection span ``[start, split)``, the policies compared on the
     report span ``[split, end)``.
 
@@ -88,8 +91,3 @@ class OutOfSampleResult:
     report: StudyResult
     table: pd.DataFrame
     timings: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def chosen(self) -> dict[str, Any]:
-        """The chosen grid point's row as a dict."""
-        return self.grid[self.grid["chosen"]].iloc[0].to_dict()

@@ -12,7 +12,7 @@ What is replayed, and how:
   ``as_of`` computes for that entity. That is why one extraction stands for the ~7,000 hourly predict
   runs of March to December (for the demo's hourly flight model in New York time, lead 1 h) and for
   every retrain's training table.
-- **Labels: known before use** (:func:`known_labels`, the rule of every stage). A row's label is usable
+- **Labels: known by their use** (:func:`known_labels`, the rule of every stage). A row's label is usable
   at time t only when ``label_known_at <= t``: a retrain cut off at R trains and evaluates on the rows
   whose label was known by R; the monitor as of R measures realized performance on those only. The
   study's own scores (pooled, daily and monthly ROC AUC) use every label that ever arrived.
@@ -176,21 +176,22 @@ BASE_POLICIES: dict[str, Policy] = {
 POLICIES = tuple(BASE_POLICIES)  # the full replay's policies, by name
 
 
-def _age(days: int | None) -> str:
+def age_label(days: int | None) -> str:
+    """A maximum age for a policy's name and label: the days (``"21"``), or ``"none"`` for no age trigger."""
     return "none" if days is None else f"{days:g}"
 
 
 def monitor_policy(name: str, margin: float, max_age_days: int | None) -> Policy:
     """The monitor policy with trigger ``margin`` (the metric's units) and ``max_age_days`` (None: no
     age trigger), the rest of ``monitoring`` as configured; labelled ``monitor (margin M, max age A)``."""
-    label = f"monitor (margin {margin:g}, max age {_age(max_age_days)})"
+    label = f"monitor (margin {margin:g}, max age {age_label(max_age_days)})"
     return Policy(name, "monitor", trigger={"margin": margin, "max_age_days": max_age_days}, label=label)
 
 
 def bootstrap_policy(cfg: PipelineConfig, name: str = "monitor_bootstrap") -> Policy:
     """The monitor policy without a margin parameter: each decision's margin is the bootstrap's
     (:func:`~pipeline.monitoring.trigger.bootstrap_margin`); the rest of ``monitoring`` as configured."""
-    label = f"monitor (bootstrap margin, max age {_age(cfg.monitoring.trigger.max_age_days)})"
+    label = f"monitor (bootstrap margin, max age {age_label(cfg.monitoring.trigger.max_age_days)})"
     return Policy(name, "monitor", bootstrap_margin=True, label=label)
 
 
@@ -256,7 +257,7 @@ class ReplayTable:
         if cutoff not in self.models:
             ds, split = self.ds, TimeSplit.ending_at(cutoff, self.cfg.training)
             a, b = self.ts.searchsorted(split.train_start), self.ts.searchsorted(split.holdout_end)
-            known = known_labels(self.frame.iloc[a:b], ds, cutoff)  # labels observed before the cutoff only
+            known = known_labels(self.frame.iloc[a:b], ds, cutoff)  # labels observed by the cutoff only
             train, holdout = split_by_time(known, split, ds, TASK)
             began = time.perf_counter()
             estimator = train_model(train, self.cfg.model, ds)
@@ -363,7 +364,7 @@ class _Replay:
 
     def window(self, cutoff: dt.datetime, days: int) -> tuple[int, int, np.ndarray]:
         """The row positions ``[a, b)`` stamped in the ``days`` before ``cutoff`` and their labels as known
-        before ``cutoff`` (float64, NaN: not known), the same for every monitor policy (cached)."""
+        by ``cutoff`` (float64, NaN: not known), the same for every monitor policy (cached)."""
         key = (cutoff, days)
         if key not in self.windows:
             self.windows = {k: v for k, v in self.windows.items() if k[0] == cutoff}  # one day's at a time
@@ -456,7 +457,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return _jsonable(frame.to_dict("records"))
 
 
-def _local_midnights(cfg: PipelineConfig, *times: dt.datetime) -> list[dt.datetime]:
+def local_midnights(cfg: PipelineConfig, *times: dt.datetime) -> list[dt.datetime]:
     """``times`` in ``schedule.timezone``.
 
     Raises:
@@ -518,7 +519,7 @@ def replay(
         pydantic.ValidationError: a policy's trigger value out of range.
     """
     chosen = _policies(policies)
-    start, end = _local_midnights(cfg, start, end)
+    start, end = local_midnights(cfg, start, end)
     if start >= end:
         raise ValueError(f"start {start} is not before end {end}")
     table = frame if isinstance(frame, ReplayTable) else ReplayTable(frame, cfg)
@@ -535,7 +536,7 @@ def replay(
         scores, scored_by = np.full(n, np.nan), np.full(n, -1)
         states.append(_PolicyState(policy, promotion, policy.monitoring(cfg), first, scores, scored_by, r.lo))
     decisions = []
-    for day in _local_days(start, end)[1:]:
+    for day in local_days(start, end)[1:]:
         if day.day == 1:  # progress: the month that just ended
             for state in states:
                 r.flush(state, day)
@@ -561,7 +562,7 @@ def replay(
     return _result(r, states, first, decisions, timings)
 
 
-def _local_days(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+def local_days(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
     """The local midnights in ``[start, end)`` (calendar days: DST-safe)."""
     tz, days, day = start.tzinfo, [], start.date()
     while (midnight := dt.datetime.combine(day, dt.time(), tz)) < end:

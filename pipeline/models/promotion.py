@@ -57,7 +57,7 @@ from pipeline.models.evaluate import METRIC_FUNCTIONS, EvaluationError, promotio
 log = logging.getLogger(__name__)
 
 # Resamples scored at once: bounds the (resamples x rows) count matrix to about 32 MB of float64.
-_CELLS_PER_CHUNK = 4_000_000
+CELLS_PER_CHUNK = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -358,7 +358,7 @@ def resample_counts(rng: np.random.Generator, n: int, resamples: int, draws: int
         to ``draws``); the chunks' sizes add up to ``resamples``.
     """
     draws = n if draws is None else draws
-    chunk = max(1, _CELLS_PER_CHUNK // max(n, draws))
+    chunk = max(1, CELLS_PER_CHUNK // max(n, draws))
     for start in range(0, resamples, chunk):
         size = min(chunk, resamples - start)
         rows = rng.integers(0, n, (size, draws)) + (np.arange(size) * n)[:, None]

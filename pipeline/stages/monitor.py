@@ -52,7 +52,7 @@ def measure(rt: Runtime) -> MonitorResult:
       only for the times no readable batch covers, counted in the evidence's ``sources``) against the
       champion's training rows (from its stored snapshot), its published champion predictions for the
       window against its holdout scores, and the predictions actually made for the window joined to
-      the labels observed before the cutoff (the interval's end;
+      the labels observed by the cutoff (the interval's end;
       :func:`pipeline.models.train.known_labels`).
     - Evidence (:class:`pipeline.monitoring.trigger.TriggerEvidence`): the promotion metric of the
       champion predictions of the last ``monitoring.trigger.performance_window_days`` whose labels

@@ -278,7 +278,7 @@ def train(rt: Runtime, batch: Batch, validation: Validation) -> Trained:
     retrain: the error names the fix (roll back to a valid version), and the challenger is compared
     with the baseline only (``champion_problem`` records why).
 
-    Labels count only when observed before the run's cutoff (the holdout's end;
+    Labels count only when observed by the run's cutoff (the holdout's end;
     :func:`pipeline.models.train.known_labels`): the holdout ends at the cutoff, and the version's
     ``metrics`` record ``holdout_rows_not_yet_labelled``, the holdout rows left out for that.
 
@@ -451,7 +451,7 @@ def _split(cfg: PipelineConfig, batch: Batch, frame: pd.DataFrame) -> HoldoutRow
     not_yet_labelled = int((in_holdout & frame[ds.label].notna()).sum()) - len(holdout)
     share = len(holdout) / max(1, int(in_holdout.sum()))
     log.info(
-        "training %s on %d rows, holdout %d rows (%d more holdout rows not labelled before the cutoff %s)",
+        "training %s on %d rows, holdout %d rows (%d more holdout rows not labelled by the cutoff %s)",
         cfg.model.estimator,
         len(train_df),
         len(holdout),
