@@ -428,6 +428,35 @@ def check_leakage(
         raise LeakFound(report.summary())
 
 
+@app.command("restate-aggregates")
+def restate_aggregates(
+    ctx: typer.Context,
+    model: ModelName,
+    start: Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME", help="first period to rebuild")],
+    end: Annotated[dt.datetime, typer.Option(parser=_timestamp, metavar="TIME", help="rebuild up to here, exclusive")],
+    aggregate: Annotated[
+        str | None, typer.Option(metavar="NAME", help="one of dataset.aggregates (default: every one)")
+    ] = None,
+) -> None:
+    """Rebuild the model's aggregate periods in [START, END) from the sources as they are now, after source
+    rows arrived or were corrected late (beyond known_after). One transaction per aggregate. Refuses
+    periods that are not over yet: the next extraction builds those once they are known."""
+    from pipeline.features.aggregates import restate
+    from pipeline.stages.runtime import open_warehouse
+
+    cfg = _config(ctx, model)
+    chosen = [a for a in cfg.dataset.aggregates if aggregate in (None, a.name)]
+    if not chosen:
+        names = [a.name for a in cfg.dataset.aggregates]
+        raise ConfigError(f"{model}: no aggregate {aggregate or 'at all'} in dataset.aggregates {names}")
+    now = dt.datetime.now(dt.UTC)  # an operator's guard against freezing a period still filling, not data logic
+    for agg in chosen:
+        if end + agg.known_after > now:
+            raise ConfigError(f"aggregate {agg.name}: periods up to {end} are not known before {end + agg.known_after}")
+        done = restate(open_warehouse(cfg), agg, start, end)
+        print(f"{agg.name}: {len(done.built)} period(s) rebuilt from source rows, {len(done.absent)} left empty")
+
+
 @app.command()
 def summary(
     ctx: typer.Context,

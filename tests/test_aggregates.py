@@ -1,7 +1,8 @@
 """Declared aggregates (pipeline.features.aggregates) on the seeded 2013 data: the flight model's
 daily aggregate is built for the periods an extraction reads and no further, recorded once, rebuilt
-when its definition changes, built once under concurrent refreshes, and a gap in the sources is an
-error that names the day, while a window with no entities is still just empty."""
+when its definition changes, built once under concurrent refreshes, restated on demand after a late
+correction, and a gap in the sources is an error that names the day, while a window with no entities is
+still just empty."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from pipeline.cli import main
 from pipeline.config import AggregateConfig, DatasetConfig, load_config
 from pipeline.data.warehouse import Warehouse
 from pipeline.features import aggregates
@@ -114,6 +116,45 @@ def test_a_window_without_entities_is_empty_not_an_error(warehouse: Warehouse, d
     assert done.absent  # 2014-01-02 to 2014-01-04 hold no flights
     frame = extract_feature_table(warehouse, dataset, rule, start, start + dt.timedelta(hours=1), require_label=False)
     assert frame.empty
+
+
+def _tiles(warehouse: Warehouse) -> dict[tuple, tuple]:
+    with warehouse.transaction() as cur:
+        cur.execute("SELECT grp, k, period_start, flights, delayed FROM features.flight_outcomes_daily")
+        return {tuple(row[:3]): tuple(row[3:]) for row in cur.fetchall()}
+
+
+def test_restate_rebuilds_a_period_whose_sources_were_corrected_late(
+    warehouse: Warehouse, dataset: DatasetConfig, fresh_seeded_url: str, monkeypatch, capsys
+) -> None:
+    """Departure delays corrected after their day was built: refresh keeps the built day (it is current
+    by its records), restate rebuilds that day from the sources as they are now, and no other."""
+    agg = dataset.aggregates[0]
+    noon = dt.datetime(2013, 5, 20, 12, tzinfo=UTC)
+    refresh(warehouse, [agg], noon, noon)
+    before = _tiles(warehouse)
+    day = dt.datetime(2013, 5, 10, tzinfo=UTC)
+    hour = "time_hour >= '2013-05-10 12:00+00' AND time_hour < '2013-05-10 13:00+00' AND origin = 'JFK'"
+    with warehouse.transaction() as cur:
+        cur.execute(f"SELECT count(*) FROM nycflights13.flights WHERE {hour} AND dep_delay <= 15")
+        corrected = cur.fetchone()[0]
+        cur.execute(f"UPDATE nycflights13.flights SET dep_delay = 120 WHERE {hour} AND dep_delay <= 15")
+    assert corrected > 0
+    [again] = refresh(warehouse, [agg], noon, noon)
+    assert again.built == [] and _tiles(warehouse) == before  # the correction is not seen
+
+    monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", fresh_seeded_url)
+    assert main(["restate-aggregates", "--model", "flight_delay", "--start", "2013-05-10", "--end", "2013-05-11"]) == 0
+    assert "1 period(s) rebuilt from source rows" in capsys.readouterr().out
+    after = _tiles(warehouse)
+    changed = {key for key in before.keys() | after.keys() if before.get(key) != after.get(key)}
+    assert changed and {key[2] for key in changed} == {day}  # that day only
+    flights, delayed = before[("origin", "JFK", day)]
+    assert after[("origin", "JFK", day)] == (flights, delayed + corrected)  # the same outcomes, now delayed
+    # A period not over yet is refused, and nothing is rebuilt.
+    assert main(["restate-aggregates", "--model", "flight_delay", "--start", "2013-05-10", "--end", "2999-01-01"]) == 2
+    assert "not known before" in capsys.readouterr().err
+    assert _tiles(warehouse) == after
 
 
 def test_aggregate_config_is_validated(tmp_path: Path) -> None:

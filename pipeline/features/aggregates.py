@@ -169,6 +169,52 @@ def _refresh_one(
     return result
 
 
+def restate(warehouse: Warehouse, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> Refreshed:
+    """Rebuild every period of ``agg`` that overlaps ``[start, end)`` from the sources as they are now, built
+    or not: after source rows arrived or were corrected later than ``known_after`` allows for, which
+    :func:`refresh` never revisits. In one transaction under the aggregate's advisory lock, the periods'
+    records are forgotten, the build statements rerun over the span (a period without source rows ends up
+    empty) and the periods with source rows recorded again. A failure rolls all of it back.
+
+    Args:
+        warehouse: the warehouse holding the sources, the aggregate table and ``ml``.
+        agg: one of the model's ``dataset.aggregates``.
+        start, end: timezone-aware, ``start < end``; widened to whole periods.
+
+    Returns:
+        A :class:`Refreshed`: ``built`` holds the periods rebuilt with source rows (their starts, UTC);
+        ``absent`` those left empty.
+
+    Raises:
+        ValueError: ``start`` is not before ``end``.
+        WarehouseError: a statement failed (everything rolled back).
+    """
+    if start >= end:
+        raise ValueError(f"start {start} is not before end {end}")
+    lo, hi = floor(agg, start), floor(agg, end - dt.timedelta(microseconds=1)) + agg.period
+    result, version, periods = Refreshed(agg.name), definition(agg), _periods(agg, lo, hi)
+    with warehouse.transaction() as cur:
+        fetch(cur, "aggregates/lock", {"aggregate": agg.name})
+        cur.execute(statement("aggregates/forget"), _bounds(agg, lo, hi))
+        counts = _source_rows(cur, agg, lo, hi)
+        for i in range(0, len(periods), BUILD_CHUNK):
+            chunk = periods[i : i + BUILD_CHUNK]
+            seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
+            present = [p for p in chunk if counts.get(p, 0) > 0]
+            _record(cur, agg, present, [counts[p] for p in present], version, seconds)
+            result.built += present
+            result.absent += [p for p in chunk if counts.get(p, 0) == 0]
+    log.info(
+        "aggregate %s: restated %d period(s) in [%s, %s), %d with source rows",
+        agg.name,
+        len(periods),
+        lo,
+        hi,
+        len(result.built),
+    )
+    return result
+
+
 def build(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> float:
     """Run the aggregate's build statements for the periods in ``[start, end)`` on ``cur`` (inside the
     caller's transaction; nothing is recorded). Returns the seconds it took."""
