@@ -384,6 +384,7 @@ def study(
     from zoneinfo import ZoneInfo
 
     from pipeline.experiments import retraining
+    from pipeline.experiments.out_of_sample import check_split
 
     cfg = _config(ctx, model)
     if cfg.task != retraining.TASK:
@@ -393,8 +394,11 @@ def study(
     tz = ZoneInfo(cfg.schedule.timezone)
     first, stop = (dt.datetime.combine(d, dt.time(), tz) for d in (start, end))
     middle = None if split is None else dt.datetime.combine(split, dt.time(), tz)
-    if middle is not None and not first < middle < stop:
-        raise ConfigError(f"--split {split} is not strictly between --start {start} and --end {end}")
+    if middle is not None:
+        try:
+            check_split(first, middle, stop)
+        except ValueError as exc:
+            raise ConfigError(f"--split: {exc}") from exc
     chosen = [p.strip() for p in policies.split(",") if p.strip()]
     print(retraining.run(cfg, out or retraining.DEFAULT_OUT, first, stop, chosen, threads, middle))
 

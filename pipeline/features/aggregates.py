@@ -137,25 +137,9 @@ def _refresh_one(
             return result
         counts = _source_rows(cur, agg, todo[0], todo[-1] + agg.period)
         present = [p for p in todo if counts.get(p, 0) > 0]
-        began, total = time.perf_counter(), len(present)
+        began = time.perf_counter()
         for lo, hi in merge_spans([(p, p + agg.period) for p in present]):  # runs of consecutive periods
-            run = _periods(agg, lo, hi)
-            for i in range(0, len(run), BUILD_CHUNK):
-                chunk = run[i : i + BUILD_CHUNK]
-                seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
-                _record(cur, agg, chunk, [counts[p] for p in chunk], version, seconds)
-                result.built += chunk
-                log.info(
-                    "aggregate %s: built %d period(s) [%s, %s) from %d source rows in %.1f s (%d/%d)",
-                    agg.name,
-                    len(chunk),
-                    chunk[0],
-                    chunk[-1] + agg.period,
-                    sum(counts[p] for p in chunk),
-                    seconds,
-                    len(result.built),
-                    total,
-                )
+            _build_run(cur, agg, _periods(agg, lo, hi), counts, version, result, len(present))
         first = fetch(cur, "aggregates/first_with_data", {"aggregate": agg.name})[0]["first_period"]
         result.absent = [p for p in todo if counts.get(p, 0) == 0 and first is not None and p > first]
     if result.built:
@@ -197,13 +181,8 @@ def restate(warehouse: Warehouse, agg: AggregateConfig, start: dt.datetime, end:
         fetch(cur, "aggregates/lock", {"aggregate": agg.name})
         cur.execute(statement("aggregates/forget"), _bounds(agg, lo, hi))
         counts = _source_rows(cur, agg, lo, hi)
-        for i in range(0, len(periods), BUILD_CHUNK):
-            chunk = periods[i : i + BUILD_CHUNK]
-            seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
-            present = [p for p in chunk if counts.get(p, 0) > 0]
-            _record(cur, agg, present, [counts[p] for p in present], version, seconds)
-            result.built += present
-            result.absent += [p for p in chunk if counts.get(p, 0) == 0]
+        result.absent = [p for p in periods if counts.get(p, 0) == 0]
+        _build_run(cur, agg, periods, counts, version, result, len(periods) - len(result.absent))
     log.info(
         "aggregate %s: restated %d period(s) in [%s, %s), %d with source rows",
         agg.name,
@@ -213,6 +192,37 @@ def restate(warehouse: Warehouse, agg: AggregateConfig, start: dt.datetime, end:
         len(result.built),
     )
     return result
+
+
+def _build_run(
+    cur: Cursor,
+    agg: AggregateConfig,
+    run: list[dt.datetime],
+    counts: dict[dt.datetime, int],
+    version: str,
+    result: Refreshed,
+    total: int,
+) -> None:
+    """Rebuild the consecutive periods ``run`` on ``cur``, :data:`BUILD_CHUNK` at a time, and record those
+    with source rows (``counts``) into ``ml.aggregate_periods`` and ``result.built``, logging progress
+    against ``total`` periods."""
+    for i in range(0, len(run), BUILD_CHUNK):
+        chunk = run[i : i + BUILD_CHUNK]
+        seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
+        present = [p for p in chunk if counts.get(p, 0) > 0]
+        _record(cur, agg, present, [counts[p] for p in present], version, seconds)
+        result.built += present
+        log.info(
+            "aggregate %s: built %d period(s) [%s, %s) from %d source rows in %.1f s (%d/%d)",
+            agg.name,
+            len(chunk),
+            chunk[0],
+            chunk[-1] + agg.period,
+            sum(counts[p] for p in present),
+            seconds,
+            len(result.built),
+            total,
+        )
 
 
 def build(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> float:
