@@ -444,21 +444,28 @@ def restate_aggregates(
 ) -> None:
     """Rebuild the model's aggregate periods in [START, END) from the sources as they are now, after source
     rows arrived or were corrected late (beyond known_after). One transaction per aggregate. Refuses
-    periods that are not over yet: the next extraction builds those once they are known."""
+    periods that are not over yet: the next extraction builds those once they are known. With an offline
+    store (dataset.store), its periods from START on are forgotten, to be computed again when next read."""
+    from pipeline.features import store
     from pipeline.features.aggregates import restate
     from pipeline.stages.runtime import open_warehouse
 
     cfg = _config(ctx, model)
-    chosen = [a for a in cfg.dataset.aggregates if aggregate in (None, a.name)]
-    if not chosen:
-        names = [a.name for a in cfg.dataset.aggregates]
+    ds = cfg.dataset
+    chosen = [a for a in ds.aggregates if aggregate in (None, a.name)]
+    if not chosen and (aggregate or ds.store is None):
+        names = [a.name for a in ds.aggregates]
         raise ConfigError(f"{model}: no aggregate {aggregate or 'at all'} in dataset.aggregates {names}")
     now = dt.datetime.now(dt.UTC)  # an operator's guard against freezing a period still filling, not data logic
     for agg in chosen:
         if end + agg.known_after > now:
             raise ConfigError(f"aggregate {agg.name}: periods up to {end} are not known before {end + agg.known_after}")
+    for agg in chosen:
         done = restate(open_warehouse(cfg), agg, start, end)
         print(f"{agg.name}: {len(done.built)} period(s) rebuilt from source rows, {len(done.absent)} left empty")
+    if ds.store is not None:
+        forgotten = store.forget(open_warehouse(cfg), ds.store, start)
+        print(f"{ds.store.table}: {forgotten} stored period(s) from {start} on forgotten, to compute again when read")
 
 
 @app.command()

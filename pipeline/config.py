@@ -331,6 +331,51 @@ class AggregateConfig(_Section):
         return _resolve(path).read_text().strip().rstrip(";")
 
 
+class FeatureStoreConfig(_Section):
+    """The offline store: the feature table's completed periods, computed once by the feature query and kept
+    in a warehouse table, so a long extraction (retrain, monitor, the study) reads them instead of computing
+    its history again (:mod:`pipeline.features.store`)."""
+
+    table: str = Field(
+        description="schema.table of the store, created and owned by the pipeline (dropped and recreated when the "
+        "feature query, its aggregates or the cutoff rule change). Unique among the models that share a warehouse."
+    )
+    period: dt.timedelta = Field(
+        dt.timedelta(days=1),
+        gt=dt.timedelta(0),
+        description="Length of one stored period of entity timestamps, a fixed ISO 8601 duration (P1D: a day).",
+    )
+    origin: dt.datetime = Field(
+        dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
+        description="A period boundary (timezone-aware); the default makes daily periods UTC days.",
+    )
+    known_after: dt.timedelta = Field(
+        ge=dt.timedelta(0),
+        description="How long after its end a period's rows are final: every source fact its features and labels "
+        "read is in the warehouse (the longest a label takes to be observed, say). A period [s, e) is stored once "
+        "e + known_after is at or before an extraction's last cutoff; later rows are computed live.",
+    )
+
+    @field_validator("table")
+    @classmethod
+    def _qualified(cls, v: str) -> str:
+        if not _QUALIFIED_NAME.match(v):
+            raise ValueError("must be schema.table, lowercase letters, digits and underscores only")
+        return v
+
+    @field_validator("origin")
+    @classmethod
+    def _aware(cls, v: dt.datetime) -> dt.datetime:
+        if v.tzinfo is None:
+            raise ValueError(f"{v} has no time zone: write it with an offset, as 2000-01-01T00:00:00Z")
+        return v
+
+    @property
+    def name(self) -> str:
+        """The store's name in ``ml.aggregate_periods`` and its advisory lock: its table."""
+        return self.table
+
+
 class DatasetConfig(_Section):
     name: str = Field(description="The dataset's name, used in log lines, messages and drafted suites' names.")
     feature_sql: SqlFile = Field(
@@ -372,6 +417,11 @@ class DatasetConfig(_Section):
         default_factory=list,
         description="Pre-aggregated tables the feature query reads (trailing rates over per-day tiles, say), kept "
         "current by the pipeline before every feature extraction (docs/features.md, Aggregates).",
+    )
+    store: FeatureStoreConfig | None = Field(
+        None,
+        description="The offline store of the feature table's completed periods (docs/features.md, Offline store); "
+        "None: every extraction computes all its rows.",
     )
 
     @field_validator("key", mode="before")

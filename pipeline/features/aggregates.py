@@ -28,7 +28,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from pipeline.config import AggregateConfig
+from pipeline.config import AggregateConfig, FeatureStoreConfig
 from pipeline.data.warehouse import Cursor, Warehouse, fetch, statement
 from pipeline.errors import PermanentError
 
@@ -37,6 +37,11 @@ log = logging.getLogger(__name__)
 BUILD_CHUNK = 31
 """Periods rebuilt per execution of an aggregate's build statements: a cold start logs its progress
 every this many periods."""
+
+
+Periodic = AggregateConfig | FeatureStoreConfig
+"""What is built per period and recorded in ``ml.aggregate_periods``: an aggregate, or the offline store
+(:mod:`pipeline.features.store`)."""
 
 
 class MissingSourcePeriodError(PermanentError, ValueError):
@@ -76,7 +81,7 @@ def definition(agg: AggregateConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def floor(agg: AggregateConfig, t: dt.datetime) -> dt.datetime:
+def floor(agg: Periodic, t: dt.datetime) -> dt.datetime:
     """The start of the period holding ``t`` (timezone-aware), in UTC."""
     origin = agg.origin.astimezone(dt.UTC)
     return origin + ((t.astimezone(dt.UTC) - origin) // agg.period) * agg.period
@@ -132,14 +137,14 @@ def _refresh_one(
         fetch(cur, "aggregates/lock", {"aggregate": agg.name})
         rows = fetch(cur, "aggregates/built", _bounds(agg, start, end))
         built = {r["period_start"] for r in rows if r["definition"] == version}
-        todo = [p for p in _periods(agg, start, end) if p not in built]
+        todo = [p for p in periods(agg, start, end) if p not in built]
         if not todo:
             return result
         counts = _source_rows(cur, agg, todo[0], todo[-1] + agg.period)
         present = [p for p in todo if counts.get(p, 0) > 0]
         began = time.perf_counter()
         for lo, hi in merge_spans([(p, p + agg.period) for p in present]):  # runs of consecutive periods
-            _build_run(cur, agg, _periods(agg, lo, hi), counts, version, result, len(present))
+            _build_run(cur, agg, periods(agg, lo, hi), counts, version, result, len(present))
         first = fetch(cur, "aggregates/first_with_data", {"aggregate": agg.name})[0]["first_period"]
         result.absent = [p for p in todo if counts.get(p, 0) == 0 and first is not None and p > first]
     if result.built:
@@ -176,17 +181,17 @@ def restate(warehouse: Warehouse, agg: AggregateConfig, start: dt.datetime, end:
     if start >= end:
         raise ValueError(f"start {start} is not before end {end}")
     lo, hi = floor(agg, start), floor(agg, end - dt.timedelta(microseconds=1)) + agg.period
-    result, version, periods = Refreshed(agg.name), definition(agg), _periods(agg, lo, hi)
+    result, version, span = Refreshed(agg.name), definition(agg), periods(agg, lo, hi)
     with warehouse.transaction() as cur:
         fetch(cur, "aggregates/lock", {"aggregate": agg.name})
         cur.execute(statement("aggregates/forget"), _bounds(agg, lo, hi))
         counts = _source_rows(cur, agg, lo, hi)
-        result.absent = [p for p in periods if counts.get(p, 0) == 0]
-        _build_run(cur, agg, periods, counts, version, result, len(periods) - len(result.absent))
+        result.absent = [p for p in span if counts.get(p, 0) == 0]
+        _build_run(cur, agg, span, counts, version, result, len(span) - len(result.absent))
     log.info(
         "aggregate %s: restated %d period(s) in [%s, %s), %d with source rows",
         agg.name,
-        len(periods),
+        len(span),
         lo,
         hi,
         len(result.built),
@@ -210,7 +215,7 @@ def _build_run(
         chunk = run[i : i + BUILD_CHUNK]
         seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
         present = [p for p in chunk if counts.get(p, 0) > 0]
-        _record(cur, agg, present, [counts[p] for p in present], version, seconds)
+        record(cur, agg, present, [counts[p] for p in present], version, seconds)
         result.built += present
         log.info(
             "aggregate %s: built %d period(s) [%s, %s) from %d source rows in %.1f s (%d/%d)",
@@ -247,7 +252,8 @@ def _bounds(agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> dict:
     return {"aggregate": agg.name, "start": start, "end": end, "period": agg.period, "origin": agg.origin}
 
 
-def _periods(agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+def periods(agg: Periodic, start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The starts of the periods in ``[start, end)``, both on the period grid."""
     count = (end - start) // agg.period
     return [start + i * agg.period for i in range(count)]
 
@@ -258,9 +264,11 @@ def _source_rows(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.
     return {period.astimezone(dt.UTC): rows for period, rows in cur.fetchall()}
 
 
-def _record(
-    cur: Cursor, agg: AggregateConfig, starts: list[dt.datetime], rows: list[int], version: str, seconds: float
+def record(
+    cur: Cursor, agg: Periodic, starts: list[dt.datetime], rows: list[int], version: str, seconds: float
 ) -> None:
+    """Record the periods ``starts`` as built from ``rows`` source rows each, with definition ``version``,
+    in ``ml.aggregate_periods`` (a rebuild replaces the record)."""
     params = {
         "aggregate": agg.name,
         "starts": starts,

@@ -13,6 +13,7 @@ from psycopg2 import sql
 from pipeline.config import DatasetConfig
 from pipeline.data.warehouse import Warehouse, statement
 from pipeline.errors import PermanentError
+from pipeline.features import store
 from pipeline.features.aggregates import refresh
 from pipeline.schedule import CUTOFF_COLUMN, CutoffRule
 
@@ -49,7 +50,9 @@ def extract_feature_table(
         dtypes :meth:`Warehouse.read_frame` documents; categorical features are ``category``.
 
     The model's declared aggregates (``dataset.aggregates``) are brought current for the window's
-    cutoffs first (:func:`pipeline.features.aggregates.refresh`).
+    cutoffs first (:func:`pipeline.features.aggregates.refresh`). With an offline store
+    (``dataset.store``), the window's final periods are stored if they are not yet and read from it, and
+    only the rest is computed (:mod:`pipeline.features.store`).
 
     Raises:
         FeatureTableError: ``start >= end``, or a configured column is missing from the result.
@@ -59,8 +62,10 @@ def extract_feature_table(
     """
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
-    refreshed = refresh(warehouse, dataset.aggregates, *window_cutoffs(rule, start, end))
-    frame = warehouse.read_frame(feature_query(dataset), window_params(rule, start, end), dataset.categorical_features)
+    first = min(start, store.stored_span(dataset.store, rule, start, end)[0]) if dataset.store else start
+    refreshed = refresh(warehouse, dataset.aggregates, *window_cutoffs(rule, first, end))
+    stored_end = store.refresh(warehouse, dataset, rule, start, end)
+    frame = warehouse.read_frame(*store.query(dataset, rule, start, end, stored_end), dataset.categorical_features)
     if len(frame):
         for aggregate in refreshed:
             aggregate.check()

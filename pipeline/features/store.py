@@ -1,0 +1,214 @@
+"""The offline store: the feature table's completed periods, computed once and kept in the warehouse.
+
+A model may declare ``dataset.store`` (:class:`~pipeline.config.FeatureStoreConfig`). Then every
+extraction (:func:`pipeline.features.build.extract_feature_table`) reads the periods of entity timestamps
+that are final at its last cutoff (a period ``[s, e)`` once ``e + known_after`` is at or before it) from
+the store table, and computes only the rest with the feature query. A weekly retrain over 63 days then
+computes the days since the last one; the study's year is read, not recomputed. Feature platforms keep
+their point-in-time join results the same way (Chronon's join backfills, stored per day partition and
+computed only for the missing ones; Feast's and Tecton's offline stores).
+
+A stored row is the feature query's row, computed by the same query with the same bind parameters, so
+training and scoring still use one definition. It stays right as long as the sources of a final period do
+not change: a correction after ``known_after`` is restated (``pipeline restate-aggregates``, which
+forgets the store's periods from the restated start on, so they are computed again when next read).
+
+:func:`refresh` builds the missing periods before the read, under the store's advisory lock, in one
+transaction, and records each in ``ml.aggregate_periods`` (under the store's table name) with its row
+count and its definition: the SHA-256 of the feature query, the cutoff rule and the aggregates it reads.
+When the definition changes, the table is dropped and recreated from the query's columns, and every
+period is computed again when next read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+
+from psycopg2 import sql
+
+from pipeline.config import DatasetConfig, FeatureStoreConfig
+from pipeline.data.warehouse import Cursor, Warehouse, fetch, statement
+from pipeline.features import aggregates
+from pipeline.schedule import CutoffRule
+
+log = logging.getLogger(__name__)
+
+FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+
+
+def definition(dataset: DatasetConfig, rule: CutoffRule) -> str:
+    """The SHA-256 (hex) of what a stored row depends on: the feature query's text, the cutoff rule bound to
+    it (lead, horizon, origin), the definitions of the aggregates it reads and the store's period grid."""
+    from pipeline.features.build import feature_sql  # build imports this module
+
+    store = dataset.store
+    parts = [feature_sql(dataset), str(rule.lead), str(rule.horizon), rule.origin.isoformat()]
+    parts += [aggregates.definition(a) for a in dataset.aggregates]
+    parts += [str(store.period), store.origin.isoformat()] if store else []
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def stored_span(
+    store: FeatureStoreConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime
+) -> tuple[dt.datetime, dt.datetime]:
+    """The periods of an extraction of ``[start, end)`` that the store holds, as ``[first, last)`` of their
+    starts (UTC): from the period holding ``start`` to the last one final at the extraction's last cutoff.
+    Empty (``first >= last``) when none is final yet, as for a predict run's window."""
+    last_cutoff = rule.cutoff(end - dt.timedelta(microseconds=1))
+    first = aggregates.floor(store, start)
+    return first, min(aggregates.floor(store, last_cutoff - store.known_after), aggregates.floor(store, end))
+
+
+def refresh(
+    warehouse: Warehouse, dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime
+) -> dt.datetime:
+    """Store the periods of ``[start, end)`` that are final and not stored yet (with the current definition).
+
+    The caller has brought the aggregates current for the cutoffs from the first stored period's start
+    (:func:`stored_span`). One transaction under the store's advisory lock: concurrent extractions wait,
+    then find the periods stored. Runs of missing periods are computed by the feature query,
+    :data:`~pipeline.features.aggregates.BUILD_CHUNK` periods per execution, and recorded with their row
+    counts (a period without rows is recorded too).
+
+    Args:
+        warehouse: the warehouse holding the sources, the store table and ``ml``.
+        dataset: the ``dataset`` section; nothing is stored when ``dataset.store`` is None.
+        rule: the model's cutoff rule, bound to the feature query.
+        start, end: the extraction's window of entity timestamps, timezone-aware.
+
+    Returns:
+        The end of the stored span (UTC): rows stamped in ``[start, result)`` are in the store, the rest
+        of the window must be computed. ``start`` when nothing is stored.
+
+    Raises:
+        WarehouseError: a statement failed; the transaction is rolled back, so no period is half-stored
+            or recorded.
+    """
+    store = dataset.store
+    if store is None:
+        return start
+    first, last = stored_span(store, rule, start, end)
+    if first >= last:
+        return start
+    version = definition(dataset, rule)
+    with warehouse.transaction() as cur:
+        fetch(cur, "aggregates/lock", {"aggregate": store.name})
+        if _recreate_if_stale(cur, dataset, rule, version):
+            log.info("feature store %s: (re)created for definition %s", store.table, version[:12])
+        rows = fetch(cur, "aggregates/built", _bounds(store, first, last))
+        built = {r["period_start"] for r in rows}
+        todo = [p for p in aggregates.periods(store, first, last) if p not in built]
+        if todo:
+            began = time.perf_counter()
+            from pipeline.features.batch import merge_spans  # batch imports build, which imports this module
+
+            for lo, hi in merge_spans([(p, p + store.period) for p in todo]):
+                _build_run(cur, dataset, rule, aggregates.periods(store, lo, hi), version, len(todo))
+            log.info(
+                "feature store %s: %d period(s) stored in %.1f s; [%s, %s) is read from it",
+                store.table,
+                len(todo),
+                time.perf_counter() - began,
+                max(start, first),
+                last,
+            )
+    return last
+
+
+def query(
+    dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime, stored_end: dt.datetime
+) -> tuple[sql.Composable, dict]:
+    """The statement and bind parameters that return the feature table of ``[start, end)``: the stored rows
+    of ``[start, stored_end)`` and the feature query's rows of ``[stored_end, end)``, ordered by timestamp
+    and key. With nothing stored (``stored_end <= start``), the feature query alone."""
+    from pipeline.features.build import feature_query, window_params
+
+    store = dataset.store
+    if store is None or stored_end <= start:
+        return feature_query(dataset), window_params(rule, start, end)
+    columns = [dataset.timestamp, *dataset.key]
+    parts = {
+        "table": store.table,
+        "timestamp": sql.Identifier(dataset.timestamp),
+        "order": sql.SQL(", ").join(sql.Identifier(c) for c in columns),
+    }
+    params = {"store_start": start, "store_end": min(stored_end, end)}
+    if stored_end >= end:
+        return statement("store/read_stored", **parts), params
+    live = window_params(rule, stored_end, end)
+    return statement("store/read", query=feature_query(dataset), **parts), {**live, **params}
+
+
+def forget(warehouse: Warehouse, store: FeatureStoreConfig, start: dt.datetime) -> int:
+    """Forget the store's periods from the one holding ``start`` on, under its lock, so the next
+    extractions compute them again from the sources as they are then (after a restatement: a row may read
+    any source fact known by its cutoff, so every row from ``start`` on may have changed). Returns how many
+    recorded periods were forgotten."""
+    with warehouse.transaction() as cur:
+        fetch(cur, "aggregates/lock", {"aggregate": store.name})
+        cur.execute(statement("aggregates/forget"), _bounds(store, aggregates.floor(store, start), FAR_FUTURE))
+        return cur.rowcount
+
+
+def _recreate_if_stale(cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, version: str) -> bool:
+    """Drop and recreate the store table, forgetting its periods, when it is missing, nothing is recorded
+    for it (after a reseed) or its periods were built with another definition. Returns whether it did."""
+    from pipeline.features.build import feature_query, window_params
+
+    store = dataset.store
+    versions = {r["definition"] for r in fetch(cur, "store/definitions", {"aggregate": store.name})}
+    exists = fetch(cur, "migrations/table_exists", {"table": store.table})[0]["present"]
+    if exists and versions == {version}:
+        return False
+    cur.execute(statement("store/forget"), {"aggregate": store.name})
+    cur.execute(
+        statement(
+            "store/create",
+            schema=sql.Identifier(store.table.split(".")[0]),
+            table=store.table,
+            timestamp=sql.Identifier(dataset.timestamp),
+            query=feature_query(dataset),
+        ),
+        window_params(rule, store.origin, store.origin),
+    )
+    return True
+
+
+def _build_run(
+    cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, run: list[dt.datetime], version: str, total: int
+) -> None:
+    """Compute and store the consecutive periods ``run`` on ``cur``, ``BUILD_CHUNK`` at a time, and
+    record them with their row counts, logging progress against ``total`` periods."""
+    from pipeline.features.build import feature_query, window_params
+
+    store = dataset.store
+    parts = {"table": store.table, "timestamp": sql.Identifier(dataset.timestamp)}
+    for i in range(0, len(run), aggregates.BUILD_CHUNK):
+        chunk = run[i : i + aggregates.BUILD_CHUNK]
+        lo, hi = chunk[0], chunk[-1] + store.period
+        began = time.perf_counter()
+        cur.execute(statement("store/build", query=feature_query(dataset), **parts), window_params(rule, lo, hi))
+        counts = {
+            r["period_start"].astimezone(dt.UTC): r["n"]
+            for r in fetch(cur, "store/rows", {**_bounds(store, lo, hi), "period_origin": store.origin}, **parts)
+        }
+        seconds = time.perf_counter() - began
+        aggregates.record(cur, store, chunk, [counts.get(p, 0) for p in chunk], version, seconds)
+        log.info(
+            "feature store %s: stored %d period(s) [%s, %s), %d rows, in %.1f s (%d of %d)",
+            store.table,
+            len(chunk),
+            lo,
+            hi,
+            sum(counts.values()),
+            seconds,
+            i + len(chunk),
+            total,
+        )
+
+
+def _bounds(store: FeatureStoreConfig, start: dt.datetime, end: dt.datetime) -> dict:
+    return {"aggregate": store.name, "start": start, "end": end, "period": store.period}
