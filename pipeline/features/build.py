@@ -62,7 +62,7 @@ def extract_feature_table(
     """
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
-    first = min(start, store.stored_span(dataset.store, rule, start, end)[0]) if dataset.store else start
+    first = store.computed_from(dataset, rule, start, end)
     refreshed = refresh(warehouse, dataset.aggregates, *window_cutoffs(rule, first, end))
     stored_end = store.refresh(warehouse, dataset, rule, start, end)
     frame = warehouse.read_frame(*store.query(dataset, rule, start, end, stored_end), dataset.categorical_features)

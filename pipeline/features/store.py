@@ -62,14 +62,24 @@ def stored_span(
     return first, min(aggregates.floor(store, last_cutoff - store.known_after), aggregates.floor(store, end))
 
 
+def computed_from(dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime) -> dt.datetime:
+    """The earliest entity timestamp an extraction of ``[start, end)`` may compute: the first stored
+    period's start when some period is final (a whole period is stored, even before ``start``), else
+    ``start``. The aggregates must be current from its cutoff on."""
+    if dataset.store is None:
+        return start
+    first, last = stored_span(dataset.store, rule, start, end)
+    return min(first, start) if first < last else start
+
+
 def refresh(
     warehouse: Warehouse, dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime
 ) -> dt.datetime:
     """Store the periods of ``[start, end)`` that are final and not stored yet (with the current definition).
 
-    The caller has brought the aggregates current for the cutoffs from the first stored period's start
-    (:func:`stored_span`). One transaction under the store's advisory lock: concurrent extractions wait,
-    then find the periods stored. Runs of missing periods are computed by the feature query,
+    The caller has brought the aggregates current for the cutoffs from :func:`computed_from` on. One
+    transaction under the store's advisory lock: concurrent extractions wait, then find the periods
+    stored. Runs of missing periods are computed by the feature query,
     :data:`~pipeline.features.aggregates.BUILD_CHUNK` periods per execution, and recorded with their row
     counts (a period without rows is recorded too).
 
@@ -105,8 +115,9 @@ def refresh(
             began = time.perf_counter()
             from pipeline.features.batch import merge_spans  # batch imports build, which imports this module
 
+            done = 0
             for lo, hi in merge_spans([(p, p + store.period) for p in todo]):
-                _build_run(cur, dataset, rule, aggregates.periods(store, lo, hi), version, len(todo))
+                done = _build_run(cur, dataset, rule, aggregates.periods(store, lo, hi), version, (done, len(todo)))
             log.info(
                 "feature store %s: %d period(s) stored in %.1f s; [%s, %s) is read from it",
                 store.table,
@@ -178,10 +189,17 @@ def _recreate_if_stale(cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, ve
 
 
 def _build_run(
-    cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, run: list[dt.datetime], version: str, total: int
-) -> None:
+    cur: Cursor,
+    dataset: DatasetConfig,
+    rule: CutoffRule,
+    run: list[dt.datetime],
+    version: str,
+    progress: tuple[int, int],
+) -> int:
     """Compute and store the consecutive periods ``run`` on ``cur``, ``BUILD_CHUNK`` at a time, and
-    record them with their row counts, logging progress against ``total`` periods."""
+    record them with their row counts, logging progress as (periods stored before, total). Returns the
+    periods stored so far."""
+    done, total = progress
     from pipeline.features.build import feature_query, window_params
 
     store = dataset.store
@@ -205,9 +223,10 @@ def _build_run(
             hi,
             sum(counts.values()),
             seconds,
-            i + len(chunk),
+            done + i + len(chunk),
             total,
         )
+    return done + len(run)
 
 
 def _bounds(store: FeatureStoreConfig, start: dt.datetime, end: dt.datetime) -> dict:
