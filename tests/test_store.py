@@ -115,6 +115,17 @@ def test_a_restatement_forgets_the_stored_days_from_its_start(
     assert [r["start"] for r in _records(warehouse)] == STORED
 
 
+def test_a_table_the_pipeline_did_not_create_is_never_dropped(warehouse: Warehouse) -> None:
+    with warehouse.transaction() as cur:
+        cur.execute(f"CREATE SCHEMA IF NOT EXISTS features; CREATE TABLE {CFG.dataset.store.table} AS SELECT 1 AS mine")
+    with pytest.raises(store.StoreTableError, match="is not an offline store the pipeline created"):
+        _extract(warehouse)
+    with warehouse.transaction() as cur:
+        cur.execute(f"SELECT mine FROM {CFG.dataset.store.table}")
+        assert cur.fetchall() == [(1,)]
+    _extract(warehouse, stored=False)  # without the store, the extraction runs
+
+
 def test_store_config_is_validated() -> None:
     good = CFG.dataset.store.model_dump()
     for change, message in (

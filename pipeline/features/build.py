@@ -58,6 +58,7 @@ def extract_feature_table(
         FeatureTableError: ``start >= end``, or a configured column is missing from the result.
         MissingSourcePeriodError: the window has rows, and the sources hold no rows for a period an
             aggregate the features read needs.
+        StoreTableError: ``dataset.store.table`` exists and the pipeline did not create it.
         WarehouseError: the query failed (a missing table, say).
     """
     if start >= end:

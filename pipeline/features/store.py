@@ -31,12 +31,19 @@ from psycopg2 import sql
 
 from pipeline.config import DatasetConfig, FeatureStoreConfig
 from pipeline.data.warehouse import Cursor, Warehouse, fetch, statement
+from pipeline.errors import PermanentError
 from pipeline.features import aggregates
 from pipeline.schedule import CutoffRule
 
 log = logging.getLogger(__name__)
 
 FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+MARK = "pipeline offline store"
+"""The comment on a store table the pipeline created: it drops and recreates no table without it."""
+
+
+class StoreTableError(PermanentError, ValueError):
+    """``dataset.store.table`` names a table the pipeline did not create; the message says which."""
 
 
 def definition(dataset: DatasetConfig, rule: CutoffRule) -> str:
@@ -94,6 +101,7 @@ def refresh(
         of the window must be computed. ``start`` when nothing is stored.
 
     Raises:
+        StoreTableError: ``dataset.store.table`` exists and the pipeline did not create it.
         WarehouseError: a statement failed; the transaction is rolled back, so no period is half-stored
             or recorded.
     """
@@ -171,8 +179,13 @@ def _recreate_if_stale(cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, ve
 
     store = dataset.store
     versions = {r["definition"] for r in fetch(cur, "store/definitions", {"aggregate": store.name})}
-    exists = fetch(cur, "migrations/table_exists", {"table": store.table})[0]["present"]
-    if exists and versions == {version}:
+    [table] = fetch(cur, "store/owner", {"table": store.table})
+    if table["present"] and table["comment"] != MARK:
+        raise StoreTableError(
+            f"dataset.store.table: {store.table} exists and is not an offline store the pipeline created (its "
+            f"comment is not {MARK!r}); the pipeline drops and recreates its store, so name a table of its own"
+        )
+    if table["present"] and versions == {version}:
         return False
     cur.execute(statement("store/forget"), {"aggregate": store.name})
     cur.execute(
@@ -182,6 +195,7 @@ def _recreate_if_stale(cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, ve
             table=store.table,
             timestamp=sql.Identifier(dataset.timestamp),
             query=feature_query(dataset),
+            comment=sql.Literal(MARK),
         ),
         window_params(rule, store.origin, store.origin),
     )
