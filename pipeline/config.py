@@ -338,7 +338,8 @@ class FeatureStoreConfig(_Section):
 
     table: str = Field(
         description="schema.table of the store, created and owned by the pipeline (dropped and recreated when the "
-        "feature query, its aggregates or the cutoff rule change). Unique among the models that share a warehouse."
+        "feature query, its aggregates, the cutoff rule, the timestamp or key change; a table it did not create is "
+        "never dropped: an error). Unique among the models that share a warehouse."
     )
     period: dt.timedelta = Field(
         dt.timedelta(days=1),

@@ -15,7 +15,8 @@ forgets the store's periods from the restated start on, so they are computed aga
 
 :func:`refresh` builds the missing periods before the read, under the store's advisory lock, in one
 transaction, and records each in ``ml.aggregate_periods`` (under the store's table name) with its row
-count and its definition: the SHA-256 of the feature query, the cutoff rule and the aggregates it reads.
+count and its definition (:func:`definition`): the SHA-256 of the feature query, the cutoff rule, the
+aggregates it reads, the timestamp and key columns and the period grid.
 When the definition changes, the table is dropped and recreated from the query's columns, and every
 period is computed again when next read.
 """
@@ -48,11 +49,13 @@ class StoreTableError(PermanentError, ValueError):
 
 def definition(dataset: DatasetConfig, rule: CutoffRule) -> str:
     """The SHA-256 (hex) of what a stored row depends on: the feature query's text, the cutoff rule bound to
-    it (lead, horizon, origin), the definitions of the aggregates it reads and the store's period grid."""
+    it (lead, horizon, origin), the definitions of the aggregates it reads, the timestamp and key columns
+    the periods are cut and ordered by, and the store's period grid."""
     from pipeline.features.build import feature_sql  # build imports this module
 
     store = dataset.store
     parts = [feature_sql(dataset), str(rule.lead), str(rule.horizon), rule.origin.isoformat()]
+    parts += [dataset.timestamp, *dataset.key]
     parts += [aggregates.definition(a) for a in dataset.aggregates]
     parts += [str(store.period), store.origin.isoformat()] if store else []
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
