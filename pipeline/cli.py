@@ -445,7 +445,8 @@ def restate_aggregates(
     """Rebuild the model's aggregate periods in [START, END) from the sources as they are now, after source
     rows arrived or were corrected late (beyond known_after). One transaction per aggregate. Refuses
     periods that are not over yet: the next extraction builds those once they are known. With an offline
-    store (dataset.store), its periods from START on are forgotten, to be computed again when next read."""
+    store (dataset.store), its periods from its known_after before START on are forgotten, to be computed
+    again when next read."""
     from pipeline.features import store
     from pipeline.features.aggregates import restate
     from pipeline.stages.runtime import open_warehouse
@@ -465,7 +466,7 @@ def restate_aggregates(
         print(f"{agg.name}: {len(done.built)} period(s) rebuilt from source rows, {len(done.absent)} left empty")
     if ds.store is not None:
         forgotten = store.forget(open_warehouse(cfg), ds.store, start)
-        print(f"{ds.store.table}: {forgotten} stored period(s) from {start} on forgotten, to compute again when read")
+        print(f"{ds.store.table}: {forgotten} stored period(s) forgotten, to compute again when read")
 
 
 @app.command()

@@ -14,7 +14,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from pipeline.data.artifacts import open_store
-from pipeline.features import store
+from pipeline.features import aggregates, store
 from pipeline.features.batch import read_manifest, read_partition, served_window
 from pipeline.features.build import extract_feature_table
 from pipeline.models import registry
@@ -160,9 +160,12 @@ def test_drift_from_served_batches_ignores_later_source_changes_and_the_fallback
         cur.execute(
             "DELETE FROM nycflights13.flights WHERE time_hour >= %s AND time_hour < %s AND flight %% 5 = 0", (M3, M6)
         )
-    # The sources of final days changed: restated, as pipeline restate-aggregates does, the offline store's
-    # days are computed again when next read.
-    assert store.forget(open_warehouse(cfg), cfg.dataset.store, M3 - DAY) > 0
+    # The sources of final days changed: restated as `pipeline restate-aggregates` does, the aggregates' days
+    # are rebuilt and the offline store's days forgotten, to be computed again when next read.
+    wh = open_warehouse(cfg)
+    for agg in cfg.dataset.aggregates:
+        aggregates.restate(wh, agg, M3 - DAY, M6)
+    assert store.forget(wh, cfg.dataset.store, M3 - DAY) > 0
     measure(cfg)
     evidence, drift_after, _ = stored(cfg)
     assert evidence["sources"]["query_hours"] == 0.0

@@ -14,6 +14,7 @@ from pipeline.cli import main
 from pipeline.config import FeatureStoreConfig, load_config
 from pipeline.data.warehouse import Warehouse
 from pipeline.features import store
+from pipeline.features.aggregates import MissingSourcePeriodError
 from pipeline.features.build import count_entities, extract_feature_table
 
 UTC = dt.UTC
@@ -38,8 +39,8 @@ def _extract(warehouse: Warehouse, cfg=CFG, stored: bool = True) -> pd.DataFrame
     return extract_feature_table(warehouse, dataset, cfg.cutoff_rule, START, END, require_label=True)
 
 
-def _records(warehouse: Warehouse) -> list[dict]:
-    span = {"aggregate": CFG.dataset.store.name, "start": START - 10 * DAY, "end": END + 10 * DAY}
+def _records(warehouse: Warehouse, since: dt.datetime = START - DAY) -> list[dict]:
+    span = {"aggregate": CFG.dataset.store.name, "start": since, "end": END + 30 * DAY}
     with warehouse.transaction() as cur:
         cur.execute(
             "SELECT period_start, source_rows, definition, built_at FROM ml.aggregate_periods "
@@ -80,13 +81,53 @@ def test_a_predict_window_is_computed_not_stored(warehouse: Warehouse) -> None:
     assert not warehouse.table_exists(CFG.dataset.store.table) and _records(warehouse) == []
 
 
-def test_a_changed_cutoff_rule_recreates_the_store(warehouse: Warehouse) -> None:
+def test_a_changed_definition_recreates_the_store(warehouse: Warehouse, tmp_path) -> None:
+    """Another cutoff rule gives other rows; another query, other columns: the table is dropped and
+    created again from the query, and every day computed again."""
     _extract(warehouse)
     later = load_config("flight_delay", predictions={"lead": "PT2H"})
     assert store.definition(later.dataset, later.cutoff_rule) != store.definition(CFG.dataset, CFG.cutoff_rule)
-    live = _extract(warehouse, later, stored=False)
-    pd.testing.assert_frame_equal(_extract(warehouse, later), live, check_exact=True)
+    pd.testing.assert_frame_equal(
+        _extract(warehouse, later), _extract(warehouse, later, stored=False), check_exact=True
+    )
     assert {r["definition"] for r in _records(warehouse)} == {store.definition(later.dataset, later.cutoff_rule)}
+
+    query = tmp_path / "flights_with_one_more_column.sql"
+    text = CFG.dataset.sql_path.read_text()
+    query.write_text(
+        text.replace("AS dep_delayed_15\nFROM target AS t", "AS dep_delayed_15,\n    7 AS seven\nFROM target AS t")
+    )
+    wider = load_config("flight_delay", dataset={"feature_sql": str(query)})
+    frame = _extract(warehouse, wider)
+    assert (frame["seven"] == 7).all()
+    pd.testing.assert_frame_equal(frame, _extract(warehouse, wider, stored=False), check_exact=True)
+    assert [r["start"] for r in _records(warehouse)] == STORED
+
+
+def test_runs_of_missing_days_are_computed_in_chunks_around_the_stored_ones(warehouse: Warehouse) -> None:
+    """Days stored before, in the middle of a longer window: the days before them (more than a chunk of
+    31) and after them are computed in two runs, and the rows are still the query's."""
+    _extract(warehouse)
+    start, end = dt.datetime(2013, 3, 25, 4, tzinfo=UTC), dt.datetime(2013, 5, 20, 4, tzinfo=UTC)
+    rule = CFG.cutoff_rule
+    frame = extract_feature_table(warehouse, CFG.dataset, rule, start, end, require_label=True)
+    live = CFG.dataset.model_copy(update={"store": None})
+    pd.testing.assert_frame_equal(
+        frame, extract_feature_table(warehouse, live, rule, start, end, True), check_exact=True
+    )
+    # to May 18: the days final at the last cutoff, May 20 02:00, with known_after P1D
+    want = [dt.datetime(2013, 3, 25, tzinfo=UTC) + i * DAY for i in range(55)]
+    assert [r["start"] for r in _records(warehouse, start - DAY)] == want
+
+
+def test_nothing_is_stored_from_a_day_missing_in_the_sources_on(warehouse: Warehouse) -> None:
+    """A day without flights in the middle of the window: the extraction fails naming it, and no day whose
+    rows would read it is stored, so loading it later is seen."""
+    with warehouse.transaction() as cur:
+        cur.execute("DELETE FROM nycflights13.flights WHERE time_hour >= '2013-05-03' AND time_hour < '2013-05-04'")
+    with pytest.raises(MissingSourcePeriodError, match="2013-05-03 00:00"):
+        _extract(warehouse)
+    assert [r["start"] for r in _records(warehouse)] == STORED[:2]
 
 
 def test_a_restatement_forgets_the_stored_days_from_its_start(
@@ -105,8 +146,9 @@ def test_a_restatement_forgets_the_stored_days_from_its_start(
 
     monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", fresh_seeded_url)
     assert main(["restate-aggregates", "--model", "flight_delay", "--start", "2013-05-03", "--end", "2013-05-04"]) == 0
-    assert f"{CFG.dataset.store.table}: 4 stored period(s)" in capsys.readouterr().out  # May 3 to 6
-    assert [r["start"] for r in _records(warehouse)] == STORED[:2]
+    # From a day before May 3 (known_after): a flight of May 2 may have left, and its label be observed, on May 3.
+    assert f"{CFG.dataset.store.table}: 5 stored period(s)" in capsys.readouterr().out  # May 2 to 6
+    assert [r["start"] for r in _records(warehouse)] == STORED[:1]
     after = _extract(warehouse)
     pd.testing.assert_frame_equal(after, _extract(warehouse, stored=False), check_exact=True)
     changed = after.compare(before)

@@ -63,10 +63,14 @@ def extract_feature_table(
     """
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
-    first = store.computed_from(dataset, rule, start, end)
+    first = store.computed_from(dataset, rule, start, end)  # the first stored period may begin before start
     refreshed = refresh(warehouse, dataset.aggregates, *window_cutoffs(rule, first, end))
-    stored_end = store.refresh(warehouse, dataset, rule, start, end)
-    frame = warehouse.read_frame(*store.query(dataset, rule, start, end, stored_end), dataset.categorical_features)
+    if dataset.store is None:
+        params = window_params(rule, start, end)
+        frame = warehouse.read_frame(feature_query(dataset), params, dataset.categorical_features)
+    else:
+        gap = min((p for r in refreshed for p in r.absent), default=None)
+        frame = store.read(warehouse, dataset, rule, start, end, gap)
     if len(frame):
         for aggregate in refreshed:
             aggregate.check()

@@ -13,11 +13,11 @@ training and scoring still use one definition. It stays right as long as the sou
 not change: a correction after ``known_after`` is restated (``pipeline restate-aggregates``, which
 forgets the store's periods from the restated start on, so they are computed again when next read).
 
-:func:`refresh` builds the missing periods before the read, under the store's advisory lock, in one
-transaction, and records each in ``ml.aggregate_periods`` (under the store's table name) with its row
+:func:`read` stores the missing periods and reads, under the store's advisory lock, in one
+transaction, and records each stored period in ``ml.aggregate_periods`` (under the store's table name) with its row
 count and its definition (:func:`definition`): the SHA-256 of the feature query, the cutoff rule, the
-aggregates it reads, the timestamp and key columns and the period grid.
-When the definition changes, the table is dropped and recreated from the query's columns, and every
+aggregates it reads, the timestamp and key columns, the period grid and ``known_after``. When the
+definition changes, the table is dropped and recreated from the query's columns, and every
 period is computed again when next read.
 """
 
@@ -28,10 +28,11 @@ import hashlib
 import logging
 import time
 
+import pandas as pd
 from psycopg2 import sql
 
 from pipeline.config import DatasetConfig, FeatureStoreConfig
-from pipeline.data.warehouse import Cursor, Warehouse, fetch, statement
+from pipeline.data.warehouse import Cursor, Warehouse, fetch, read_frame, statement
 from pipeline.errors import PermanentError
 from pipeline.features import aggregates
 from pipeline.schedule import CutoffRule
@@ -50,14 +51,15 @@ class StoreTableError(PermanentError, ValueError):
 def definition(dataset: DatasetConfig, rule: CutoffRule) -> str:
     """The SHA-256 (hex) of what a stored row depends on: the feature query's text, the cutoff rule bound to
     it (lead, horizon, origin), the definitions of the aggregates it reads, the timestamp and key columns
-    the periods are cut and ordered by, and the store's period grid."""
+    the periods are cut and ordered by, and the store's period grid and ``known_after`` (``dataset.store``
+    must be set)."""
     from pipeline.features.build import feature_sql  # build imports this module
 
     store = dataset.store
     parts = [feature_sql(dataset), str(rule.lead), str(rule.horizon), rule.origin.isoformat()]
     parts += [dataset.timestamp, *dataset.key]
     parts += [aggregates.definition(a) for a in dataset.aggregates]
-    parts += [str(store.period), store.origin.isoformat()] if store else []
+    parts += [str(store.period), store.origin.isoformat(), str(store.known_after)]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -79,99 +81,97 @@ def computed_from(dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, 
     if dataset.store is None:
         return start
     first, last = stored_span(dataset.store, rule, start, end)
-    return min(first, start) if first < last else start
+    return first if first < last else start
 
 
-def refresh(
-    warehouse: Warehouse, dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime
-) -> dt.datetime:
-    """Store the periods of ``[start, end)`` that are final and not stored yet (with the current definition).
+def read(
+    warehouse: Warehouse,
+    dataset: DatasetConfig,
+    rule: CutoffRule,
+    start: dt.datetime,
+    end: dt.datetime,
+    gap: dt.datetime | None = None,
+) -> pd.DataFrame:
+    """The feature table of ``[start, end)``: the stored rows of its final periods, stored first if they
+    are not yet (with the current definition), and the feature query's rows of the rest, in one statement,
+    ordered by timestamp and key.
 
-    The caller has brought the aggregates current for the cutoffs from :func:`computed_from` on. One
-    transaction under the store's advisory lock: concurrent extractions wait, then find the periods
-    stored. Runs of missing periods are computed by the feature query,
-    :data:`~pipeline.features.aggregates.BUILD_CHUNK` periods per execution, and recorded with their row
-    counts (a period without rows is recorded too).
+    The caller has brought the aggregates current for the cutoffs from :func:`computed_from` on. When some
+    period is final, one transaction under the store's advisory lock stores the missing ones and reads:
+    concurrent extractions wait, then find them stored, and no other run recreates the table in between.
+    Runs of missing periods are computed by the feature query,
+    :data:`~pipeline.features.aggregates.BUILD_CHUNK` periods per execution, and those with rows are
+    recorded with their row counts (an empty period is computed again when next read, as an aggregate's
+    period without source rows is built only once it has them).
 
     Args:
         warehouse: the warehouse holding the sources, the store table and ``ml``.
-        dataset: the ``dataset`` section; nothing is stored when ``dataset.store`` is None.
+        dataset: the ``dataset`` section, with ``store`` set.
         rule: the model's cutoff rule, bound to the feature query.
         start, end: the extraction's window of entity timestamps, timezone-aware.
+        gap: the first aggregate period the sources do not hold (``Refreshed.absent``), if any: nothing
+            from its period on is stored, since rows there would read the gap.
 
     Returns:
-        The end of the stored span (UTC): rows stamped in ``[start, result)`` are in the store, the rest
-        of the window must be computed. ``start`` when nothing is stored.
+        As :func:`pipeline.features.build.extract_feature_table` (before its column checks).
 
     Raises:
         StoreTableError: ``dataset.store.table`` exists and the pipeline did not create it.
         WarehouseError: a statement failed; the transaction is rolled back, so no period is half-stored
             or recorded.
     """
-    store = dataset.store
-    if store is None:
-        return start
+    from pipeline.features.build import feature_query, window_params  # build imports this module
+
+    store, categorical = dataset.store, dataset.categorical_features
+    order = sql.SQL(", ").join(sql.Identifier(c) for c in [dataset.timestamp, *dataset.key])
     first, last = stored_span(store, rule, start, end)
-    if first >= last:
-        return start
+    last = min(last, aggregates.floor(store, gap)) if gap is not None else last
+    if first >= last:  # nothing final, as for a predict run's window
+        return warehouse.read_frame(
+            statement("store/ordered", query=feature_query(dataset), order=order),
+            window_params(rule, start, end),
+            categorical,
+        )
     version = definition(dataset, rule)
     with warehouse.transaction() as cur:
         fetch(cur, "aggregates/lock", {"aggregate": store.name})
         if _recreate_if_stale(cur, dataset, rule, version):
             log.info("feature store %s: (re)created for definition %s", store.table, version[:12])
-        rows = fetch(cur, "aggregates/built", _bounds(store, first, last))
-        built = {r["period_start"] for r in rows}
+        built = {r["period_start"] for r in fetch(cur, "aggregates/built", _bounds(store, first, last))}
         todo = [p for p in aggregates.periods(store, first, last) if p not in built]
         if todo:
-            began = time.perf_counter()
             from pipeline.features.batch import merge_spans  # batch imports build, which imports this module
 
-            done = 0
+            began, done = time.perf_counter(), 0
             for lo, hi in merge_spans([(p, p + store.period) for p in todo]):
                 done = _build_run(cur, dataset, rule, aggregates.periods(store, lo, hi), version, (done, len(todo)))
             log.info(
-                "feature store %s: %d period(s) stored in %.1f s; [%s, %s) is read from it",
+                "feature store %s: %d period(s) computed in %.1f s; [%s, %s) is read from it",
                 store.table,
                 len(todo),
                 time.perf_counter() - began,
-                max(start, first),
+                start,
                 last,
             )
-    return last
-
-
-def query(
-    dataset: DatasetConfig, rule: CutoffRule, start: dt.datetime, end: dt.datetime, stored_end: dt.datetime
-) -> tuple[sql.Composable, dict]:
-    """The statement and bind parameters that return the feature table of ``[start, end)``: the stored rows
-    of ``[start, stored_end)`` and the feature query's rows of ``[stored_end, end)``, ordered by timestamp
-    and key. With nothing stored (``stored_end <= start``), the feature query alone."""
-    from pipeline.features.build import feature_query, window_params
-
-    store = dataset.store
-    if store is None or stored_end <= start:
-        return feature_query(dataset), window_params(rule, start, end)
-    columns = [dataset.timestamp, *dataset.key]
-    parts = {
-        "table": store.table,
-        "timestamp": sql.Identifier(dataset.timestamp),
-        "order": sql.SQL(", ").join(sql.Identifier(c) for c in columns),
-    }
-    params = {"store_start": start, "store_end": min(stored_end, end)}
-    if stored_end >= end:
-        return statement("store/read_stored", **parts), params
-    live = window_params(rule, stored_end, end)
-    return statement("store/read", query=feature_query(dataset), **parts), {**live, **params}
+        parts = {"table": store.table, "timestamp": sql.Identifier(dataset.timestamp), "order": order}
+        params = {**window_params(rule, last, end), "store_start": start, "store_end": last}
+        return read_frame(cur, statement("store/read", query=feature_query(dataset), **parts), params, categorical)
 
 
 def forget(warehouse: Warehouse, store: FeatureStoreConfig, start: dt.datetime) -> int:
-    """Forget the store's periods from the one holding ``start`` on, under its lock, so the next
-    extractions compute them again from the sources as they are then (after a restatement: a row may read
-    any source fact known by its cutoff, so every row from ``start`` on may have changed). Returns how many
-    recorded periods were forgotten."""
+    """Forget the store's periods from ``known_after`` before ``start`` on, under its lock, so the next
+    extractions compute them again from the sources as they are then. After a restatement of the facts
+    known from ``start`` on, any later row may read them (a feature known by its cutoff), and so may a
+    row up to ``known_after`` earlier (its label, observed late). Returns how many recorded periods were
+    forgotten.
+
+    Raises:
+        WarehouseError: a statement failed; nothing is forgotten.
+    """
+    first = aggregates.floor(store, start - store.known_after)
     with warehouse.transaction() as cur:
         fetch(cur, "aggregates/lock", {"aggregate": store.name})
-        cur.execute(statement("aggregates/forget"), _bounds(store, aggregates.floor(store, start), FAR_FUTURE))
+        cur.execute(statement("aggregates/forget"), _bounds(store, first, FAR_FUTURE))
         return cur.rowcount
 
 
@@ -231,7 +231,8 @@ def _build_run(
             for r in fetch(cur, "store/rows", {**_bounds(store, lo, hi), "period_origin": store.origin}, **parts)
         }
         seconds = time.perf_counter() - began
-        aggregates.record(cur, store, chunk, [counts.get(p, 0) for p in chunk], version, seconds)
+        present = [p for p in chunk if counts.get(p, 0) > 0]
+        aggregates.record(cur, store, present, [counts[p] for p in present], version, seconds)
         log.info(
             "feature store %s: stored %d period(s) [%s, %s), %d rows, in %.1f s (%d of %d)",
             store.table,

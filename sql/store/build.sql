@@ -1,6 +1,8 @@
--- Rebuild the store's rows of the entities stamped in [store_start, end): delete them, then insert the
--- feature query's result for that window (bind parameters start = store_start, end, lead, horizon, origin).
+-- Rebuild the store's rows of the entities stamped in [start, end): delete them, then insert the feature
+-- query's rows of that window (its bind parameters start, end, lead, horizon, origin), and only those.
 DELETE FROM {table} WHERE {timestamp} >= %(start)s AND {timestamp} < %(end)s;
-INSERT INTO {table} SELECT * FROM (
+INSERT INTO {table}
+SELECT * FROM (
 {query}
 ) AS q
+WHERE {timestamp} >= %(start)s AND {timestamp} < %(end)s
