@@ -461,11 +461,12 @@ def restate_aggregates(
     for agg in chosen:
         if end + agg.known_after > now:
             raise ConfigError(f"aggregate {agg.name}: periods up to {end} are not known before {end + agg.known_after}")
+    warehouse = open_warehouse(cfg)
     for agg in chosen:
-        done = restate(open_warehouse(cfg), agg, start, end)
+        done = restate(warehouse, agg, start, end)
         print(f"{agg.name}: {len(done.built)} period(s) rebuilt from source rows, {len(done.absent)} left empty")
     if ds.store is not None:
-        forgotten = store.forget(open_warehouse(cfg), ds.store, start)
+        forgotten = store.forget(warehouse, ds.store, start)
         print(f"{ds.store.table}: {forgotten} stored period(s) forgotten, to compute again when read")
 
 

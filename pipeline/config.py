@@ -121,6 +121,26 @@ SqlFile = Annotated[Path, AfterValidator(_existing_file)]
 """A SQL file's path, relative to the repository root or absolute, that must exist."""
 
 
+def _qualified_name(v: str) -> str:
+    if not _QUALIFIED_NAME.match(v):
+        raise ValueError(f"{v!r} is not schema.table: lowercase letters, digits and underscores only")
+    return v
+
+
+QualifiedName = Annotated[str, AfterValidator(_qualified_name)]
+"""A ``schema.table`` name: lowercase letters, digits and underscores."""
+
+
+def _aware(v: dt.datetime) -> dt.datetime:
+    if v.tzinfo is None:
+        raise ValueError(f"{v} has no time zone: write it with an offset, as 2000-01-01T00:00:00Z")
+    return v
+
+
+AwareDatetime = Annotated[dt.datetime, AfterValidator(_aware)]
+"""A timezone-aware datetime (a period grid's origin)."""
+
+
 class WarehouseConfig(_Section):
     url: str | None = Field(None, description="PostgreSQL URL; None starts the project's own local cluster.")
     local_dir: Path = Field(
@@ -226,7 +246,7 @@ class SourceConfig(_Section):
     """One source table of the feature query and when its facts become known, for the leakage check
     (``pipeline check-leakage``; :mod:`pipeline.features.leakage`)."""
 
-    table: str = Field(description="schema.table the feature query reads")
+    table: QualifiedName = Field(description="schema.table the feature query reads")
     stamp: str = Field(
         min_length=1,
         description="SQL expression over the table's columns: when the row's facts (mode delete) or its "
@@ -242,13 +262,6 @@ class SourceConfig(_Section):
         default_factory=list,
         description="mode change only: the columns observed at ``stamp`` (numbers, text, booleans or times).",
     )
-
-    @field_validator("table")
-    @classmethod
-    def _qualified(cls, v: str) -> str:
-        if not _QUALIFIED_NAME.match(v):
-            raise ValueError(f"{v!r} is not a lowercase schema.table name")
-        return v
 
     @field_validator("stamp")
     @classmethod
@@ -294,7 +307,7 @@ class AggregateConfig(_Section):
         description="Length of one period, an ISO 8601 duration of fixed length (P1D: a day, PT1H: an hour). "
         "Periods start at origin plus whole periods.",
     )
-    origin: dt.datetime = Field(
+    origin: AwareDatetime = Field(
         dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
         description="A period boundary (timezone-aware); the default makes daily periods UTC days.",
     )
@@ -318,13 +331,6 @@ class AggregateConfig(_Section):
             raise ValueError(f"{v!r} is not lowercase words joined by single underscores")
         return v
 
-    @field_validator("origin")
-    @classmethod
-    def _aware(cls, v: dt.datetime) -> dt.datetime:
-        if v.tzinfo is None:
-            raise ValueError(f"{v} has no time zone: write it with an offset, as 2000-01-01T00:00:00Z")
-        return v
-
     def text(self, which: Literal["build", "source"]) -> str:
         """The text of the build or source SQL file, as run (no trailing semicolon)."""
         path = self.build_sql if which == "build" else self.source_sql
@@ -336,7 +342,7 @@ class FeatureStoreConfig(_Section):
     in a warehouse table, so a long extraction (retrain, monitor, the study) reads them instead of computing
     its history again (:mod:`pipeline.features.store`)."""
 
-    table: str = Field(
+    table: QualifiedName = Field(
         description="schema.table of the store, created and owned by the pipeline (dropped and recreated when the "
         "feature query, its aggregates, the cutoff rule, the timestamp or key change; a table it did not create is "
         "never dropped: an error). Unique among the models that share a warehouse."
@@ -346,7 +352,7 @@ class FeatureStoreConfig(_Section):
         gt=dt.timedelta(0),
         description="Length of one stored period of entity timestamps, a fixed ISO 8601 duration (P1D: a day).",
     )
-    origin: dt.datetime = Field(
+    origin: AwareDatetime = Field(
         dt.datetime(2000, 1, 1, tzinfo=dt.UTC),
         description="A period boundary (timezone-aware); the default makes daily periods UTC days.",
     )
@@ -356,20 +362,6 @@ class FeatureStoreConfig(_Section):
         "read is in the warehouse (the longest a label takes to be observed, say). A period [s, e) is stored once "
         "e + known_after is at or before an extraction's last cutoff; later rows are computed live.",
     )
-
-    @field_validator("table")
-    @classmethod
-    def _qualified(cls, v: str) -> str:
-        if not _QUALIFIED_NAME.match(v):
-            raise ValueError("must be schema.table, lowercase letters, digits and underscores only")
-        return v
-
-    @field_validator("origin")
-    @classmethod
-    def _aware(cls, v: dt.datetime) -> dt.datetime:
-        if v.tzinfo is None:
-            raise ValueError(f"{v} has no time zone: write it with an offset, as 2000-01-01T00:00:00Z")
-        return v
 
     @property
     def name(self) -> str:
@@ -586,7 +578,7 @@ class PromotionConfig(_Section):
 
 
 class PredictionsConfig(_Section):
-    table: str = Field(description="schema.table that receives this model's predictions")
+    table: QualifiedName = Field(description="schema.table that receives this model's predictions")
     lead: dt.timedelta = Field(
         dt.timedelta(0),
         ge=dt.timedelta(0),
@@ -610,13 +602,6 @@ class PredictionsConfig(_Section):
     )
     max_partitions: int = Field(16, ge=1, description="Upper bound on an interval's scoring partitions.")
     chunk_rows: int = Field(50_000, ge=1, description="Rows scored and written per chunk within a partition.")
-
-    @field_validator("table")
-    @classmethod
-    def _qualified(cls, v: str) -> str:
-        if not _QUALIFIED_NAME.match(v):
-            raise ValueError("must be schema.table, lowercase letters, digits and underscores only")
-        return v
 
     @property
     def schema_name(self) -> str:

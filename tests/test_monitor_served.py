@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from pipeline.cli import main
 from pipeline.data.artifacts import open_store
-from pipeline.features import aggregates, store
 from pipeline.features.batch import read_manifest, read_partition, served_window
 from pipeline.features.build import extract_feature_table
 from pipeline.models import registry
@@ -147,7 +148,9 @@ def test_a_window_served_by_two_champions_is_measured_on_what_each_served(served
         assert realized[(day, version)] == pytest.approx(value)
 
 
-def test_drift_from_served_batches_ignores_later_source_changes_and_the_fallback_says_query(served, caplog):
+def test_drift_from_served_batches_ignores_later_source_changes_and_the_fallback_says_query(
+    served, caplog, capsys, monkeypatch
+):
     cfg = served()
     measure(cfg)  # the interval is measured again below: each run replaces its rows
     _, drift_before, _ = stored(cfg)
@@ -160,12 +163,13 @@ def test_drift_from_served_batches_ignores_later_source_changes_and_the_fallback
         cur.execute(
             "DELETE FROM nycflights13.flights WHERE time_hour >= %s AND time_hour < %s AND flight %% 5 = 0", (M3, M6)
         )
-    # The sources of final days changed: restated as `pipeline restate-aggregates` does, the aggregates' days
-    # are rebuilt and the offline store's days forgotten, to be computed again when next read.
-    wh = open_warehouse(cfg)
-    for agg in cfg.dataset.aggregates:
-        aggregates.restate(wh, agg, M3 - DAY, M6)
-    assert store.forget(wh, cfg.dataset.store, M3 - DAY) > 0
+    # The sources of final days changed: restated by `pipeline restate-aggregates`, the aggregates' days are
+    # rebuilt and the offline store's days forgotten, to be computed again when next read.
+    monkeypatch.setenv("PIPELINE_WAREHOUSE__URL", cfg.warehouse.url)
+    span = ["--start", f"{M3 - DAY:%Y-%m-%d}", "--end", f"{M6:%Y-%m-%d}"]
+    assert main(["restate-aggregates", "--model", MODEL, *span]) == 0
+    forgotten = re.search(rf"{cfg.dataset.store.table}: (\d+) stored period\(s\) forgotten", capsys.readouterr().out)
+    assert int(forgotten.group(1)) > 0
     measure(cfg)
     evidence, drift_after, _ = stored(cfg)
     assert evidence["sources"]["query_hours"] == 0.0

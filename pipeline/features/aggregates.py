@@ -26,6 +26,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pipeline.config import AggregateConfig, FeatureStoreConfig
@@ -135,7 +136,7 @@ def _refresh_one(
     version = definition(agg)
     with warehouse.transaction() as cur:
         fetch(cur, "aggregates/lock", {"aggregate": agg.name})
-        rows = fetch(cur, "aggregates/built", _bounds(agg, start, end))
+        rows = fetch(cur, "aggregates/built", bounds(agg, start, end))
         built = {r["period_start"] for r in rows if r["definition"] == version}
         todo = [p for p in periods(agg, start, end) if p not in built]
         if not todo:
@@ -144,7 +145,9 @@ def _refresh_one(
         present = [p for p in todo if counts.get(p, 0) > 0]
         began = time.perf_counter()
         for lo, hi in merge_spans([(p, p + agg.period) for p in present]):  # runs of consecutive periods
-            _build_run(cur, agg, periods(agg, lo, hi), counts, version, result, len(present))
+            build_in_chunks(
+                cur, agg, periods(agg, lo, hi), _builder(cur, agg, counts), version, result.built, len(present)
+            )
         first = fetch(cur, "aggregates/first_with_data", {"aggregate": agg.name})[0]["first_period"]
         result.absent = [p for p in todo if counts.get(p, 0) == 0 and first is not None and p > first]
     if result.built:
@@ -184,10 +187,12 @@ def restate(warehouse: Warehouse, agg: AggregateConfig, start: dt.datetime, end:
     result, version, span = Refreshed(agg.name), definition(agg), periods(agg, lo, hi)
     with warehouse.transaction() as cur:
         fetch(cur, "aggregates/lock", {"aggregate": agg.name})
-        cur.execute(statement("aggregates/forget"), _bounds(agg, lo, hi))
+        cur.execute(statement("aggregates/forget"), bounds(agg, lo, hi))
         counts = _source_rows(cur, agg, lo, hi)
         result.absent = [p for p in span if counts.get(p, 0) == 0]
-        _build_run(cur, agg, span, counts, version, result, len(span) - len(result.absent))
+        build_in_chunks(
+            cur, agg, span, _builder(cur, agg, counts), version, result.built, len(span) - len(result.absent)
+        )
     log.info(
         "aggregate %s: restated %d period(s) in [%s, %s), %d with source rows",
         agg.name,
@@ -199,43 +204,58 @@ def restate(warehouse: Warehouse, agg: AggregateConfig, start: dt.datetime, end:
     return result
 
 
-def _build_run(
+def build_in_chunks(
     cur: Cursor,
-    agg: AggregateConfig,
+    target: Periodic,
     run: list[dt.datetime],
-    counts: dict[dt.datetime, int],
+    build_chunk: Callable[[dt.datetime, dt.datetime], dict[dt.datetime, int]],
     version: str,
-    result: Refreshed,
+    built: list[dt.datetime],
     total: int,
 ) -> None:
-    """Rebuild the consecutive periods ``run`` on ``cur``, :data:`BUILD_CHUNK` at a time, and record those
-    with source rows (``counts``) into ``ml.aggregate_periods`` and ``result.built``, logging progress
-    against ``total`` periods."""
+    """Rebuild the consecutive periods ``run`` of an aggregate or the offline store on ``cur``,
+    :data:`BUILD_CHUNK` at a time: ``build_chunk(start, end)`` rebuilds the periods in ``[start, end)`` and
+    returns the rows per period start. Those with rows are recorded in ``ml.aggregate_periods`` with
+    definition ``version`` and appended to ``built``; progress is logged against ``total`` periods."""
     for i in range(0, len(run), BUILD_CHUNK):
         chunk = run[i : i + BUILD_CHUNK]
-        seconds = build(cur, agg, chunk[0], chunk[-1] + agg.period)
+        lo, hi = chunk[0], chunk[-1] + target.period
+        began = time.perf_counter()
+        counts = build_chunk(lo, hi)
+        seconds = time.perf_counter() - began
         present = [p for p in chunk if counts.get(p, 0) > 0]
-        record(cur, agg, present, [counts[p] for p in present], version, seconds)
-        result.built += present
+        record(cur, target, present, [counts[p] for p in present], version, seconds)
+        built += present
         log.info(
-            "aggregate %s: built %d period(s) [%s, %s) from %d source rows in %.1f s (%d/%d)",
-            agg.name,
+            "%s: built %d period(s) [%s, %s) from %d rows in %.1f s (%d/%d)",
+            target.name,
             len(chunk),
-            chunk[0],
-            chunk[-1] + agg.period,
+            lo,
+            hi,
             sum(counts[p] for p in present),
             seconds,
-            len(result.built),
+            len(built),
             total,
         )
 
 
-def build(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> float:
+def _builder(
+    cur: Cursor, agg: AggregateConfig, counts: dict[dt.datetime, int]
+) -> Callable[[dt.datetime, dt.datetime], dict[dt.datetime, int]]:
+    """:func:`build_in_chunks`'s step for an aggregate: run its build statements, and return the source
+    rows per period (``counts``, counted before the build)."""
+
+    def step(start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
+        build(cur, agg, start, end)
+        return counts
+
+    return step
+
+
+def build(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> None:
     """Run the aggregate's build statements for the periods in ``[start, end)`` on ``cur`` (inside the
-    caller's transaction; nothing is recorded). Returns the seconds it took."""
-    began = time.perf_counter()
-    cur.execute(agg.text("build"), _bounds(agg, start, end))
-    return time.perf_counter() - began
+    caller's transaction; nothing is recorded)."""
+    cur.execute(agg.text("build"), bounds(agg, start, end))
 
 
 def rebuild_around(cur: Cursor, agg: AggregateConfig, cutoff: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
@@ -248,7 +268,9 @@ def rebuild_around(cur: Cursor, agg: AggregateConfig, cutoff: dt.datetime) -> tu
     return start, end
 
 
-def _bounds(agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> dict:
+def bounds(agg: Periodic, start: dt.datetime, end: dt.datetime) -> dict:
+    """Bind parameters of the ``sql/aggregates/`` statements (and an aggregate's build and source SQL) for
+    the periods in ``[start, end)``: its name, the bounds and its grid (``period``, ``origin``)."""
     return {"aggregate": agg.name, "start": start, "end": end, "period": agg.period, "origin": agg.origin}
 
 
@@ -260,7 +282,7 @@ def periods(agg: Periodic, start: dt.datetime, end: dt.datetime) -> list[dt.date
 
 def _source_rows(cur: Cursor, agg: AggregateConfig, start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
     """Source rows per period start in ``[start, end)``, by the aggregate's source query."""
-    cur.execute(agg.text("source"), _bounds(agg, start, end))
+    cur.execute(agg.text("source"), bounds(agg, start, end))
     return {period.astimezone(dt.UTC): rows for period, rows in cur.fetchall()}
 
 

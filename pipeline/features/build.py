@@ -13,7 +13,6 @@ from psycopg2 import sql
 from pipeline.config import DatasetConfig
 from pipeline.data.warehouse import Warehouse, statement
 from pipeline.errors import PermanentError
-from pipeline.features import store
 from pipeline.features.aggregates import refresh
 from pipeline.schedule import CUTOFF_COLUMN, CutoffRule
 
@@ -63,6 +62,8 @@ def extract_feature_table(
     """
     if start >= end:
         raise FeatureTableError(f"empty window: start {start} is not before end {end}")
+    from pipeline.features import store  # store imports this module
+
     first = store.computed_from(dataset, rule, start, end)  # the first stored period may begin before start
     refreshed = refresh(warehouse, dataset.aggregates, *window_cutoffs(rule, first, end))
     if dataset.store is None:

@@ -27,6 +27,7 @@ import datetime as dt
 import hashlib
 import logging
 import time
+from collections.abc import Callable
 
 import pandas as pd
 from psycopg2 import sql
@@ -35,11 +36,12 @@ from pipeline.config import DatasetConfig, FeatureStoreConfig
 from pipeline.data.warehouse import Cursor, Warehouse, fetch, read_frame, statement
 from pipeline.errors import PermanentError
 from pipeline.features import aggregates
+from pipeline.features.build import feature_query, feature_sql, window_params
 from pipeline.schedule import CutoffRule
 
 log = logging.getLogger(__name__)
 
-FAR_FUTURE = dt.datetime(9999, 1, 1, tzinfo=dt.UTC)
+ALL_TIME = (dt.datetime(1, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 1, 1, tzinfo=dt.UTC))
 MARK = "pipeline offline store"
 """The comment on a store table the pipeline created: it drops and recreates no table without it."""
 
@@ -53,8 +55,6 @@ def definition(dataset: DatasetConfig, rule: CutoffRule) -> str:
     it (lead, horizon, origin), the definitions of the aggregates it reads, the timestamp and key columns
     the periods are cut and ordered by, and the store's period grid and ``known_after`` (``dataset.store``
     must be set)."""
-    from pipeline.features.build import feature_sql  # build imports this module
-
     store = dataset.store
     parts = [feature_sql(dataset), str(rule.lead), str(rule.horizon), rule.origin.isoformat()]
     parts += [dataset.timestamp, *dataset.key]
@@ -120,8 +120,6 @@ def read(
         WarehouseError: a statement failed; the transaction is rolled back, so no period is half-stored
             or recorded.
     """
-    from pipeline.features.build import feature_query, window_params  # build imports this module
-
     store, categorical = dataset.store, dataset.categorical_features
     order = sql.SQL(", ").join(sql.Identifier(c) for c in [dataset.timestamp, *dataset.key])
     first, last = stored_span(store, rule, start, end)
@@ -135,16 +133,19 @@ def read(
     version = definition(dataset, rule)
     with warehouse.transaction() as cur:
         fetch(cur, "aggregates/lock", {"aggregate": store.name})
-        if _recreate_if_stale(cur, dataset, rule, version):
+        records = fetch(cur, "aggregates/built", aggregates.bounds(store, *ALL_TIME))
+        built = {r["period_start"] for r in records}
+        if _recreate_if_stale(cur, dataset, rule, current={r["definition"] for r in records} == {version}):
             log.info("feature store %s: (re)created for definition %s", store.table, version[:12])
-        built = {r["period_start"] for r in fetch(cur, "aggregates/built", _bounds(store, first, last))}
+            built = set()
         todo = [p for p in aggregates.periods(store, first, last) if p not in built]
         if todo:
             from pipeline.features.batch import merge_spans  # batch imports build, which imports this module
 
-            began, done = time.perf_counter(), 0
+            began, stored, step = time.perf_counter(), [], _builder(cur, dataset, rule)
             for lo, hi in merge_spans([(p, p + store.period) for p in todo]):
-                done = _build_run(cur, dataset, rule, aggregates.periods(store, lo, hi), version, (done, len(todo)))
+                run = aggregates.periods(store, lo, hi)
+                aggregates.build_in_chunks(cur, store, run, step, version, stored, len(todo))
             log.info(
                 "feature store %s: %d period(s) computed in %.1f s; [%s, %s) is read from it",
                 store.table,
@@ -171,26 +172,23 @@ def forget(warehouse: Warehouse, store: FeatureStoreConfig, start: dt.datetime) 
     first = aggregates.floor(store, start - store.known_after)
     with warehouse.transaction() as cur:
         fetch(cur, "aggregates/lock", {"aggregate": store.name})
-        cur.execute(statement("aggregates/forget"), _bounds(store, first, FAR_FUTURE))
+        cur.execute(statement("aggregates/forget"), aggregates.bounds(store, first, ALL_TIME[1]))
         return cur.rowcount
 
 
-def _recreate_if_stale(cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, version: str) -> bool:
-    """Drop and recreate the store table, forgetting its periods, when it is missing, nothing is recorded
-    for it (after a reseed) or its periods were built with another definition. Returns whether it did."""
-    from pipeline.features.build import feature_query, window_params
-
+def _recreate_if_stale(cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, current: bool) -> bool:
+    """Drop and recreate the store table, forgetting its periods, when it is missing or its records are not
+    ``current`` (none, after a reseed, or some built with another definition). Returns whether it did."""
     store = dataset.store
-    versions = {r["definition"] for r in fetch(cur, "store/definitions", {"aggregate": store.name})}
     [table] = fetch(cur, "store/owner", {"table": store.table})
     if table["present"] and table["comment"] != MARK:
         raise StoreTableError(
             f"dataset.store.table: {store.table} exists and is not an offline store the pipeline created (its "
             f"comment is not {MARK!r}); the pipeline drops and recreates its store, so name a table of its own"
         )
-    if table["present"] and versions == {version}:
+    if table["present"] and current:
         return False
-    cur.execute(statement("store/forget"), {"aggregate": store.name})
+    cur.execute(statement("aggregates/forget"), aggregates.bounds(store, *ALL_TIME))
     cur.execute(
         statement(
             "store/create",
@@ -205,47 +203,17 @@ def _recreate_if_stale(cur: Cursor, dataset: DatasetConfig, rule: CutoffRule, ve
     return True
 
 
-def _build_run(
-    cur: Cursor,
-    dataset: DatasetConfig,
-    rule: CutoffRule,
-    run: list[dt.datetime],
-    version: str,
-    progress: tuple[int, int],
-) -> int:
-    """Compute and store the consecutive periods ``run`` on ``cur``, ``BUILD_CHUNK`` at a time, and
-    record them with their row counts, logging progress as (periods stored before, total). Returns the
-    periods stored so far."""
-    done, total = progress
-    from pipeline.features.build import feature_query, window_params
-
+def _builder(
+    cur: Cursor, dataset: DatasetConfig, rule: CutoffRule
+) -> Callable[[dt.datetime, dt.datetime], dict[dt.datetime, int]]:
+    """:func:`~pipeline.features.aggregates.build_in_chunks`'s step for the store: compute and store the
+    feature query's rows of ``[start, end)`` on ``cur``, and return the rows stored per period start."""
     store = dataset.store
     parts = {"table": store.table, "timestamp": sql.Identifier(dataset.timestamp)}
-    for i in range(0, len(run), aggregates.BUILD_CHUNK):
-        chunk = run[i : i + aggregates.BUILD_CHUNK]
-        lo, hi = chunk[0], chunk[-1] + store.period
-        began = time.perf_counter()
-        cur.execute(statement("store/build", query=feature_query(dataset), **parts), window_params(rule, lo, hi))
-        counts = {
-            r["period_start"].astimezone(dt.UTC): r["n"]
-            for r in fetch(cur, "store/rows", {**_bounds(store, lo, hi), "period_origin": store.origin}, **parts)
-        }
-        seconds = time.perf_counter() - began
-        present = [p for p in chunk if counts.get(p, 0) > 0]
-        aggregates.record(cur, store, present, [counts[p] for p in present], version, seconds)
-        log.info(
-            "feature store %s: stored %d period(s) [%s, %s), %d rows, in %.1f s (%d of %d)",
-            store.table,
-            len(chunk),
-            lo,
-            hi,
-            sum(counts.values()),
-            seconds,
-            done + i + len(chunk),
-            total,
-        )
-    return done + len(run)
 
+    def step(start: dt.datetime, end: dt.datetime) -> dict[dt.datetime, int]:
+        cur.execute(statement("store/build", query=feature_query(dataset), **parts), window_params(rule, start, end))
+        rows = fetch(cur, "store/rows", aggregates.bounds(store, start, end), **parts)
+        return {r["period_start"].astimezone(dt.UTC): r["n"] for r in rows}
 
-def _bounds(store: FeatureStoreConfig, start: dt.datetime, end: dt.datetime) -> dict:
-    return {"aggregate": store.name, "start": start, "end": end, "period": store.period}
+    return step

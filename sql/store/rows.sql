@@ -1,5 +1,5 @@
--- Stored rows per period start in [start, end) (the periods of the store's grid: period, period_origin).
-SELECT date_bin(%(period)s::interval, {timestamp}::timestamptz, %(period_origin)s::timestamptz) AS period_start,
+-- Stored rows per period start in [start, end) (the periods of the store's grid: period, origin).
+SELECT date_bin(%(period)s::interval, {timestamp}::timestamptz, %(origin)s::timestamptz) AS period_start,
        count(*) AS n
 FROM {table}
 WHERE {timestamp} >= %(start)s AND {timestamp} < %(end)s
